@@ -1,0 +1,53 @@
+# whatsapp-notif: `make run` starts the whole system locally, `make test` checks it.
+# Everything installs into .venv from uv.lock; nothing outside the project is required.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run sandbox test lint typecheck unit e2e contracts clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages --quiet
+	touch $@
+
+install: $(VENV)/.synced ## create .venv with the locked dependencies
+
+run: install ## the whole system locally, on embedded defaults
+	$(BIN)/notif-local run
+
+sandbox: install ## the WhatsApp Cloud API sandbox alone on 127.0.0.1:3900
+	$(BIN)/wa-sandbox
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy libs/notif-core/src libs/notif-local/src services/ingest/src \
+		services/dispatcher/src services/ledger/src services/wa-sandbox/src tests
+
+unit: install
+	$(BIN)/pytest -m "not e2e"
+
+e2e: install
+	$(BIN)/pytest -m e2e
+
+test: lint typecheck ## ruff, mypy, then every test (unit, integration, end-to-end)
+	$(BIN)/pytest
+
+contracts: install ## regenerate docs/events from the event models
+	$(BIN)/python -m notif_core.contracts docs/events
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""PostgreSQL access: async engines for the services, Alembic runs per service schema.
+
+Each service owns one schema (``ingest``, ``dispatcher``, ``ledger``) and its own Alembic
+history, whose version table lives in that schema, so services migrate independently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def make_engine(url: str, *, pool_size: int = 10, application_name: str = "notif") -> AsyncEngine:
+    """An async engine on psycopg 3 with a bounded pool and pre-ping for restarted servers."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"application_name": application_name, "connect_timeout": 5},
+    )
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    """True when a ``SELECT 1`` round trip succeeds."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
+    """An in-memory Alembic config pointing at one service's migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head") -> None:
+    """Create the schema if needed and migrate it to ``revision``."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine.dispose()
+    command.upgrade(alembic_config(migrations_dir, url, schema), revision)
+
+
+def run_alembic_env(schema: str) -> None:
+    """Body of every service's ``env.py``: online migrations with a per-schema version table."""
+    from alembic import context
+
+    cfg = context.config
+    url = cfg.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url must be set"
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            version_table_schema=schema,
+            include_schemas=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

@@ -1,0 +1,304 @@
+"""Event contracts: one pydantic model per event type, all sharing one envelope.
+
+These models are the only vocabulary the services speak over SQS. ``docs/events/`` is
+generated from them (``make contracts``) and a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from notif_core.ids import new_id
+
+SCHEMA_VERSION = 1
+
+Priority = Literal["high", "normal"]
+PricingCategory = Literal[
+    "marketing",
+    "utility",
+    "authentication",
+    "authentication_international",
+    "service",
+    "referral_conversion",
+]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- payloads -----------------------------------------------------------------------------
+
+
+class Pricing(_Model):
+    """Meta's ``pricing`` object from a status webhook."""
+
+    billable: bool | None = None
+    pricing_model: str | None = None
+    category: str | None = None
+    type: str | None = None
+
+
+class MetaError(_Model):
+    """An error as Meta reports it: its numeric code decides what we do, never the title."""
+
+    code: int | str
+    title: str | None = None
+    message: str | None = None
+    details: str | None = None
+
+
+class AcceptedPayload(_Model):
+    """What the dispatcher needs to send: the recipient and the Cloud API message object."""
+
+    to: str = Field(description="Recipient in E.164, with the leading +.")
+    message: dict[str, Any] = Field(
+        description="The Cloud API message without messaging_product and to, e.g. "
+        '{"type":"text","text":{"body":"..."}}.'
+    )
+    priority: Priority = "normal"
+    phone_number_id: str | None = Field(
+        default=None, description="Sender; unset means the configured default sender."
+    )
+    expires_at: datetime | None = None
+    metadata: dict[str, Any] | None = None
+    callback_url: str | None = None
+
+
+class ScheduledPayload(_Model):
+    send_at: datetime
+
+
+class CancelledPayload(_Model):
+    reason: str | None = None
+
+
+class SentPayload(_Model):
+    wamid: str
+    phone_number_id: str | None = None
+    wa_id: str | None = None
+
+
+class StatusPayload(_Model):
+    """A delivery status reported by Meta's webhook."""
+
+    wamid: str
+    status_timestamp: datetime | None = None
+    pricing: Pricing | None = None
+    conversation: dict[str, Any] | None = None
+
+
+class AttemptFailedPayload(_Model):
+    error: MetaError
+    attempt: int
+    next_attempt_at: datetime
+
+
+class FailedPayload(_Model):
+    error: MetaError
+    wamid: str | None = None
+    attempts: int | None = None
+
+
+class ExpiredPayload(_Model):
+    expires_at: datetime
+
+
+class SuppressedPayload(_Model):
+    reason: str
+
+
+class InboundPayload(_Model):
+    """A message a WhatsApp user sent to one of our numbers."""
+
+    wamid: str
+    from_: str = Field(alias="from")
+    phone_number_id: str
+    type: str
+    text: str | None = None
+    received_at: datetime
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class OptPayload(_Model):
+    phone_number_id: str | None = None
+    recipient: str
+    source: str = Field(description="keyword, meta_error or api")
+
+
+class UsagePayload(_Model):
+    wamid: str
+    category: str | None = None
+    billable: bool | None = None
+    pricing_model: str | None = None
+
+
+# --- envelope -----------------------------------------------------------------------------
+
+
+class _Envelope(_Model):
+    """Fields every event carries. ``traceparent`` also travels as an SQS attribute."""
+
+    event_id: UUID = Field(default_factory=new_id)
+    version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(default_factory=utcnow)
+    tenant_id: UUID | None = None
+    notification_id: UUID | None = None
+    producer: str
+    traceparent: str | None = None
+
+
+class NotificationAccepted(_Envelope):
+    """Ingest accepted a notification; also the dispatch command on the dispatch queues."""
+
+    type: Literal["notification.accepted"] = "notification.accepted"
+    payload: AcceptedPayload
+
+
+class NotificationScheduled(_Envelope):
+    """The notification waits for its ``send_at`` time."""
+
+    type: Literal["notification.scheduled"] = "notification.scheduled"
+    payload: ScheduledPayload
+
+
+class NotificationCancelled(_Envelope):
+    """The client cancelled the notification before it was sent."""
+
+    type: Literal["notification.cancelled"] = "notification.cancelled"
+    payload: CancelledPayload
+
+
+class NotificationAttemptFailed(_Envelope):
+    """A send failed with a retryable error; another attempt follows."""
+
+    type: Literal["notification.attempt_failed"] = "notification.attempt_failed"
+    payload: AttemptFailedPayload
+
+
+class NotificationSent(_Envelope):
+    """Meta accepted the message and returned its wamid."""
+
+    type: Literal["notification.sent"] = "notification.sent"
+    payload: SentPayload
+
+
+class NotificationDelivered(_Envelope):
+    """Meta reports the message delivered to the user's device."""
+
+    type: Literal["notification.delivered"] = "notification.delivered"
+    payload: StatusPayload
+
+
+class NotificationRead(_Envelope):
+    """Meta reports the message read."""
+
+    type: Literal["notification.read"] = "notification.read"
+    payload: StatusPayload
+
+
+class NotificationFailed(_Envelope):
+    """Terminal failure, with Meta's own error code (or ours, e.g. max_attempts_exceeded)."""
+
+    type: Literal["notification.failed"] = "notification.failed"
+    payload: FailedPayload
+
+
+class NotificationExpired(_Envelope):
+    """The notification passed ``expires_at`` before it could be sent."""
+
+    type: Literal["notification.expired"] = "notification.expired"
+    payload: ExpiredPayload
+
+
+class NotificationSuppressed(_Envelope):
+    """The recipient is on the suppression list; nothing was sent."""
+
+    type: Literal["notification.suppressed"] = "notification.suppressed"
+    payload: SuppressedPayload
+
+
+class MessageInboundReceived(_Envelope):
+    """A WhatsApp user wrote to one of our numbers."""
+
+    type: Literal["message.inbound_received"] = "message.inbound_received"
+    payload: InboundPayload
+
+
+class RecipientOptedOut(_Envelope):
+    """A recipient asked to stop receiving messages."""
+
+    type: Literal["recipient.opted_out"] = "recipient.opted_out"
+    payload: OptPayload
+
+
+class RecipientOptedIn(_Envelope):
+    """A recipient lifted an earlier opt-out."""
+
+    type: Literal["recipient.opted_in"] = "recipient.opted_in"
+    payload: OptPayload
+
+
+class UsageBilled(_Envelope):
+    """Meta's pricing for a message, for usage and cost reports."""
+
+    type: Literal["usage.billed"] = "usage.billed"
+    payload: UsagePayload
+
+
+EVENT_TYPES: tuple[type[_Envelope], ...] = (
+    NotificationAccepted,
+    NotificationScheduled,
+    NotificationCancelled,
+    NotificationAttemptFailed,
+    NotificationSent,
+    NotificationDelivered,
+    NotificationRead,
+    NotificationFailed,
+    NotificationExpired,
+    NotificationSuppressed,
+    MessageInboundReceived,
+    RecipientOptedOut,
+    RecipientOptedIn,
+    UsageBilled,
+)
+
+Event = Annotated[
+    NotificationAccepted
+    | NotificationScheduled
+    | NotificationCancelled
+    | NotificationAttemptFailed
+    | NotificationSent
+    | NotificationDelivered
+    | NotificationRead
+    | NotificationFailed
+    | NotificationExpired
+    | NotificationSuppressed
+    | MessageInboundReceived
+    | RecipientOptedOut
+    | RecipientOptedIn
+    | UsageBilled,
+    Field(discriminator="type"),
+]
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: str | bytes) -> Event:
+    """Parse one event from its JSON; raises ``pydantic.ValidationError`` on anything else."""
+    return _EVENT_ADAPTER.validate_json(raw)
+
+
+def dump_event(event: Event) -> str:
+    """The JSON an event travels as (aliases on, so ``from_`` is written ``from``)."""
+    return event.model_dump_json(by_alias=True)

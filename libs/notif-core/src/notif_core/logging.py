@@ -1,0 +1,71 @@
+"""JSON logs to stdout, one line per event, through structlog.
+
+Keys named like phone numbers are masked on the way out, so a careless ``log.info(to=...)``
+cannot leak a full number.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from notif_core.privacy import mask_phone
+
+_PHONE_KEYS = frozenset({"to", "phone", "recipient", "from_", "wa_id", "recipient_id"})
+
+
+def _mask_phone_fields(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in _PHONE_KEYS & event_dict.keys():
+        value = event_dict[key]
+        if isinstance(value, str):
+            event_dict[key] = mask_phone(value)
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Set up structlog and route stdlib logging (uvicorn, alembic) through the same JSON."""
+    log_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_phone_fields,
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(log_level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(log_level)
+    for noisy in ("botocore", "aiobotocore", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(log_level, logging.WARNING))
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    """A structlog logger; bind notification ids and masked numbers on it."""
+    return structlog.get_logger(name)  # type: ignore[no-any-return]

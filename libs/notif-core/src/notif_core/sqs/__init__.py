@@ -1,0 +1,20 @@
+"""SQS transport on aiobotocore: queue names, provisioning, publisher and consumer runtime.
+
+FastStream has no SQS broker (see docs/architecture.md), so this small runtime stands in.
+"""
+
+from notif_core.sqs.client import sqs_client
+from notif_core.sqs.consumer import Consumer, Delivery, Outcome
+from notif_core.sqs.publisher import Publisher
+from notif_core.sqs.queues import QueueNames, QueueUrls, provision_queues
+
+__all__ = [
+    "Consumer",
+    "Delivery",
+    "Outcome",
+    "Publisher",
+    "QueueNames",
+    "QueueUrls",
+    "provision_queues",
+    "sqs_client",
+]

@@ -1,0 +1,258 @@
+"""The consumer runtime: long polling, bounded concurrency, delete only after success.
+
+A handler returns an :class:`Outcome`. ``ack`` deletes the message, ``retry`` hides it for a
+while through ``ChangeMessageVisibility`` and an exception leaves it to reappear when its
+visibility timeout ends. SQS counts receives (``ApproximateReceiveCount``), and the queue's
+redrive policy moves a message that keeps failing to its DLQ.
+
+On :meth:`Consumer.stop` the receive loops stop at once (an open long poll is abandoned; any
+message it had taken reappears after the visibility timeout). In-flight handlers get
+``drain_seconds`` to finish; whatever is still running then is cancelled and its message made
+visible again, so nothing acknowledged is lost and nothing waits for a full timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from notif_core.logging import get_logger
+from notif_core.sqs._sqs import (
+    MAX_BATCH,
+    MAX_VISIBILITY_TIMEOUT,
+    MAX_WAIT_SECONDS,
+    RECEIVE_COUNT_ATTRIBUTE,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sqs.type_defs import MessageTypeDef
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One received SQS message."""
+
+    queue_url: str
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_message(cls, queue_url: str, message: MessageTypeDef) -> Delivery:
+        attrs = {
+            name: value.get("StringValue", "")
+            for name, value in message.get("MessageAttributes", {}).items()
+        }
+        return cls(
+            queue_url=queue_url,
+            message_id=message["MessageId"],
+            receipt_handle=message["ReceiptHandle"],
+            body=message["Body"],
+            receive_count=int(message.get("Attributes", {}).get(RECEIVE_COUNT_ATTRIBUTE, "1")),
+            attributes=attrs,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to do with a message after its handler ran."""
+
+    delete: bool
+    retry_after: int | None = None
+
+    @classmethod
+    def ack(cls) -> Outcome:
+        return cls(delete=True)
+
+    @classmethod
+    def retry(cls, after_seconds: float) -> Outcome:
+        seconds = max(0, min(int(after_seconds), MAX_VISIBILITY_TIMEOUT))
+        return cls(delete=False, retry_after=seconds)
+
+
+Handler = Callable[[Delivery], Awaitable[Outcome]]
+BatchHandler = Callable[[list[Delivery]], Awaitable[list[Outcome]]]
+
+
+class Consumer:
+    """Receives from one or more queues and hands messages to a handler."""
+
+    def __init__(
+        self,
+        client: SQSClient,
+        queue_urls: Sequence[str],
+        *,
+        wait_seconds: int = MAX_WAIT_SECONDS,
+        drain_seconds: float = 20.0,
+    ) -> None:
+        self._client = client
+        self._queue_urls = list(queue_urls)
+        self._wait_seconds = min(wait_seconds, MAX_WAIT_SECONDS)
+        self._drain_seconds = drain_seconds
+        self._stopping = asyncio.Event()
+        self._in_flight: dict[asyncio.Task[None], Delivery] = {}
+        self._free = 0
+        self._slot_freed = asyncio.Condition()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def stop(self) -> None:
+        """Stop receiving; :meth:`run_each` / :meth:`run_batches` then drain and return."""
+        self._stopping.set()
+
+    # --- per-message mode (dispatcher) --------------------------------------------------
+
+    async def run_each(self, handler: Handler, *, concurrency: int) -> None:
+        """Run ``handler`` on each message with at most ``concurrency`` in flight."""
+        self._free = concurrency
+        loops = [asyncio.create_task(self._each_loop(url, handler)) for url in self._queue_urls]
+        await self._stopping.wait()
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await self._drain()
+
+    async def _each_loop(self, queue_url: str, handler: Handler) -> None:
+        while not self._stopping.is_set():
+            async with self._slot_freed:
+                await self._slot_freed.wait_for(lambda: self._free > 0)
+                wanted = min(MAX_BATCH, self._free)
+                self._free -= wanted
+            messages = await self._receive(queue_url, wanted)
+            unused = wanted - len(messages)
+            if unused:
+                await self._release_slots(unused)
+            for message in messages:
+                delivery = Delivery.from_message(queue_url, message)
+                task = asyncio.create_task(self._handle_one(handler, delivery))
+                self._in_flight[task] = delivery
+                task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        asyncio.get_running_loop().create_task(self._release_slots(1))
+
+    async def _release_slots(self, count: int) -> None:
+        async with self._slot_freed:
+            self._free += count
+            self._slot_freed.notify_all()
+
+    async def _handle_one(self, handler: Handler, delivery: Delivery) -> None:
+        try:
+            outcome = await handler(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handler_failed", message_id=delivery.message_id)
+            return
+        await self._apply(delivery, outcome)
+
+    # --- batch mode (ledger) --------------------------------------------------------------
+
+    async def run_batches(self, handler: BatchHandler) -> None:
+        """Hand each received batch (≤ 10) to ``handler`` and apply its outcomes."""
+        loops = [asyncio.create_task(self._batch_loop(url, handler)) for url in self._queue_urls]
+        await self._stopping.wait()
+        await asyncio.wait(loops, timeout=self._drain_seconds)
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _batch_loop(self, queue_url: str, handler: BatchHandler) -> None:
+        while not self._stopping.is_set():
+            messages = await self._receive(queue_url, MAX_BATCH)
+            if not messages:
+                continue
+            deliveries = [Delivery.from_message(queue_url, m) for m in messages]
+            try:
+                outcomes = await handler(deliveries)
+            except Exception:
+                log.exception("batch_handler_failed", size=len(deliveries))
+                continue
+            acks = [d for d, o in zip(deliveries, outcomes, strict=True) if o.delete]
+            if acks:
+                await self._delete_batch(queue_url, acks)
+            for d, o in zip(deliveries, outcomes, strict=True):
+                if not o.delete and o.retry_after is not None:
+                    await self._change_visibility(d, o.retry_after)
+
+    # --- SQS calls ------------------------------------------------------------------------
+
+    async def _receive(self, queue_url: str, count: int) -> list[MessageTypeDef]:
+        """Long-poll once; returns [] when stopping interrupts the poll."""
+        receive = asyncio.ensure_future(
+            self._client.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=self._wait_seconds,
+                MessageSystemAttributeNames=[RECEIVE_COUNT_ATTRIBUTE],
+                MessageAttributeNames=["All"],
+            )
+        )
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if receive not in done:
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receive
+            return []
+        try:
+            return receive.result().get("Messages", [])
+        except Exception:
+            log.exception("receive_failed", queue=queue_url.rsplit("/", 1)[-1])
+            await asyncio.sleep(1)
+            return []
+
+    async def _apply(self, delivery: Delivery, outcome: Outcome) -> None:
+        if outcome.delete:
+            await self._client.delete_message(
+                QueueUrl=delivery.queue_url, ReceiptHandle=delivery.receipt_handle
+            )
+        elif outcome.retry_after is not None:
+            await self._change_visibility(delivery, outcome.retry_after)
+
+    async def _change_visibility(self, delivery: Delivery, seconds: int) -> None:
+        try:
+            await self._client.change_message_visibility(
+                QueueUrl=delivery.queue_url,
+                ReceiptHandle=delivery.receipt_handle,
+                VisibilityTimeout=seconds,
+            )
+        except Exception:
+            log.exception("change_visibility_failed", message_id=delivery.message_id)
+
+    async def _delete_batch(self, queue_url: str, deliveries: list[Delivery]) -> None:
+        response = await self._client.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(deliveries)
+            ],
+        )
+        for failure in response.get("Failed", []):
+            log.warning("delete_failed", code=failure["Code"])
+
+    async def _drain(self) -> None:
+        """Let in-flight handlers finish, then release whatever is left."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=self._drain_seconds)
+        leftovers = dict(self._in_flight)
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.gather(*leftovers, return_exceptions=True)
+            for delivery in leftovers.values():
+                await self._change_visibility(delivery, 0)
+            log.warning("released_in_flight", count=len(leftovers))

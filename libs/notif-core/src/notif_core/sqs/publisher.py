@@ -1,0 +1,63 @@
+"""Publishing events to a queue in batches of ten, with trace context as an attribute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from notif_core.events import Event, dump_event
+from notif_core.sqs._sqs import (
+    EVENT_TYPE_ATTRIBUTE,
+    MAX_BATCH,
+    MAX_DELAY_SECONDS,
+    TRACEPARENT_ATTRIBUTE,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+
+class PublishError(RuntimeError):
+    """Some entries of a batch were not accepted; their event ids are listed."""
+
+    def __init__(self, failed_ids: list[str], reason: str) -> None:
+        super().__init__(f"{len(failed_ids)} message(s) not published: {reason}")
+        self.failed_ids = failed_ids
+
+
+class Publisher:
+    """Sends events to SQS; raises unless every event was accepted."""
+
+    def __init__(self, client: SQSClient) -> None:
+        self._client = client
+
+    async def publish(
+        self, queue_url: str, events: Sequence[Event], *, delay_seconds: int = 0
+    ) -> None:
+        delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        for start in range(0, len(events), MAX_BATCH):
+            chunk = events[start : start + MAX_BATCH]
+            entries: list[SendMessageBatchRequestEntryTypeDef] = []
+            for index, event in enumerate(chunk):
+                attributes: dict[str, object] = {
+                    EVENT_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": event.type}
+                }
+                if event.traceparent:
+                    attributes[TRACEPARENT_ATTRIBUTE] = {
+                        "DataType": "String",
+                        "StringValue": event.traceparent,
+                    }
+                entries.append(
+                    {
+                        "Id": str(index),
+                        "MessageBody": dump_event(event),
+                        "DelaySeconds": delay,
+                        "MessageAttributes": attributes,  # type: ignore[typeddict-item]
+                    }
+                )
+            response = await self._client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            failed = response.get("Failed", [])
+            if failed:
+                ids = [str(chunk[int(f["Id"])].event_id) for f in failed]
+                raise PublishError(ids, failed[0].get("Message", failed[0]["Code"]))

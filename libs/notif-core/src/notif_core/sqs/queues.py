@@ -1,0 +1,88 @@
+"""Queue names per environment, their URLs, and idempotent provisioning with DLQs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from notif_core.sqs._sqs import DEFAULT_VISIBILITY_TIMEOUT, DLQ_RETENTION_SECONDS
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+
+
+@dataclass(frozen=True)
+class QueueNames:
+    """The three work queues; each has a ``-dlq`` twin reached by redrive policy."""
+
+    prefix: str = "notif"
+
+    @property
+    def dispatch_high(self) -> str:
+        return f"{self.prefix}-dispatch-high"
+
+    @property
+    def dispatch(self) -> str:
+        return f"{self.prefix}-dispatch"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}-events"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.dispatch_high, self.dispatch, self.events)
+
+    @staticmethod
+    def dlq(name: str) -> str:
+        return f"{name}-dlq"
+
+
+@dataclass(frozen=True)
+class QueueUrls:
+    dispatch_high: str
+    dispatch: str
+    events: str
+
+    @classmethod
+    async def resolve(cls, client: SQSClient, names: QueueNames) -> QueueUrls:
+        """Look the URLs up by name; fails if provisioning has not run."""
+
+        async def url(name: str) -> str:
+            return (await client.get_queue_url(QueueName=name))["QueueUrl"]
+
+        return cls(
+            dispatch_high=await url(names.dispatch_high),
+            dispatch=await url(names.dispatch),
+            events=await url(names.events),
+        )
+
+
+async def provision_queues(
+    client: SQSClient, names: QueueNames, *, max_receive_count: int
+) -> dict[str, str]:
+    """Create every queue and its DLQ (idempotent); returns name → URL for all six."""
+    urls: dict[str, str] = {}
+    for name in names.all():
+        dlq_name = names.dlq(name)
+        dlq_url = (
+            await client.create_queue(
+                QueueName=dlq_name,
+                Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
+            )
+        )["QueueUrl"]
+        dlq_arn = (
+            await client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        )["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+        url = (
+            await client.create_queue(
+                QueueName=name,
+                Attributes={"VisibilityTimeout": str(DEFAULT_VISIBILITY_TIMEOUT)},
+            )
+        )["QueueUrl"]
+        # create_queue does not change attributes of an existing queue: set them explicitly.
+        await client.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
+        urls[name] = url
+        urls[dlq_name] = dlq_url
+    return urls

@@ -1,0 +1,89 @@
+"""Dispatcher entrypoint: consume the dispatch queues, serve probes on the dispatcher port."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dispatcher.cloud_api import CloudApi
+from dispatcher.handler import DispatchHandler, RetryPolicy
+from dispatcher.settings import DispatcherSettings
+from notif_core import __version__
+from notif_core.db import make_engine, ping, upgrade
+from notif_core.health import probes_app
+from notif_core.logging import configure_logging, get_logger
+from notif_core.runtime import http_server, on_stop_signals
+from notif_core.sqs import Consumer, Publisher, QueueNames, QueueUrls, sqs_client
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
+
+
+def migrate(database_url: str) -> None:
+    """Bring the ``dispatcher`` schema to the newest revision."""
+    upgrade(MIGRATIONS, database_url, "dispatcher")
+
+
+async def serve(settings: DispatcherSettings) -> None:
+    engine = make_engine(
+        settings.database_url,
+        pool_size=min(settings.worker_concurrency, 20),
+        application_name="dispatcher",
+    )
+    limits = httpx.Limits(max_connections=settings.worker_concurrency)
+    timeout = httpx.Timeout(settings.whatsapp_timeout_seconds)
+    async with (
+        sqs_client(settings) as sqs,
+        httpx.AsyncClient(limits=limits, timeout=timeout) as http,
+    ):
+        urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
+        consumer = Consumer(
+            sqs, [urls.dispatch_high, urls.dispatch], drain_seconds=settings.drain_seconds
+        )
+        handler = DispatchHandler(
+            engine=engine,
+            api=CloudApi(
+                http,
+                base_url=settings.whatsapp_api_base_url,
+                version=settings.whatsapp_api_version,
+                access_token=settings.whatsapp_access_token.get_secret_value(),
+            ),
+            publisher=Publisher(sqs),
+            events_queue_url=urls.events,
+            default_phone_number_id=settings.whatsapp_phone_number_id,
+            retry=RetryPolicy(
+                settings.retry_base_seconds, settings.retry_cap_seconds, settings.max_attempts
+            ),
+        )
+
+        async def readiness() -> tuple[bool, dict[str, Any]]:
+            ok = await ping(engine)
+            return ok, {"database": {"connected": ok}, "in_flight": consumer.in_flight}
+
+        server = http_server(
+            probes_app("whatsapp-notif dispatcher", __version__, readiness),
+            settings.host,
+            settings.port,
+        )
+
+        def stop() -> None:
+            log.info("stopping", in_flight=consumer.in_flight)
+            consumer.stop()
+            server.should_exit = True
+
+        on_stop_signals(stop)
+        probes = asyncio.create_task(server.serve())
+        log.info("dispatcher_started", concurrency=settings.worker_concurrency)
+        await consumer.run_each(handler, concurrency=settings.worker_concurrency)
+        await probes
+    await engine.dispose()
+    log.info("dispatcher_stopped")
+
+
+def run() -> None:
+    settings = DispatcherSettings()
+    configure_logging("dispatcher", settings.log_level)
+    asyncio.run(serve(settings))

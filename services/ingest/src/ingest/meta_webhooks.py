@@ -1,0 +1,141 @@
+"""Meta's webhook: signature check on the raw body, and translation into our events.
+
+Event ids are derived from (wamid, status), so a webhook Meta delivers twice becomes the
+same event twice and the ledger stores it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from notif_core.events import (
+    Event,
+    FailedPayload,
+    InboundPayload,
+    MessageInboundReceived,
+    MetaError,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationRead,
+    NotificationSent,
+    Pricing,
+    SentPayload,
+    StatusPayload,
+)
+from notif_core.ids import derived_id
+
+PRODUCER = "ingest"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def signature_valid(app_secret: bytes, raw_body: bytes, header: str | None) -> bool:
+    """``sha256=<hex HMAC-SHA256(app_secret, raw body)>``, compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret, raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def _timestamp(value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+
+
+def _notification_id(status: dict[str, Any]) -> UUID | None:
+    try:
+        return UUID(str(status.get("biz_opaque_callback_data")))
+    except ValueError:
+        return None
+
+
+def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event | None:
+    """One ``statuses[]`` item → one event, or None for a status we do not track."""
+    wamid = str(status.get("id", ""))
+    kind = status.get("status")
+    if not wamid or kind not in {"sent", "delivered", "read", "failed"}:
+        return None
+    occurred = _timestamp(status.get("timestamp"))
+    common: dict[str, Any] = {
+        "producer": PRODUCER,
+        "notification_id": _notification_id(status),
+        "occurred_at": occurred,
+    }
+    if kind == "sent":
+        return NotificationSent(
+            event_id=derived_id(wamid, "sent"),
+            payload=SentPayload(
+                wamid=wamid, phone_number_id=phone_number_id, wa_id=status.get("recipient_id")
+            ),
+            **common,
+        )
+    if kind == "failed":
+        errors = status.get("errors") or [{}]
+        first = errors[0]
+        code = first.get("code", "unknown")
+        return NotificationFailed(
+            event_id=derived_id(wamid, "failed", str(code)),
+            payload=FailedPayload(
+                wamid=wamid,
+                error=MetaError(
+                    code=code,
+                    title=first.get("title"),
+                    message=first.get("message"),
+                    details=(first.get("error_data") or {}).get("details"),
+                ),
+            ),
+            **common,
+        )
+    pricing = status.get("pricing")
+    payload = StatusPayload(
+        wamid=wamid,
+        status_timestamp=occurred,
+        pricing=Pricing.model_validate(pricing) if isinstance(pricing, dict) else None,
+        conversation=status.get("conversation"),
+    )
+    model = NotificationDelivered if kind == "delivered" else NotificationRead
+    return model(event_id=derived_id(wamid, kind), payload=payload, **common)
+
+
+def inbound_event(message: dict[str, Any], phone_number_id: str) -> Event | None:
+    wamid = str(message.get("id", ""))
+    sender = message.get("from")
+    if not wamid or not sender:
+        return None
+    text = (message.get("text") or {}).get("body")
+    return MessageInboundReceived(
+        event_id=derived_id(wamid, "inbound"),
+        producer=PRODUCER,
+        occurred_at=_timestamp(message.get("timestamp")),
+        payload=InboundPayload(
+            wamid=wamid,
+            from_="+" + str(sender).lstrip("+"),
+            phone_number_id=phone_number_id,
+            type=str(message.get("type", "unknown")),
+            text=text,
+            received_at=_timestamp(message.get("timestamp")),
+        ),
+    )
+
+
+def events_from_payload(payload: dict[str, Any]) -> list[Event]:
+    """Every status and inbound message in a webhook body, in the order Meta listed them."""
+    events: list[Event] = []
+    for entry in payload.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            phone_number_id = str((value.get("metadata") or {}).get("phone_number_id", ""))
+            for status in value.get("statuses") or []:
+                event = status_event(status, phone_number_id or None)
+                if event is not None:
+                    events.append(event)
+            for message in value.get("messages") or []:
+                event = inbound_event(message, phone_number_id)
+                if event is not None:
+                    events.append(event)
+    return events

@@ -1,0 +1,58 @@
+"""Ledger entrypoint: consume the events queue and serve probes on the ledger port."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from ledger.consumer import EventsHandler
+from ledger.settings import LedgerSettings
+from notif_core import __version__
+from notif_core.db import make_engine, ping, upgrade
+from notif_core.health import probes_app
+from notif_core.logging import configure_logging, get_logger
+from notif_core.runtime import http_server, on_stop_signals
+from notif_core.sqs import Consumer, QueueNames, QueueUrls, sqs_client
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
+
+
+def migrate(database_url: str) -> None:
+    """Bring the ``ledger`` schema to the newest revision."""
+    upgrade(MIGRATIONS, database_url, "ledger")
+
+
+async def serve(settings: LedgerSettings) -> None:
+    engine = make_engine(settings.database_url, pool_size=4, application_name="ledger")
+
+    async def readiness() -> tuple[bool, dict[str, Any]]:
+        ok = await ping(engine)
+        return ok, {"database": {"connected": ok}}
+
+    server = http_server(
+        probes_app("whatsapp-notif ledger", __version__, readiness), settings.host, settings.port
+    )
+    async with sqs_client(settings) as sqs:
+        urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
+        consumer = Consumer(sqs, [urls.events], drain_seconds=settings.drain_seconds)
+
+        def stop() -> None:
+            log.info("stopping")
+            consumer.stop()
+            server.should_exit = True
+
+        on_stop_signals(stop)
+        http = asyncio.create_task(server.serve())
+        log.info("ledger_started", port=settings.port)
+        await consumer.run_batches(EventsHandler(engine))
+        await http
+    await engine.dispose()
+    log.info("ledger_stopped")
+
+
+def run() -> None:
+    settings = LedgerSettings()
+    configure_logging("ledger", settings.log_level)
+    asyncio.run(serve(settings))

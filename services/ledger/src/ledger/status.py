@@ -1,0 +1,43 @@
+"""The notification status machine: monotonic, tolerant of duplicates and reordering.
+
+Progress runs accepted < scheduled < sent < delivered < read and never goes back: a late
+``sent`` after ``delivered`` only fills in ``sent_at``. Terminal states (failed, expired,
+cancelled, suppressed) end the progress. ``failed`` wins only before ``delivered``; a
+``delivered`` that follows ``failed`` (a multi-device user) is kept in the history and its
+timestamp recorded, but the status stays ``failed``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PROGRESS: Final = ("accepted", "scheduled", "sent", "delivered", "read")
+TERMINAL: Final = frozenset({"failed", "expired", "cancelled", "suppressed"})
+STATUS_OF_EVENT: Final = {
+    "notification.accepted": "accepted",
+    "notification.scheduled": "scheduled",
+    "notification.sent": "sent",
+    "notification.delivered": "delivered",
+    "notification.read": "read",
+    "notification.failed": "failed",
+    "notification.expired": "expired",
+    "notification.cancelled": "cancelled",
+    "notification.suppressed": "suppressed",
+}
+_RANK: Final = {status: rank for rank, status in enumerate(PROGRESS)}
+
+
+def next_status(current: str | None, incoming: str) -> str | None:
+    """The status after ``incoming`` arrives, or None when it changes nothing."""
+    if current == incoming:
+        return None
+    if current is None:
+        return incoming
+    if current in TERMINAL:
+        return None
+    if incoming in TERMINAL:
+        if incoming == "failed":
+            return incoming if _RANK[current] < _RANK["delivered"] else None
+        # expired / cancelled / suppressed are decided before anything was sent.
+        return incoming if _RANK[current] < _RANK["sent"] else None
+    return incoming if _RANK[incoming] > _RANK[current] else None

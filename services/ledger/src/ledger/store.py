@@ -1,0 +1,136 @@
+"""Appending events (idempotent on ``event_id``) and projecting them onto the read model.
+
+One call handles one SQS batch in one transaction: every new event is stored and projected,
+and every duplicate is skipped, so replaying a batch changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.status import STATUS_OF_EVENT, next_status
+from ledger.tables import events, notifications
+from notif_core.events import Event
+
+_TIMESTAMP_COLUMN = {
+    "accepted": "accepted_at",
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "read": "read_at",
+    "failed": "failed_at",
+}
+
+
+def _wamid(event: Event) -> str | None:
+    wamid = getattr(event.payload, "wamid", None)
+    return wamid if isinstance(wamid, str) else None
+
+
+async def _resolve_notification(conn: AsyncConnection, event: Event) -> UUID | None:
+    """The event's notification, found by wamid when Meta did not echo our id."""
+    if event.notification_id is not None:
+        return event.notification_id
+    wamid = _wamid(event)
+    if wamid is None:
+        return None
+    found = (
+        await conn.execute(select(notifications.c.id).where(notifications.c.wamid == wamid))
+    ).scalar_one_or_none()
+    return found
+
+
+async def append(conn: AsyncConnection, batch: Sequence[Event]) -> int:
+    """Store and project every event not seen before; returns how many were new."""
+    new = 0
+    for event in batch:
+        notification_id = await _resolve_notification(conn, event)
+        inserted = (
+            await conn.execute(
+                insert(events)
+                .values(
+                    event_id=event.event_id,
+                    type=event.type,
+                    notification_id=notification_id,
+                    tenant_id=event.tenant_id,
+                    occurred_at=event.occurred_at,
+                    body=event.model_dump(mode="json", by_alias=True),
+                )
+                .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(events.c.seq)
+            )
+        ).scalar_one_or_none()
+        if inserted is None:
+            continue
+        new += 1
+        if notification_id is not None:
+            await project(conn, notification_id, event)
+    return new
+
+
+async def project(conn: AsyncConnection, notification_id: UUID, event: Event) -> None:
+    """Apply one new event to the notification's row under a row lock."""
+    incoming = STATUS_OF_EVENT.get(event.type)
+    if incoming is None and event.type != "notification.attempt_failed":
+        return
+    row = (
+        await conn.execute(
+            select(notifications).where(notifications.c.id == notification_id).with_for_update()
+        )
+    ).one_or_none()
+    current = row.status if row is not None else None
+    changes: dict[str, Any] = {}
+    if incoming is not None:
+        status = next_status(current, incoming)
+        if status is not None:
+            changes["status"] = status
+        column = _TIMESTAMP_COLUMN.get(incoming)
+        if column and (row is None or getattr(row, column) is None):
+            changes[column] = event.occurred_at
+    if row is not None and row.tenant_id is None and event.tenant_id is not None:
+        changes["tenant_id"] = event.tenant_id
+    wamid = _wamid(event)
+    if wamid and (row is None or row.wamid is None):
+        changes["wamid"] = wamid
+    error = getattr(event.payload, "error", None)
+    if error is not None:
+        changes["last_error"] = error.model_dump(mode="json")
+    if event.type == "notification.attempt_failed":
+        changes["attempts"] = (row.attempts if row is not None else 0) + 1
+    if row is None:
+        await _insert_row(conn, notification_id, event, changes, incoming)
+    elif changes:
+        await conn.execute(
+            notifications.update()
+            .where(notifications.c.id == notification_id)
+            .values(**changes, updated_at=_latest(row.updated_at, event.occurred_at))
+        )
+
+
+async def _insert_row(
+    conn: AsyncConnection,
+    notification_id: UUID,
+    event: Event,
+    changes: dict[str, Any],
+    incoming: str | None,
+) -> None:
+    """First event seen for a notification, which need not be ``accepted``."""
+    changes.setdefault("status", incoming or "accepted")
+    await conn.execute(
+        notifications.insert().values(
+            id=notification_id,
+            tenant_id=event.tenant_id,
+            updated_at=event.occurred_at,
+            **changes,
+        )
+    )
+
+
+def _latest(a: datetime, b: datetime) -> datetime:
+    return max(a, b)

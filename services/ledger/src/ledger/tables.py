@@ -1,0 +1,40 @@
+"""Tables of the ``ledger`` schema: the append-only event store and the status read model."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData(schema="ledger")
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("type", Text, nullable=False),
+    Column("notification_id", UUID(as_uuid=True), nullable=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("body", JSONB, nullable=False),
+    Index("events_by_notification", "notification_id", "seq"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=True),
+    Column("status", Text, nullable=False),
+    Column("wamid", Text, nullable=True, unique=True),
+    Column("last_error", JSONB, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    Column("failed_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
