@@ -54,6 +54,12 @@ def _notification_id(status: dict[str, Any]) -> UUID | None:
         return None
 
 
+def _details(error: dict[str, Any]) -> str | None:
+    data = error.get("error_data")
+    details = data.get("details") if isinstance(data, dict) else None
+    return str(details) if details is not None else None
+
+
 def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event | None:
     """One ``statuses[]`` item → one event, or None for a status we do not track."""
     wamid = str(status.get("id", ""))
@@ -75,8 +81,7 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
             **common,
         )
     if kind == "failed":
-        errors = status.get("errors") or [{}]
-        first = errors[0]
+        first = next(iter(_dicts(status.get("errors"))), {})
         code = first.get("code", "unknown")
         return NotificationFailed(
             event_id=derived_id(wamid, "failed", str(code)),
@@ -86,7 +91,7 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
                     code=code,
                     title=first.get("title"),
                     message=first.get("message"),
-                    details=(first.get("error_data") or {}).get("details"),
+                    details=_details(first),
                 ),
             ),
             **common,
@@ -123,18 +128,28 @@ def inbound_event(message: dict[str, Any], phone_number_id: str) -> Event | None
     )
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The dict items of a list; anything else in a malformed body is skipped."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def events_from_payload(payload: dict[str, Any]) -> list[Event]:
     """Every status and inbound message in a webhook body, in the order Meta listed them."""
     events: list[Event] = []
-    for entry in payload.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            phone_number_id = str((value.get("metadata") or {}).get("phone_number_id", ""))
-            for status in value.get("statuses") or []:
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            metadata = value.get("metadata")
+            phone_number_id = (
+                str(metadata.get("phone_number_id", "")) if isinstance(metadata, dict) else ""
+            )
+            for status in _dicts(value.get("statuses")):
                 event = status_event(status, phone_number_id or None)
                 if event is not None:
                     events.append(event)
-            for message in value.get("messages") or []:
+            for message in _dicts(value.get("messages")):
                 event = inbound_event(message, phone_number_id)
                 if event is not None:
                     events.append(event)

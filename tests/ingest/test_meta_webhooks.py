@@ -1,0 +1,110 @@
+"""Meta webhook translation and signature checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from ingest.meta_webhooks import events_from_payload, signature_valid
+from notif_core.ids import new_id
+
+SECRET = b"app-secret"
+
+
+def envelope(value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "WABA",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "1555", "phone_number_id": "PN"},
+                            **value,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def test_signature_is_checked_on_the_exact_bytes() -> None:
+    body = json.dumps(envelope({"statuses": []})).encode()
+    good = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    assert signature_valid(SECRET, body, good)
+    assert not signature_valid(SECRET, body + b" ", good)
+    assert not signature_valid(b"other", body, good)
+    assert not signature_valid(SECRET, body, None)
+    assert not signature_valid(SECRET, body, good.removeprefix("sha256="))
+
+
+def test_statuses_become_events_with_stable_ids() -> None:
+    nid = new_id()
+    statuses = [
+        {
+            "id": "wamid.A",
+            "status": s,
+            "timestamp": "1764244800",
+            "recipient_id": "15551234567",
+            "biz_opaque_callback_data": str(nid),
+        }
+        for s in ("sent", "delivered", "read")
+    ]
+    first = events_from_payload(envelope({"statuses": statuses}))
+    again = events_from_payload(envelope({"statuses": statuses}))
+    assert [e.type for e in first] == [
+        "notification.sent",
+        "notification.delivered",
+        "notification.read",
+    ]
+    assert [e.event_id for e in first] == [e.event_id for e in again]
+    assert all(e.notification_id == nid for e in first)
+    assert first[0].occurred_at.timestamp() == 1764244800
+
+
+def test_failed_status_carries_meta_code_and_details() -> None:
+    status = {
+        "id": "wamid.F",
+        "status": "failed",
+        "timestamp": "1764244800",
+        "recipient_id": "15551234567",
+        "errors": [
+            {
+                "code": 131026,
+                "title": "Message undeliverable",
+                "error_data": {"details": "not on WhatsApp"},
+            }
+        ],
+    }
+    (event,) = events_from_payload(envelope({"statuses": [status]}))
+    assert event.type == "notification.failed"
+    assert event.notification_id is None  # matched by wamid in the ledger
+    error = event.payload.error
+    assert (error.code, error.details) == (131026, "not on WhatsApp")
+
+
+def test_inbound_message_and_garbage_are_told_apart() -> None:
+    value = {
+        "messages": [
+            {
+                "from": "15551234567",
+                "id": "wamid.IN",
+                "timestamp": "1764244800",
+                "type": "text",
+                "text": {"body": "STOP"},
+            },
+            {"id": "", "from": ""},
+        ],
+        "statuses": [{"id": "wamid.X", "status": "deleted"}, {"status": "sent"}],
+    }
+    (event,) = events_from_payload(envelope(value))
+    assert event.type == "message.inbound_received"
+    assert event.payload.from_ == "+15551234567"
+    assert event.payload.phone_number_id == "PN"
+    assert events_from_payload({"entry": "nonsense"}) == []

@@ -1,0 +1,72 @@
+"""Request validation: E.164 normalisation, exactly one message kind, Cloud API shape."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ingest.schemas import NotificationRequest
+
+
+def test_recipient_is_normalised_to_e164() -> None:
+    req = NotificationRequest.model_validate({"to": "1 (555) 123-4567", "text": {"body": "hi"}})
+    assert req.to == "+15551234567"
+    req = NotificationRequest.model_validate({"to": "+44 7700 900123", "text": {"body": "hi"}})
+    assert req.to == "+447700900123"
+
+
+@pytest.mark.parametrize("to", ["", "hello", "+1555", "+999123456789", "+4412"])
+def test_impossible_numbers_are_rejected_naming_the_field(to: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        NotificationRequest.model_validate({"to": to, "text": {"body": "hi"}})
+    assert info.value.errors()[0]["loc"] == ("to",)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"to": "+15551234567"},
+        {
+            "to": "+15551234567",
+            "text": {"body": "a"},
+            "template": {"name": "t", "language": "en_US"},
+        },
+    ],
+)
+def test_exactly_one_message_kind(body: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match="exactly one of template or text"):
+        NotificationRequest.model_validate(body)
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        NotificationRequest.model_validate({"to": "+15551234567", "text": {"body": "a"}, "x": 1})
+
+
+def test_template_becomes_cloud_api_template() -> None:
+    req = NotificationRequest.model_validate(
+        {
+            "to": "+15551234567",
+            "template": {
+                "name": "order_update",
+                "language": "en_US",
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "A"}]}],
+            },
+        }
+    )
+    assert req.cloud_api_message() == {
+        "type": "template",
+        "template": {
+            "name": "order_update",
+            "language": {"policy": "deterministic", "code": "en_US"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "A"}]}],
+        },
+    }
+
+
+def test_text_becomes_cloud_api_text() -> None:
+    req = NotificationRequest.model_validate({"to": "+15551234567", "text": {"body": "Shipped"}})
+    assert req.cloud_api_message() == {
+        "type": "text",
+        "text": {"body": "Shipped", "preview_url": False},
+    }

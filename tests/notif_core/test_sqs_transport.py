@@ -1,0 +1,135 @@
+"""The SQS runtime against the real local endpoint (ministack): publish, consume, retry, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import pytest
+from botocore.exceptions import ClientError
+from tests.conftest import Stack
+
+from notif_core import events as ev
+from notif_core.ids import new_id
+from notif_core.settings import CoreSettings
+from notif_core.sqs import Consumer, Delivery, Outcome, Publisher, provision_queues, sqs_client
+from notif_core.sqs.queues import QueueNames
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+
+
+@pytest.fixture
+async def queue(stack: Stack) -> AsyncIterator[tuple[SQSClient, str]]:
+    """A fresh queue (with DLQ) per test, under its own prefix."""
+    async with sqs_client(CoreSettings()) as client:
+        names = QueueNames(f"t{new_id().hex[-10:]}")
+        urls = await provision_queues(client, names, max_receive_count=3)
+        yield client, urls[names.events]
+
+
+def sent_event() -> ev.NotificationSent:
+    return ev.NotificationSent(
+        producer="test",
+        notification_id=new_id(),
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        payload=ev.SentPayload(wamid="wamid.T"),
+    )
+
+
+async def depth(client: SQSClient, url: str) -> int:
+    attrs = await client.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    a = attrs["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"])
+
+
+async def test_every_published_event_is_consumed_once_and_deleted(
+    queue: tuple[SQSClient, str],
+) -> None:
+    client, url = queue
+    published = [sent_event() for _ in range(25)]
+    await Publisher(client).publish(url, published)
+    seen: list[ev.Event] = []
+    consumer = Consumer(client, [url], wait_seconds=1)
+
+    async def handler(delivery: Delivery) -> Outcome:
+        seen.append(ev.parse_event(delivery.body))
+        assert delivery.attributes["traceparent"].startswith("00-0af76519")
+        if len(seen) == len(published):
+            consumer.stop()
+        return Outcome.ack()
+
+    await asyncio.wait_for(consumer.run_each(handler, concurrency=4), 30)
+    assert sorted(e.event_id for e in seen) == sorted(e.event_id for e in published)
+    assert await depth(client, url) == 0
+
+
+async def test_retry_hides_the_message_then_it_returns_counted(
+    queue: tuple[SQSClient, str],
+) -> None:
+    client, url = queue
+    await Publisher(client).publish(url, [sent_event()])
+    counts: list[int] = []
+    consumer = Consumer(client, [url], wait_seconds=1)
+
+    async def handler(delivery: Delivery) -> Outcome:
+        counts.append(delivery.receive_count)
+        if delivery.receive_count < 2:
+            return Outcome.retry(1)
+        consumer.stop()
+        return Outcome.ack()
+
+    await asyncio.wait_for(consumer.run_each(handler, concurrency=2), 30)
+    assert counts == [1, 2]
+    assert await depth(client, url) == 0
+
+
+async def test_stop_releases_unfinished_work_at_once(queue: tuple[SQSClient, str]) -> None:
+    client, url = queue
+    await Publisher(client).publish(url, [sent_event()])
+    started = asyncio.Event()
+    consumer = Consumer(client, [url], wait_seconds=1, drain_seconds=0.5)
+
+    async def stuck(_delivery: Delivery) -> Outcome:
+        started.set()
+        await asyncio.sleep(3600)
+        return Outcome.ack()
+
+    run = asyncio.create_task(consumer.run_each(stuck, concurrency=1))
+    await asyncio.wait_for(started.wait(), 10)
+    consumer.stop()
+    await asyncio.wait_for(run, 10)
+    # Released with visibility 0: receivable immediately, not after the 30 s timeout.
+    again = await client.receive_message(QueueUrl=url, WaitTimeSeconds=2, MaxNumberOfMessages=1)
+    assert len(again.get("Messages", [])) == 1
+
+
+async def test_batch_mode_deletes_only_acknowledged(queue: tuple[SQSClient, str]) -> None:
+    client, url = queue
+    await Publisher(client).publish(url, [sent_event() for _ in range(4)])
+    consumer = Consumer(client, [url], wait_seconds=1)
+    handled: list[str] = []
+
+    async def handler(batch: list[Delivery]) -> list[Outcome]:
+        outcomes = []
+        for delivery in batch:
+            handled.append(delivery.message_id)
+            outcomes.append(Outcome.ack() if len(handled) % 2 else Outcome.retry(60))
+        if len(handled) >= 4:
+            consumer.stop()
+        return outcomes
+
+    await asyncio.wait_for(consumer.run_batches(handler), 30)
+    assert len(handled) == 4
+    assert await depth(client, url) == 2
+
+
+async def test_publishing_to_a_missing_queue_raises(queue: tuple[SQSClient, str]) -> None:
+    client, url = queue
+    bogus = url.rsplit("/", 1)[0] + "/no-such-queue"
+    with pytest.raises(ClientError, match=r"NonExistentQueue|QueueDoesNotExist"):
+        await Publisher(client).publish(bogus, [sent_event()])
