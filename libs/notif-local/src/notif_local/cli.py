@@ -11,18 +11,19 @@ import argparse
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+
+import honcho.manager
+from honcho.environ import parse_procfile
 
 from notif_core.settings import CoreSettings
 from notif_core.sqs._sqs import DEFAULT_MAX_RECEIVE_COUNT
 from notif_local.devtenant import ensure_dev_key
-from notif_local.stack import LocalStack, create_queues, migrate_all
+from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
 
 APPS = ("ingest", "ledger", "dispatcher")
 EXAMPLE_TO = "+15551234567"
@@ -34,15 +35,6 @@ def _healthy(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def wait_healthy(urls: list[str], timeout: float, proc: subprocess.Popen[Any]) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if all(_healthy(u) for u in urls):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def banner(key: str, ingest_port: int, seconds: float) -> str:
@@ -69,7 +61,7 @@ def banner(key: str, ingest_port: int, seconds: float) -> str:
 
 def run(root: Path, procfile: Path) -> int:
     started = time.monotonic()
-    stack = LocalStack(root)
+    stack = LocalStack(root, ports=Ports.from_env(os.environ))
     try:
         env = stack.start()
         os.environ.update(env)
@@ -78,26 +70,43 @@ def run(root: Path, procfile: Path) -> int:
         create_queues(settings, int(os.environ.get("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT)))
         key = ensure_dev_key(settings.database_url, root / "dev-api-key")
         names = [*APPS, "sandbox"] if stack.runs_sandbox else list(APPS)
-        honcho = Path(sys.executable).with_name("honcho")
-        proc = subprocess.Popen(
-            [str(honcho), "-f", str(procfile), "start", *names],
-            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        )
-        signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
         ports = stack.ports
         health = [
             f"http://127.0.0.1:{ports.ingest}/v1/health",
             f"http://127.0.0.1:{ports.ledger}/health",
             f"http://127.0.0.1:{ports.dispatcher}/health",
         ]
-        if wait_healthy(health, 60, proc):
-            print(banner(key, ports.ingest, time.monotonic() - started), flush=True)
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            return proc.wait(timeout=60)
+        threading.Thread(
+            target=announce, args=(health, key, ports.ingest, started), daemon=True
+        ).start()
+        return run_processes(procfile, names)
     finally:
         stack.stop()
+
+
+def run_processes(procfile: Path, names: list[str]) -> int:
+    """Run the named Procfile entries under honcho until one stops or a signal arrives.
+
+    honcho SIGKILLs whatever is still running some seconds after the first stop; that wait
+    is raised above the workers' drain time so a Ctrl-C never cuts a drain short.
+    """
+    honcho.manager.KILL_WAIT = int(os.environ.get("DRAIN_SECONDS", "20")) + 10
+    entries = parse_procfile(procfile.read_text()).processes
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    manager = honcho.manager.Manager()
+    for name in names:
+        manager.add_process(name, entries[name], env=env)
+    manager.loop()
+    return int(manager.returncode or 0)
+
+
+def announce(health: list[str], key: str, ingest_port: int, started: float) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if all(_healthy(u) for u in health):
+            print(banner(key, ingest_port, time.monotonic() - started), flush=True)
+            return
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,20 @@ class Ports:
     def all_free(cls) -> Ports:
         return cls(*(free_port() for _ in range(7)))
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        """Defaults, overridden by the services' own port variables and ``LOCAL_*_PORT``."""
+        names = {
+            "ingest": "INGEST_PORT",
+            "ledger": "LEDGER_PORT",
+            "dispatcher": "DISPATCHER_PORT",
+            "sandbox": "SANDBOX_PORT",
+            "postgres": "LOCAL_PG_PORT",
+            "sqs": "LOCAL_SQS_PORT",
+            "redis": "LOCAL_REDIS_PORT",
+        }
+        return cls(**{field: int(env[var]) for field, var in names.items() if env.get(var)})
+
 
 @dataclass
 class LocalStack:

@@ -1,0 +1,103 @@
+"""``notif-local run`` (what ``make run`` calls), as a user runs it: start, send, Ctrl-C, rerun."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from notif_local.ports import free_port, port_open
+
+pytestmark = pytest.mark.e2e
+
+CONFIGURED = (
+    "DATABASE_URL",
+    "SQS_ENDPOINT_URL",
+    "REDIS_URL",
+    "WHATSAPP_API_BASE_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_PROFILE",
+)
+
+
+def start(root: Path, ports: dict[str, int], log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in CONFIGURED}
+    env.update({name: str(port) for name, port in ports.items()})
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("notif-local")), "run", "--root", str(root)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+
+
+def wait_banner(proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if "curl -s -X POST" in text:
+            return text
+        assert proc.poll() is None, text[-3000:]
+        time.sleep(0.2)
+    raise TimeoutError(log.read_text(errors="replace")[-3000:])
+
+
+def ctrl_c(proc: subprocess.Popen[bytes]) -> int:
+    """What a terminal does on Ctrl-C: SIGINT to the whole foreground process group."""
+    os.killpg(proc.pid, signal.SIGINT)
+    return proc.wait(90)
+
+
+def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path) -> None:
+    root = tmp_path / "local"
+    ports = {
+        "INGEST_PORT": free_port(),
+        "LEDGER_PORT": free_port(),
+        "DISPATCHER_PORT": free_port(),
+        "SANDBOX_PORT": free_port(),
+        "LOCAL_PG_PORT": free_port(),
+        "LOCAL_SQS_PORT": free_port(),
+    }
+    base = f"http://127.0.0.1:{ports['INGEST_PORT']}"
+    proc = start(root, ports, tmp_path / "run1.log")
+    try:
+        text = wait_banner(proc, tmp_path / "run1.log")
+        assert re.search(r"whatsapp-notif is up \(\d+\.\d+s\)", text)
+        key = (root / "dev-api-key").read_text().strip()
+        assert key.startswith("wn_live_")
+        assert key not in text, "the full API key must not be printed"
+        headers = {"X-API-Key": key}
+        nid = httpx.post(
+            base + "/v1/notifications",
+            json={"to": "+15551234567", "text": {"body": "hi"}},
+            headers=headers,
+        ).json()["id"]
+        deadline = time.monotonic() + 15
+        status = ""
+        while status != "read" and time.monotonic() < deadline:
+            status = httpx.get(f"{base}/v1/notifications/{nid}", headers=headers).json()["status"]
+            time.sleep(0.1)
+        assert status == "read"
+    finally:
+        code = ctrl_c(proc)
+    assert code in (0, 130), (tmp_path / "run1.log").read_text()[-3000:]
+    assert not any(port_open(p) for p in ports.values()), "something still listens after Ctrl-C"
+
+    proc = start(root, ports, tmp_path / "run2.log")
+    try:
+        wait_banner(proc, tmp_path / "run2.log")
+        assert (root / "dev-api-key").read_text().strip() == key, "the saved key is reused"
+        view = httpx.get(f"{base}/v1/notifications/{nid}", headers={"X-API-Key": key}).json()
+        assert view["status"] == "read"
+    finally:
+        ctrl_c(proc)
