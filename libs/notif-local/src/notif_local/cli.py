@@ -16,9 +16,11 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import TextIO
 
 import honcho.manager
 from honcho.environ import parse_procfile
+from honcho.printer import Printer
 
 from notif_core.settings import CoreSettings
 from notif_core.sqs._sqs import DEFAULT_MAX_RECEIVE_COUNT
@@ -93,18 +95,48 @@ def run_processes(procfile: Path, names: list[str]) -> int:
     honcho.manager.KILL_WAIT = int(os.environ.get("DRAIN_SECONDS", "20")) + 10
     entries = parse_procfile(procfile.read_text()).processes
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    manager = honcho.manager.Manager()
+    manager = honcho.manager.Manager(Printer(OUTPUT))
     for name in names:
         manager.add_process(name, entries[name], env=env)
-    manager.loop()
+    try:
+        manager.loop()
+    finally:
+        manager.kill()  # no-op once all stopped; otherwise no service outlives us
     return int(manager.returncode or 0)
+
+
+class _TolerantOutput:
+    """stdout that shrugs off a closed reader (``make run | tee`` with tee gone after
+    Ctrl-C), so printing can never stop the shutdown of the services."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._open = True
+
+    def write(self, text: str) -> int:
+        if self._open:
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except OSError:
+                self._open = False
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self._open and self._stream.isatty()
+
+
+OUTPUT = _TolerantOutput(sys.stdout)
 
 
 def announce(health: list[str], key: str, ingest_port: int, started: float) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if all(_healthy(u) for u in health):
-            print(banner(key, ingest_port, time.monotonic() - started), flush=True)
+            OUTPUT.write(banner(key, ingest_port, time.monotonic() - started) + "\n")
             return
         time.sleep(0.2)
 

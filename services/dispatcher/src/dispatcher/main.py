@@ -70,9 +70,9 @@ async def serve(settings: DispatcherSettings) -> None:
         )
 
         def stop() -> None:
-            log.info("stopping", in_flight=consumer.in_flight)
-            consumer.stop()
+            consumer.stop()  # before logging: a broken stdout must not block the stop
             server.should_exit = True
+            log.info("stopping", in_flight=consumer.in_flight)
 
         on_stop_signals(stop)
         probes = asyncio.create_task(server.serve())

@@ -39,9 +39,9 @@ async def serve(settings: LedgerSettings) -> None:
         consumer = Consumer(sqs, [urls.events], drain_seconds=settings.drain_seconds)
 
         def stop() -> None:
-            log.info("stopping")
-            consumer.stop()
+            consumer.stop()  # before logging: a broken stdout must not block the stop
             server.should_exit = True
+            log.info("stopping")
 
         on_stop_signals(stop)
         http = asyncio.create_task(server.serve())
