@@ -291,6 +291,19 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
+STATUS_OF_EVENT: dict[str, str] = {
+    "notification.accepted": "accepted",
+    "notification.scheduled": "scheduled",
+    "notification.sent": "sent",
+    "notification.delivered": "delivered",
+    "notification.read": "read",
+    "notification.failed": "failed",
+    "notification.expired": "expired",
+    "notification.cancelled": "cancelled",
+    "notification.suppressed": "suppressed",
+}
+"""The notification status each lifecycle event reports; other events carry no status."""
+
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 

@@ -13,18 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest.schemas import HistoryItem, NotificationView
 from ingest.tables import notifications
-
-_STATUS_OF_TYPE = {
-    "notification.accepted": "accepted",
-    "notification.scheduled": "scheduled",
-    "notification.sent": "sent",
-    "notification.delivered": "delivered",
-    "notification.read": "read",
-    "notification.failed": "failed",
-    "notification.expired": "expired",
-    "notification.cancelled": "cancelled",
-    "notification.suppressed": "suppressed",
-}
+from notif_core.events import STATUS_OF_EVENT
 
 _VIEW = text(
     "SELECT id, status, wamid, last_error, created_at, updated_at "
@@ -54,7 +43,7 @@ async def notification_view(
         HistoryItem(
             event_id=h.event_id,
             type=h.type,
-            status=_STATUS_OF_TYPE.get(h.type),
+            status=STATUS_OF_EVENT.get(h.type),
             occurred_at=h.occurred_at,
             recorded_at=h.recorded_at,
             data=_without_pii(h.data or {}),

@@ -13,17 +13,6 @@ from typing import Final
 
 PROGRESS: Final = ("accepted", "scheduled", "sent", "delivered", "read")
 TERMINAL: Final = frozenset({"failed", "expired", "cancelled", "suppressed"})
-STATUS_OF_EVENT: Final = {
-    "notification.accepted": "accepted",
-    "notification.scheduled": "scheduled",
-    "notification.sent": "sent",
-    "notification.delivered": "delivered",
-    "notification.read": "read",
-    "notification.failed": "failed",
-    "notification.expired": "expired",
-    "notification.cancelled": "cancelled",
-    "notification.suppressed": "suppressed",
-}
 _RANK: Final = {status: rank for rank, status in enumerate(PROGRESS)}
 
 

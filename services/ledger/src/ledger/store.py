@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.status import STATUS_OF_EVENT, next_status
+from ledger.status import next_status
 from ledger.tables import events, notifications
-from notif_core.events import Event
+from notif_core.events import STATUS_OF_EVENT, Event
 
 _TIMESTAMP_COLUMN = {
     "accepted": "accepted_at",
