@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run sandbox test lint typecheck unit e2e contracts clean
+.PHONY: install run sandbox test lint typecheck unit e2e contracts bench-sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy libs/notif-core/src libs/notif-local/src services/ingest/src \
-		services/dispatcher/src services/ledger/src services/wa-sandbox/src tests
+		services/dispatcher/src services/ledger/src services/wa-sandbox/src tests bench
 
 unit: install
 	$(BIN)/pytest -m "not e2e"
@@ -45,6 +45,9 @@ e2e: install
 
 test: lint typecheck ## ruff, mypy, then every test (unit, integration, end-to-end)
 	$(BIN)/pytest
+
+bench-sandbox: install ## load the sandbox alone; writes bench/results/sandbox-*.json
+	$(BIN)/python bench/sandbox_load.py --seconds 10
 
 contracts: install ## regenerate docs/events from the event models
 	$(BIN)/python -m notif_core.contracts docs/events

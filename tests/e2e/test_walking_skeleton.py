@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import outbox
 from ingest.keys import authenticate
+from ingest.schemas import NotificationRequest
 from ingest.tables import notifications
 from notif_core import __version__
 from notif_core.events import AcceptedPayload, NotificationAccepted
@@ -22,12 +23,15 @@ from notif_core.ids import new_id
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, sqs_client
 from tests.conftest import Stack
-from tests.e2e.conftest import SANDBOX_SECRET
+from tests.e2e.conftest import SANDBOX_SECRET, recipient
 from tests.e2e.services import Services
 from wa_sandbox.meta import sign, webhook_envelope
 
 pytestmark = pytest.mark.e2e
-TO = "+15551234567"
+
+
+def hello(to: str) -> dict[str, Any]:
+    return {"to": to, "template": {"name": "hello_world", "language": "en_US"}}
 
 
 def post(services: Services, key: str, body: dict[str, Any]) -> httpx.Response:
@@ -104,11 +108,16 @@ def test_health_has_the_runbook_shape(services: Services) -> None:
     assert body["redis"] == {"connected": True}
 
 
-def test_a_notification_reaches_read_with_its_full_history(
+def test_a_text_inside_the_window_reaches_read_with_its_full_history(
     services: Services, api_key: str
 ) -> None:
+    to = recipient()
+    opened = httpx.post(
+        services.url("sandbox") + "/_sandbox/inbound", json={"from": to, "text": "hi"}
+    )
+    assert opened.status_code == 200
     started = time.monotonic()
-    response = post(services, api_key, {"to": TO, "text": {"body": "Your order shipped"}})
+    response = post(services, api_key, {"to": to, "text": {"body": "Your order shipped"}})
     assert response.status_code == 202
     accepted = response.json()
     assert accepted["status"] == "accepted"
@@ -121,9 +130,16 @@ def test_a_notification_reaches_read_with_its_full_history(
     assert sends[0]["body"]["text"] == {"body": "Your order shipped", "preview_url": False}
 
 
+def test_a_text_outside_the_window_fails_with_metas_code(services: Services, api_key: str) -> None:
+    nid = post(services, api_key, {"to": recipient(), "text": {"body": "hello?"}}).json()["id"]
+    view = wait_status(services, api_key, nid, "failed", timeout=15)
+    assert view["last_error"]["code"] == 131047
+    assert [h["status"] for h in view["history"]] == ["accepted", "sent", "failed"]
+
+
 def test_a_template_is_sent_as_meta_expects(services: Services, api_key: str) -> None:
     body = {
-        "to": TO,
+        "to": recipient(),
         "template": {
             "name": "order_update",
             "language": "en_US",
@@ -138,7 +154,8 @@ def test_a_template_is_sent_as_meta_expects(services: Services, api_key: str) ->
 
 
 async def test_a_replayed_webhook_changes_nothing(services: Services, api_key: str) -> None:
-    nid = post(services, api_key, {"to": TO, "text": {"body": "replay"}}).json()["id"]
+    to = recipient()
+    nid = post(services, api_key, hello(to)).json()["id"]
     await asyncio.to_thread(wait_status, services, api_key, nid, "read", 15)
     await wait_events_drained()
     before = get(services, api_key, nid)
@@ -147,7 +164,7 @@ async def test_a_replayed_webhook_changes_nothing(services: Services, api_key: s
             "id": before["wamid"],
             "status": s,
             "timestamp": str(int(time.time())),
-            "recipient_id": TO.lstrip("+"),
+            "recipient_id": to.lstrip("+"),
             "biz_opaque_callback_data": nid,
         }
         for s in ("delivered", "sent", "read")
@@ -175,16 +192,18 @@ async def test_the_relay_publishes_what_a_crash_left_in_the_outbox(
     async with engine.connect() as conn:
         caller = await authenticate(conn, api_key)
     assert caller is not None
-    tenant, nid = caller.id, new_id()
+    tenant, nid, to = caller.id, new_id(), recipient()
     event = NotificationAccepted(
         producer="ingest",
         tenant_id=tenant,
         notification_id=nid,
-        payload=AcceptedPayload(to=TO, message={"type": "text", "text": {"body": "left behind"}}),
+        payload=AcceptedPayload(
+            to=to, message=NotificationRequest.model_validate(hello(to)).cloud_api_message()
+        ),
     )
     async with engine.begin() as conn:
         await conn.execute(
-            notifications.insert().values(id=nid, tenant_id=tenant, request={"to": TO})
+            notifications.insert().values(id=nid, tenant_id=tenant, request=hello(to))
         )
         for queue in ("dispatch", "events"):
             await outbox.add(conn, queue, event)
@@ -196,12 +215,12 @@ def test_bad_input_gets_a_documented_error_and_changes_nothing(
     services: Services, api_key: str
 ) -> None:
     base = services.url("ingest")
-    missing = httpx.post(base + "/v1/notifications", json={"to": TO, "text": {"body": "x"}})
+    missing = httpx.post(base + "/v1/notifications", json=hello(recipient()))
     assert missing.status_code == 401
     assert missing.json()["error"]["code"] == "missing_api_key"
     wrong = httpx.post(
         base + "/v1/notifications",
-        json={"to": TO, "text": {"body": "x"}},
+        json=hello(recipient()),
         headers={"X-API-Key": "wn_live_" + "A" * 43},
     )
     assert wrong.status_code == 401
@@ -241,10 +260,7 @@ def test_webhook_handshake_and_signature(services: Services) -> None:
 def test_sigterm_of_the_dispatcher_while_messages_flow_loses_none(
     services: Services, api_key: str
 ) -> None:
-    ids = [
-        post(services, api_key, {"to": TO, "text": {"body": f"m{i}"}}).json()["id"]
-        for i in range(40)
-    ]
+    ids = [post(services, api_key, hello(recipient())).json()["id"] for i in range(40)]
     deadline = time.monotonic() + 10
     while not sandbox_sends(services, ids[0]) and time.monotonic() < deadline:
         time.sleep(0.02)

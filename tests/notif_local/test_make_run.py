@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -77,11 +79,9 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         assert key.startswith("wn_live_")
         assert key not in text, "the full API key must not be printed"
         headers = {"X-API-Key": key}
-        nid = httpx.post(
-            base + "/v1/notifications",
-            json={"to": "+15551234567", "text": {"body": "hi"}},
-            headers=headers,
-        ).json()["id"]
+        printed = next(line for line in text.splitlines() if "curl -s -X POST" in line)
+        body = json.loads(shlex.split(printed)[-1])  # the curl's -d argument, as printed
+        nid = httpx.post(base + "/v1/notifications", json=body, headers=headers).json()["id"]
         deadline = time.monotonic() + 15
         status = ""
         while status != "read" and time.monotonic() < deadline:

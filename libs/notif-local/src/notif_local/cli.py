@@ -40,7 +40,7 @@ def _healthy(url: str) -> bool:
 
 
 def banner(key: str, ingest_port: int, seconds: float) -> str:
-    body = json.dumps({"to": EXAMPLE_TO, "text": {"body": "Hello from whatsapp-notif"}})
+    body = json.dumps({"to": EXAMPLE_TO, "template": {"name": "hello_world", "language": "en_US"}})
     base = f"http://127.0.0.1:{ingest_port}"
     send = (
         f"curl -s -X POST {base}/v1/notifications -H 'Content-Type: application/json' "

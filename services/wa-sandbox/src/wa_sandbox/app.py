@@ -1,116 +1,420 @@
-"""The sandbox HTTP app: Meta's send endpoint plus the ``/_sandbox`` inspection API."""
+"""The sandbox HTTP app: Meta's send endpoint and the ``/_sandbox`` control API.
+
+aiohttp rather than FastAPI here: a fault injector must be able to reset a connection
+(only a raw transport can), and the sandbox has to outrun the system it tests.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import random
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
-import httpx
-from fastapi import FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse
+import aiohttp
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
 from wa_sandbox import meta
-from wa_sandbox.settings import SandboxSettings
-from wa_sandbox.webhooks import WebhookSender
+from wa_sandbox.config import SandboxConfig, Sender
+from wa_sandbox.limits import PairLimits, SenderLimits
+from wa_sandbox.metrics import REGISTRY, SENDS
+from wa_sandbox.state import SandboxState
+from wa_sandbox.validation import SendRejected, ValidSend, normalise_wa_id, validate
+from wa_sandbox.webhooks import WebhookScheduler
 
-SUPPORTED_TYPES = frozenset({"text", "template", "image", "video", "audio", "document", "sticker"})
+DUPLICATE_SPREAD = 0.5
+"""A duplicated status arrives again within this many (sandbox) seconds."""
 
 
-def _error(status: int, code: int, message: str, details: str, **kw: Any) -> JSONResponse:
-    return JSONResponse(meta.error_body(code, message, details, **kw), status_code=status)
+class Sandbox:
+    """State, limiters and webhook scheduler behind one running app."""
 
+    def __init__(self, config: SandboxConfig) -> None:
+        self.initial = config
+        self.config = config
+        self.state = SandboxState()
+        self.sender_limits = SenderLimits()
+        self.pair_limits = PairLimits()
+        self.webhooks: WebhookScheduler | None = None
+        self.random = random.Random()  # noqa: S311 - fault sampling, not security
 
-def create_app(settings: SandboxSettings | None = None) -> FastAPI:
-    settings = settings or SandboxSettings()
-    messages: list[dict[str, Any]] = []
+    def reset(self) -> None:
+        self.config = self.initial
+        self.state.clear()
+        self.sender_limits.reset()
+        self.pair_limits.reset()
+        if self.webhooks is not None:
+            self.webhooks.clear()
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            sender = WebhookSender(settings, client)
-            app.state.webhooks = sender
-            yield
-            await sender.close()
+    # --- send -----------------------------------------------------------------------------
 
-    app = FastAPI(title="wa-sandbox", lifespan=lifespan, docs_url="/_sandbox/docs")
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "healthy"}
-
-    @app.post("/{version}/{phone_number_id}/messages")
-    async def send_message(
-        version: str,
-        phone_number_id: str,
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> JSONResponse:
-        if authorization != f"Bearer {settings.access_token}":
-            return _error(
+    def authenticate(self, phone_number_id: str, authorization: str | None) -> Sender:
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        owner = next((s for s in self.config.senders if s.access_token == token), None)
+        if owner is None:
+            raise SendRejected(
                 401, 190, "Invalid OAuth access token - Cannot parse access token", "Invalid token"
             )
-        if phone_number_id != settings.phone_number_id:
-            return _error(
+        if owner.token_expired:
+            raise SendRejected(
+                401,
+                190,
+                "Error validating access token: Session has expired",
+                "The access token has expired",
+                subcode=463,
+            )
+        sender = self.config.sender(phone_number_id)
+        if sender is None or sender.access_token != token:
+            raise SendRejected(
                 400,
                 100,
                 "Invalid parameter",
-                f"Unsupported post request. Object with ID '{phone_number_id}' does not exist",
+                f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, "
+                "cannot be loaded due to missing permissions, or does not support this operation",
+                subcode=33,
             )
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, 100, "Invalid parameter", "Request body is not JSON")
-        if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp":
-            return _error(400, 100, "Invalid parameter", "messaging_product must be 'whatsapp'")
-        to = str(body.get("to") or "")
-        if not to.lstrip("+").isdigit():
-            return _error(400, 100, "Invalid parameter", "Parameter 'to' is not a phone number")
-        kind = body.get("type", "text")
-        if kind not in SUPPORTED_TYPES:
-            return _error(
-                400, 131051, "Unsupported message type", f"Type '{kind}' is not supported"
+        if not sender.registered:
+            raise SendRejected(
+                400, 133010, "Account not registered", "The phone number is not registered"
             )
-        if not isinstance(body.get(kind), dict):
-            return _error(400, 100, "Invalid parameter", f"Parameter '{kind}' is required")
+        return sender
+
+    def admit(self, sender: Sender, send: ValidSend, now: float) -> bool:
+        """Rate limits and the 24h window; returns whether the window was open."""
+        if not self.sender_limits.allow(sender.phone_number_id, sender.throughput_mps):
+            raise SendRejected(
+                400,
+                130429,
+                "Rate limit hit",
+                f"Cloud API message throughput ({sender.throughput_mps:g} mps) has been reached",
+            )
+        pair = self.config.pair_limit
+        wa_id = normalise_wa_id(send.recipient)
+        if not self.pair_limits.allow(sender.phone_number_id, wa_id, pair.per_seconds, pair.burst):
+            raise SendRejected(
+                400,
+                131056,
+                "(Business Account, Consumer Account) pair rate limit hit",
+                "Message failed to send because there were too many messages sent from this "
+                "phone number to the same phone number in a short period of time",
+            )
+        in_window = self.state.in_window(sender.phone_number_id, wa_id, now)
+        policy = self.config.policy
+        if (
+            send.kind != "template"
+            and not in_window
+            and policy.window_enforced
+            and policy.window_failure == "sync"
+        ):
+            raise SendRejected(
+                400,
+                131047,
+                "Re-engagement message",
+                "More than 24 hours have passed since the recipient last replied",
+            )
+        return in_window
+
+    def accept(
+        self, sender: Sender, send: ValidSend, body: dict[str, Any], now: float, in_window: bool
+    ) -> dict[str, Any]:
         wamid = meta.new_wamid()
-        wa_id = to.lstrip("+")
-        callback = body.get("biz_opaque_callback_data")
-        messages.append(
+        wa_id = normalise_wa_id(send.recipient)
+        self.state.messages.append(
             {
                 "wamid": wamid,
-                "phone_number_id": phone_number_id,
+                "phone_number_id": sender.phone_number_id,
                 "to": wa_id,
-                "type": kind,
-                "biz_opaque_callback_data": callback,
-                "received_at": time.time(),
+                "input": body["to"],
+                "type": send.kind,
+                "biz_opaque_callback_data": send.callback,
+                "received_at": datetime.fromtimestamp(now, UTC).isoformat(),
                 "body": body,
             }
         )
-        app.state.webhooks.status_sequence(wamid, wa_id, callback)
-        return JSONResponse(meta.success_body(to, wa_id, wamid, template=kind == "template"))
+        self.state.accepted += 1
+        SENDS.labels(outcome="accepted").inc()
+        self._schedule_statuses(sender, send, wamid, wa_id, in_window)
+        return meta.success_body(body["to"], wa_id, wamid, template=send.kind == "template")
 
-    @app.get("/_sandbox/messages")
-    async def list_messages(
-        to: Annotated[str | None, Query()] = None,
-        biz_opaque_callback_data: Annotated[str | None, Query()] = None,
-    ) -> dict[str, Any]:
-        """Every accepted send, optionally filtered; how tests count sends per notification."""
-        found = [
-            m
-            for m in messages
-            if (to is None or m["to"] == to.lstrip("+"))
-            and (
-                biz_opaque_callback_data is None
-                or m["biz_opaque_callback_data"] == biz_opaque_callback_data
+    def _schedule_statuses(
+        self, sender: Sender, send: ValidSend, wamid: str, wa_id: str, in_window: bool
+    ) -> None:
+        assert self.webhooks is not None
+        cfg = self.config.webhooks
+        category = send.template.category if send.template else "service"
+        failure = self._async_failure(send, wa_id, in_window)
+        now = time.time()
+
+        def emit(status: str, delay: float, error: dict[str, Any] | None = None) -> None:
+            item = meta.status_item(
+                wamid,
+                status,
+                wa_id,
+                now + delay * cfg.time_scale,
+                callback=send.callback,
+                category=category,
+                error=error,
             )
-        ]
-        return {"messages": found}
+            assert self.webhooks is not None
+            self.webhooks.schedule(delay, sender.phone_number_id, "statuses", item)
+            if self.random.random() < cfg.duplicate_ratio:
+                extra = self.random.uniform(0, DUPLICATE_SPREAD)
+                self.webhooks.schedule(delay + extra, sender.phone_number_id, "statuses", item)
 
-    @app.post("/_sandbox/reset")
-    async def reset() -> dict[str, str]:
-        messages.clear()
-        return {"status": "reset"}
+        if failure is not None:
+            emit("failed", cfg.sent_delay, failure)
+            return
+        sent_at, delivered_at = cfg.sent_delay, cfg.delivered_delay
+        if self.random.random() < cfg.reorder_ratio:
+            sent_at, delivered_at = delivered_at, sent_at
+        emit("sent", sent_at)
+        emit("delivered", delivered_at)
+        if self.random.random() < cfg.read_ratio:
+            emit("read", cfg.read_delay)
 
+    def _async_failure(self, send: ValidSend, wa_id: str, in_window: bool) -> dict[str, Any] | None:
+        policy = self.config.policy
+        if wa_id in policy.undeliverable or wa_id.startswith(tuple(policy.undeliverable_prefixes)):
+            return meta.status_error(
+                131026, "Message undeliverable", "The recipient is not a valid WhatsApp user"
+            )
+        if (
+            send.template is not None
+            and send.template.category == "marketing"
+            and wa_id in policy.marketing_opt_outs
+        ):
+            return meta.status_error(
+                131050,
+                "Unable to deliver the message. This recipient has chosen to stop receiving "
+                "marketing messages on WhatsApp from your business",
+                "The recipient opted out of marketing messages",
+            )
+        if send.kind != "template" and not in_window and policy.window_enforced:
+            return meta.status_error(
+                131047,
+                "Re-engagement message",
+                "More than 24 hours have passed since the recipient last replied",
+            )
+        return None
+
+    # --- inbound --------------------------------------------------------------------------
+
+    def inbound(self, sender: Sender, wa_id: str, text: str, name: str | None) -> str:
+        assert self.webhooks is not None
+        now = time.time()
+        self.state.last_inbound[(sender.phone_number_id, wa_id)] = now
+        wamid = meta.new_wamid()
+        message = {
+            "from": wa_id,
+            "id": wamid,
+            "timestamp": str(int(now)),
+            "type": "text",
+            "text": {"body": text},
+        }
+        contact = {"profile": {"name": name or "Sandbox User"}, "wa_id": wa_id}
+        self.webhooks.schedule(0, sender.phone_number_id, "messages", message, contact)
+        return wamid
+
+
+SANDBOX = web.AppKey("sandbox", Sandbox)
+
+
+# --- HTTP handlers ------------------------------------------------------------------------
+
+
+def _reject(exc: SendRejected) -> web.Response:
+    SENDS.labels(outcome=str(exc.code)).inc()
+    return web.json_response(
+        meta.error_body(exc.code, exc.message, exc.details, subcode=exc.subcode),
+        status=exc.status,
+    )
+
+
+async def _fault(sb: Sandbox, request: web.Request) -> web.StreamResponse | None:
+    """Latency first, then at most one injected fault."""
+    latency = sb.config.latency
+    if latency.fixed_ms or latency.jitter_ms:
+        await asyncio.sleep((latency.fixed_ms + sb.random.uniform(0, latency.jitter_ms)) / 1000)
+    faults = sb.config.faults
+    roll = sb.random.random()
+    if roll < faults.error_500:
+        return _reject(SendRejected(500, 131000, "Something went wrong", "Internal error"))
+    roll -= faults.error_500
+    if roll < faults.error_503:
+        return _reject(SendRejected(503, 131016, "Service unavailable", "Try again later"))
+    roll -= faults.error_503
+    if roll < faults.connection_reset:
+        _reset(request)
+        raise asyncio.CancelledError  # nothing more is written to a reset connection
+    roll -= faults.connection_reset
+    if roll < faults.timeout:
+        await asyncio.sleep(faults.timeout_seconds)
+        _reset(request)
+        raise asyncio.CancelledError
+    return None
+
+
+def _reset(request: web.Request) -> None:
+    """Close the connection with a TCP RST (SO_LINGER 0), as a dropped connection looks."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def send_message(request: web.Request) -> web.StreamResponse:
+    sb = request.app[SANDBOX]
+    faulted = await _fault(sb, request)
+    if faulted is not None:
+        return faulted
+    try:
+        sender = sb.authenticate(
+            request.match_info["phone_number_id"], request.headers.get("Authorization")
+        )
+        try:
+            body = await request.json()
+        except ValueError:
+            raise SendRejected(400, 100, "Invalid parameter", "The body is not JSON") from None
+        send = validate(body, sb.config)
+        now = time.time()
+        in_window = sb.admit(sender, send, now)
+    except SendRejected as exc:
+        sb.state.rejected[exc.code] += 1
+        return _reject(exc)
+    return web.json_response(sb.accept(sender, send, body, now, in_window))
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX]
+    to = request.query.get("to")
+    wa_id = normalise_wa_id(to.lstrip("+")) if to else None
+    callback = request.query.get("biz_opaque_callback_data")
+    found = [
+        m
+        for m in sb.state.messages
+        if (wa_id is None or m["to"] == wa_id)
+        and (callback is None or m["biz_opaque_callback_data"] == callback)
+    ]
+    return web.json_response({"messages": found})
+
+
+async def stats(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX]
+    assert sb.webhooks is not None
+    return web.json_response(sb.state.stats(sb.webhooks.pending))
+
+
+async def get_config(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SANDBOX].config.model_dump(mode="json"))
+
+
+async def update_config(request: web.Request) -> web.Response:
+    sb = request.app[SANDBOX]
+    try:
+        changes = await request.json()
+        if not isinstance(changes, dict):
+            raise ValueError("the body must be a JSON object")
+        sb.config = sb.config.merged(changes)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return web.json_response({"error": "invalid_config", "details": errors}, status=400)
+    except ValueError as exc:
+        return web.json_response({"error": "invalid_config", "details": str(exc)}, status=400)
+    return web.json_response(sb.config.model_dump(mode="json"))
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[SANDBOX].reset()
+    return web.json_response({"status": "reset"})
+
+
+async def inbound(request: web.Request) -> web.Response:
+    """A user writes to a business number: inbound webhook, and the 24h window opens."""
+    sb = request.app[SANDBOX]
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("from"), str):
+        return web.json_response({"error": "'from' is required"}, status=400)
+    phone_number_id = body.get("to_phone_number_id") or sb.config.senders[0].phone_number_id
+    sender = sb.config.sender(str(phone_number_id))
+    if sender is None:
+        return web.json_response({"error": "unknown to_phone_number_id"}, status=404)
+    wa_id = normalise_wa_id("".join(ch for ch in body["from"] if ch.isdigit()))
+    wamid = sb.inbound(sender, wa_id, str(body.get("text", "")), body.get("name"))
+    return web.json_response({"wamid": wamid, "window_open_until": time.time() + 86_400})
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "healthy"})
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    return web.Response(
+        body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+def create_app(config: SandboxConfig) -> web.Application:
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    sandbox = Sandbox(config)
+    app[SANDBOX] = sandbox
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        connector = aiohttp.TCPConnector(limit=100)
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            sandbox.webhooks = WebhookScheduler(lambda: sandbox.config, sandbox.state, session)
+            sandbox.webhooks.start()
+            yield
+            await sandbox.webhooks.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/{version}/{phone_number_id}/messages", send_message)
+    app.router.add_get("/_sandbox/messages", list_messages)
+    app.router.add_get("/_sandbox/stats", stats)
+    app.router.add_get("/_sandbox/config", get_config)
+    app.router.add_post("/_sandbox/config", update_config)
+    app.router.add_post("/_sandbox/reset", reset)
+    app.router.add_post("/_sandbox/inbound", inbound)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     return app
+
+
+class RunningSandbox:
+    """The sandbox in the current event loop, for tests: ``async with RunningSandbox(cfg)``."""
+
+    def __init__(self, config: SandboxConfig, port: int = 0) -> None:
+        self.app = create_app(config)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        self._port = port
+        self.url = ""
+
+    @property
+    def sandbox(self) -> Sandbox:
+        sandbox: Sandbox = self.app[SANDBOX]
+        return sandbox
+
+    async def __aenter__(self) -> RunningSandbox:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        port = server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._runner.cleanup()

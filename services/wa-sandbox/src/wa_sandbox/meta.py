@@ -73,3 +73,50 @@ def webhook_envelope(
 def sign(app_secret: str, body: bytes) -> str:
     """The ``X-Hub-Signature-256`` value for exactly these bytes."""
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def status_item(
+    wamid: str,
+    status: str,
+    recipient: str,
+    at: float,
+    *,
+    callback: str | None,
+    category: str | None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One ``statuses[]`` entry, with ``pricing`` and ``conversation`` on non-failed ones."""
+    item: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(int(at)),
+        "recipient_id": recipient,
+    }
+    if callback is not None:
+        item["biz_opaque_callback_data"] = callback
+    if status == "failed":
+        item["errors"] = [error or {}]
+    elif category is not None:
+        billable = category != "service"
+        item["pricing"] = {
+            "billable": billable,
+            "pricing_model": "PMP",
+            "category": category,
+            "type": "regular" if billable else "free_customer_service",
+        }
+        item["conversation"] = {
+            "id": hashlib.sha256(f"{recipient}:{category}".encode()).hexdigest()[:32],
+            "origin": {"type": category},
+            **({"expiration_timestamp": str(int(at) + 86_400)} if status == "sent" else {}),
+        }
+    return item
+
+
+def status_error(code: int, title: str, details: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "title": title,
+        "message": title,
+        "error_data": {"details": details},
+        "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+    }

@@ -1,0 +1,49 @@
+"""What the sandbox remembers: accepted messages, 24h windows, and counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+WINDOW_SECONDS = 24 * 60 * 60
+
+
+@dataclass
+class WebhookStats:
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+@dataclass
+class SandboxState:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    last_inbound: dict[tuple[str, str], float] = field(default_factory=dict)
+    accepted: int = 0
+    rejected: Counter[int] = field(default_factory=Counter)
+    webhooks: WebhookStats = field(default_factory=WebhookStats)
+
+    def clear(self) -> None:
+        """Forget everything, in place (the webhook scheduler holds a reference)."""
+        self.messages.clear()
+        self.last_inbound.clear()
+        self.accepted = 0
+        self.rejected.clear()
+        self.webhooks = WebhookStats()
+
+    def in_window(self, sender: str, wa_id: str, now: float) -> bool:
+        opened = self.last_inbound.get((sender, wa_id))
+        return opened is not None and now - opened < WINDOW_SECONDS
+
+    def stats(self, pending_webhooks: int) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": {str(code): n for code, n in sorted(self.rejected.items())},
+            "webhooks": {
+                "delivered": self.webhooks.delivered,
+                "retried": self.webhooks.retried,
+                "failed": self.webhooks.failed,
+                "pending": pending_webhooks,
+            },
+        }

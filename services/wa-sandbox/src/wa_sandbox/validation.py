@@ -1,0 +1,206 @@
+"""Validation of a send request, as the Cloud API does it, ending in Meta's error codes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from wa_sandbox.config import Component, SandboxConfig, Template
+
+SUPPORTED_TYPES = frozenset({"text", "template", "image", "video", "audio", "document", "sticker"})
+MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
+CAPTIONED = frozenset({"image", "video", "document"})
+MAX_TEXT = 4096
+MAX_CALLBACK_BYTES = 512
+BODY_PARAMETER_TYPES = frozenset({"text", "currency", "date_time"})
+BUTTON_PARAMETER_TYPES = {"url": "text", "quick_reply": "payload", "copy_code": "coupon_code"}
+_DIGITS = re.compile(r"[\s()\-.+]")
+
+
+class SendRejected(Exception):
+    """A synchronous Cloud API error: HTTP status, Meta code, message and details."""
+
+    def __init__(
+        self, status: int, code: int, message: str, details: str, subcode: int | None = None
+    ) -> None:
+        super().__init__(f"({code}) {message}: {details}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.subcode = subcode
+
+
+def invalid(details: str) -> SendRejected:
+    return SendRejected(400, 100, "Invalid parameter", details)
+
+
+@dataclass(frozen=True)
+class ValidSend:
+    kind: str
+    recipient: str
+    """The recipient's digits as given."""
+    template: Template | None
+    callback: str | None
+
+
+def normalise_wa_id(digits: str) -> str:
+    """The WhatsApp id of a number: digits only; Mexican mobiles lose the 1 after 52."""
+    if digits.startswith("521") and len(digits) == 13:
+        return "52" + digits[3:]
+    return digits
+
+
+def validate(body: Any, config: SandboxConfig) -> ValidSend:
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    if body.get("messaging_product") != "whatsapp":
+        raise invalid("The parameter messaging_product is required and must be 'whatsapp'")
+    if body.get("recipient_type", "individual") != "individual":
+        raise invalid("recipient_type must be 'individual'")
+    to = body.get("to")
+    if not isinstance(to, str) or not to.strip():
+        raise invalid("The parameter to is required")
+    digits = _DIGITS.sub("", to)
+    if not digits.isdigit() or not 7 <= len(digits) <= 15:
+        raise invalid(f"The parameter to is not a valid phone number: {to!r}")
+    kind = body.get("type", "text")
+    if not isinstance(kind, str) or kind not in SUPPORTED_TYPES:
+        raise SendRejected(
+            400, 131051, "Unsupported message type", f"Message type {kind!r} is not supported"
+        )
+    obj = body.get(kind)
+    if not isinstance(obj, dict):
+        raise invalid(f"The parameter {kind} is required and must be an object")
+    callback = body.get("biz_opaque_callback_data")
+    if callback is not None and (
+        not isinstance(callback, str) or len(callback.encode()) > MAX_CALLBACK_BYTES
+    ):
+        raise invalid("biz_opaque_callback_data must be a string of at most 512 bytes")
+    context = body.get("context")
+    if context is not None and not (
+        isinstance(context, dict) and isinstance(context.get("message_id"), str)
+    ):
+        raise invalid("context.message_id must be a string")
+    template = None
+    if kind == "text":
+        _text(obj)
+    elif kind == "template":
+        template = _template(obj, config)
+    else:
+        _media(kind, obj)
+    return ValidSend(kind=kind, recipient=digits, template=template, callback=callback)
+
+
+def _text(obj: dict[str, Any]) -> None:
+    text = obj.get("body")
+    if not isinstance(text, str) or not text:
+        raise invalid("text.body is required")
+    if len(text) > MAX_TEXT:
+        raise invalid(f"text.body is longer than {MAX_TEXT} characters")
+    if not isinstance(obj.get("preview_url", False), bool):
+        raise invalid("text.preview_url must be a boolean")
+
+
+def _media(kind: str, obj: dict[str, Any]) -> None:
+    has_id, has_link = isinstance(obj.get("id"), str), isinstance(obj.get("link"), str)
+    if has_id == has_link:
+        raise invalid(f"{kind} needs exactly one of id or link")
+    if has_link and not str(obj["link"]).startswith(("https://", "http://")):
+        raise invalid(f"{kind}.link must be an http(s) URL")
+    if "caption" in obj and kind not in CAPTIONED:
+        raise invalid(f"{kind} does not take a caption")
+
+
+def _template(obj: dict[str, Any], config: SandboxConfig) -> Template:
+    name = obj.get("name")
+    language = obj.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    if not isinstance(name, str) or not isinstance(code, str):
+        raise invalid("template.name and template.language.code are required")
+    template = config.template(name, code)
+    if template is None:
+        raise SendRejected(
+            404,
+            132001,
+            "Template name does not exist in the translation",
+            f"template name ({name}) does not exist in {code}",
+        )
+    components = obj.get("components", [])
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        raise invalid("template.components must be a list of objects")
+    _check_components(template, components)
+    return template
+
+
+def _parameters(component: dict[str, Any]) -> list[dict[str, Any]]:
+    params = component.get("parameters", [])
+    if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
+        raise invalid("parameters must be a list of objects")
+    return params
+
+
+def _mismatch(template: Template, where: str, expected: int, got: int) -> SendRejected:
+    return SendRejected(
+        400,
+        132000,
+        "Number of parameters does not match the expected number of params",
+        f"{where}: number of localizable_params ({got}) does not match the expected number "
+        f"of params ({expected}) of template {template.name}",
+    )
+
+
+def _format(template: Template, where: str, details: str) -> SendRejected:
+    return SendRejected(
+        400,
+        132012,
+        "Parameter format does not match format in the created template",
+        f"{where} of template {template.name}: {details}",
+    )
+
+
+def _key(component: dict[str, Any]) -> tuple[str, str | None, int | None]:
+    ctype = str(component.get("type", "")).lower()
+    if ctype != "button":
+        return ctype, None, None
+    try:
+        index = int(component.get("index", 0))
+    except (TypeError, ValueError):
+        raise invalid("button index must be a number") from None
+    return ctype, component.get("sub_type"), index
+
+
+def _check_components(template: Template, sent: list[dict[str, Any]]) -> None:
+    expected = {(c.type, c.sub_type, c.index): c for c in template.components}
+    given = {_key(c): c for c in sent}
+    for key in given.keys() - expected.keys():
+        where = key[0] if key[0] != "button" else f"button {key[2]}"
+        raise _mismatch(template, where, 0, len(_parameters(given[key])))
+    for key, spec in expected.items():
+        _check_component(template, spec, _parameters(given[key]) if key in given else [])
+
+
+def _check_component(template: Template, spec: Component, params: list[dict[str, Any]]) -> None:
+    where = spec.type if spec.type != "button" else f"button {spec.index}"
+    if spec.type == "header" and spec.format not in (None, "text"):
+        if len(params) != 1:
+            raise _mismatch(template, where, 1, len(params))
+        if params[0].get("type") != spec.format:
+            raise _format(template, where, f"expected a {spec.format} parameter")
+        return
+    wanted = len(spec.named) if spec.named is not None else spec.parameters
+    if len(params) != wanted:
+        raise _mismatch(template, where, wanted, len(params))
+    if spec.type == "button":
+        ptype = BUTTON_PARAMETER_TYPES.get(spec.sub_type or "", "text")
+        if any(p.get("type") != ptype for p in params):
+            raise _format(template, where, f"expected {ptype} parameters")
+        return
+    if any(p.get("type") not in BODY_PARAMETER_TYPES for p in params):
+        raise _format(template, where, "parameters must be text, currency or date_time")
+    names = [p.get("parameter_name") for p in params]
+    if spec.named is not None and sorted(map(str, names)) != sorted(spec.named):
+        raise _format(template, where, f"expected named parameters {spec.named}")
+    if spec.named is None and any(n is not None for n in names):
+        raise _format(template, where, "this template takes positional parameters")
