@@ -34,7 +34,7 @@ def test_impossible_numbers_are_rejected_naming_the_field(to: str) -> None:
     ],
 )
 def test_exactly_one_message_kind(body: dict[str, object]) -> None:
-    with pytest.raises(ValidationError, match="exactly one of template or text"):
+    with pytest.raises(ValidationError, match="exactly one of template, text, image"):
         NotificationRequest.model_validate(body)
 
 

@@ -14,15 +14,32 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def make_engine(url: str, *, pool_size: int = 10, application_name: str = "notif") -> AsyncEngine:
-    """An async engine on psycopg 3 with a bounded pool and pre-ping for restarted servers."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    application_name: str = "notif",
+    wait_seconds: float = 2.0,
+    statement_timeout_ms: int = 10_000,
+) -> AsyncEngine:
+    """An async engine on psycopg 3 that fails fast instead of hanging.
+
+    ``wait_seconds`` bounds both the wait for a pooled connection and a new connection's
+    handshake, so a down or saturated database surfaces as an error within seconds; pre-ping
+    replaces connections a restarted server dropped.
+    """
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=wait_seconds,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"application_name": application_name, "connect_timeout": 5},
+        connect_args={
+            "application_name": application_name,
+            "connect_timeout": max(1, round(wait_seconds)),
+            "options": f"-c statement_timeout={statement_timeout_ms}",
+        },
     )
 
 

@@ -31,7 +31,15 @@ def _mask_phone_fields(
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Set up structlog and route stdlib logging (uvicorn, alembic) through the same JSON."""
     log_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+
+    def add_service(
+        _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", service)
+        return event_dict
+
     shared: list[structlog.types.Processor] = [
+        add_service,
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -47,7 +55,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.bind_contextvars(service=service)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -11,7 +11,7 @@ from notif_core.db import make_engine
 DEV_TENANT = "dev"
 
 
-def ensure_dev_key(database_url: str, key_file: Path, phone_number_id: str | None = None) -> str:
+def ensure_dev_key(database_url: str, key_file: Path) -> str:
     """Reuse the saved key while it still authenticates; otherwise create one and save it."""
 
     saved = key_file.read_text().strip() if key_file.exists() else ""
@@ -22,9 +22,7 @@ def ensure_dev_key(database_url: str, key_file: Path, phone_number_id: str | Non
             async with engine.begin() as conn:
                 if saved and await authenticate(conn, saved) is not None:
                     return saved
-                _, key = await create_tenant_with_key(
-                    conn, DEV_TENANT, phone_number_id=phone_number_id
-                )
+                _, key = await create_tenant_with_key(conn, DEV_TENANT)
                 return key
         finally:
             await engine.dispose()

@@ -1,7 +1,8 @@
-"""Handling one dispatch message: send once, then report what happened as an event.
+"""Handling one dispatch message: decide, send at most once, report the outcome as an event.
 
-The SQS message is deleted only after its outcome event is published. A message that is
-redelivered after Meta accepted it finds the recorded wamid and is not sent again.
+The SQS message is deleted only after its outcome event is published. Before calling Meta
+the dispatcher claims the notification at the gate (``gate.py``): a cancelled, expired or
+already-sent notification is never sent, and two replicas never send the same one.
 """
 
 from __future__ import annotations
@@ -9,24 +10,24 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatcher.cloud_api import CloudApi
+from dispatcher.gate import Claim, Gate
 from dispatcher.meta_errors import MAX_ATTEMPTS_EXCEEDED, is_retryable
-from dispatcher.tables import sends
 from notif_core.events import (
     AttemptFailedPayload,
+    CancelledPayload,
     Event,
+    ExpiredPayload,
     FailedPayload,
     MetaError,
     NotificationAccepted,
     NotificationAttemptFailed,
+    NotificationCancelled,
+    NotificationExpired,
     NotificationFailed,
     NotificationSent,
     SentPayload,
@@ -58,14 +59,14 @@ class DispatchHandler:
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
+        gate: Gate,
         api: CloudApi,
         publisher: Publisher,
         events_queue_url: str,
         default_phone_number_id: str,
         retry: RetryPolicy,
     ) -> None:
-        self._engine = engine
+        self._gate = gate
         self._api = api
         self._publisher = publisher
         self._events_url = events_queue_url
@@ -83,29 +84,66 @@ class DispatchHandler:
             return Outcome.ack()
         structlog.contextvars.bind_contextvars(notification_id=str(event.notification_id))
         try:
-            return await self._dispatch(event, delivery.receive_count)
+            return await self._dispatch(event)
         finally:
             structlog.contextvars.unbind_contextvars("notification_id")
 
-    async def _dispatch(self, event: NotificationAccepted, attempt: int) -> Outcome:
-        notification_id = event.notification_id
-        assert notification_id is not None
-        sender = event.payload.phone_number_id or self._default_sender
-        recorded = await self._recorded_wamid(notification_id)
-        if recorded is not None:
-            log.info("already_sent", wamid=recorded)
-            await self._emit(self._sent(event, recorded, sender, None))
+    async def _dispatch(self, event: NotificationAccepted) -> Outcome:
+        nid = event.notification_id
+        assert nid is not None
+        expires = event.payload.expires_at
+        expired = expires is not None and utcnow() >= expires
+        if expired and await self._gate.finish_unclaimed(nid, "expired"):
+            assert expires is not None
+            await self._emit(
+                NotificationExpired(
+                    event_id=derived_id(str(nid), "expired"),
+                    producer=PRODUCER,
+                    tenant_id=event.tenant_id,
+                    notification_id=nid,
+                    payload=ExpiredPayload(expires_at=expires),
+                )
+            )
+            log.info("expired")
             return Outcome.ack()
+        claim = await self._gate.claim(nid)
+        if not claim.won:
+            return await self._not_ours(event, claim)
+        return await self._send(event, claim.attempts)
 
-        body = CloudApi.message_body(event.payload.to, event.payload.message, str(notification_id))
+    async def _not_ours(self, event: NotificationAccepted, claim: Claim) -> Outcome:
+        """Someone decided this notification's fate already: report it, do not send."""
+        nid = event.notification_id
+        assert nid is not None
+        if claim.state == "sent" and claim.wamid is not None:
+            sender = event.payload.phone_number_id or self._default_sender
+            await self._emit(self._sent(event, claim.wamid, sender, None))
+            return Outcome.ack()
+        if claim.state == "cancelled":
+            await self._emit(
+                NotificationCancelled(
+                    event_id=derived_id(str(nid), "cancelled"),
+                    producer=PRODUCER,
+                    tenant_id=event.tenant_id,
+                    notification_id=nid,
+                    payload=CancelledPayload(reason="client"),
+                )
+            )
+            log.info("skipped_cancelled")
+            return Outcome.ack()
+        if claim.state == "claimed":
+            log.info("claimed_elsewhere", lease_left=claim.lease_seconds_left)
+            return Outcome.retry(claim.lease_seconds_left + 1)
+        return Outcome.ack()  # failed or expired: already reported by whoever settled it
+
+    async def _send(self, event: NotificationAccepted, attempt: int) -> Outcome:
+        nid = event.notification_id
+        assert nid is not None
+        sender = event.payload.phone_number_id or self._default_sender
+        body = CloudApi.message_body(event.payload.to, event.payload.message, str(nid))
         result = await self._api.send(sender, body)
         if result.wamid is not None:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    insert(sends)
-                    .values(notification_id=notification_id, wamid=result.wamid)
-                    .on_conflict_do_nothing()
-                )
+            await self._gate.sent(nid, result.wamid)
             await self._emit(self._sent(event, result.wamid, sender, result.wa_id))
             log.info("sent", wamid=result.wamid, to=event.payload.to)
             return Outcome.ack()
@@ -116,12 +154,13 @@ class DispatchHandler:
             next_at = utcnow() + timedelta(seconds=delay)
             expires = event.payload.expires_at
             if expires is None or next_at < expires:
+                await self._gate.release(nid)
                 await self._emit(
                     NotificationAttemptFailed(
-                        event_id=derived_id(str(notification_id), "attempt", str(attempt)),
+                        event_id=derived_id(str(nid), "attempt", str(attempt)),
                         producer=PRODUCER,
                         tenant_id=event.tenant_id,
-                        notification_id=notification_id,
+                        notification_id=nid,
                         payload=AttemptFailedPayload(
                             error=error, attempt=attempt, next_attempt_at=next_at
                         ),
@@ -135,26 +174,18 @@ class DispatchHandler:
                 title="Gave up after retryable errors",
                 details=f"last error {error.code}: {error.title or ''}".strip(),
             )
+        await self._gate.fail(nid)
         await self._emit(
             NotificationFailed(
-                event_id=derived_id(str(notification_id), "failed"),
+                event_id=derived_id(str(nid), "failed"),
                 producer=PRODUCER,
                 tenant_id=event.tenant_id,
-                notification_id=notification_id,
+                notification_id=nid,
                 payload=FailedPayload(error=error, attempts=attempt),
             )
         )
         log.info("failed", code=error.code, attempt=attempt)
         return Outcome.ack()
-
-    async def _recorded_wamid(self, notification_id: UUID) -> str | None:
-        async with self._engine.connect() as conn:
-            wamid = (
-                await conn.execute(
-                    select(sends.c.wamid).where(sends.c.notification_id == notification_id)
-                )
-            ).scalar_one_or_none()
-        return wamid
 
     @staticmethod
     def _sent(

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from dispatcher.cloud_api import CloudApi
+from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler, RetryPolicy
 from dispatcher.settings import DispatcherSettings
 from notif_core import __version__
 from notif_core.db import make_engine, ping, upgrade
 from notif_core.health import probes_app
+from notif_core.ids import new_id
 from notif_core.logging import configure_logging, get_logger
 from notif_core.runtime import http_server, on_stop_signals
 from notif_core.sqs import Consumer, Publisher, QueueNames, QueueUrls, sqs_client
@@ -43,8 +47,9 @@ async def serve(settings: DispatcherSettings) -> None:
         consumer = Consumer(
             sqs, [urls.dispatch_high, urls.dispatch], drain_seconds=settings.drain_seconds
         )
+        owner = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-6:]}"
         handler = DispatchHandler(
-            engine=engine,
+            gate=Gate(engine, owner, settings.claim_lease_seconds),
             api=CloudApi(
                 http,
                 base_url=settings.whatsapp_api_base_url,

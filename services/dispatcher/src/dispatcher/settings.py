@@ -20,3 +20,8 @@ class DispatcherSettings(CoreSettings):
     retry_cap_seconds: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     drain_seconds: float = Field(default=20.0, ge=0)
+    claim_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a claim holds before another replica may take it.",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,14 +11,19 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.errors import ApiError
-from ingest.keys import Tenant, authenticate
+from ingest.keys import KeyCache, Tenant
 from ingest.outbox import OutboxPublisher
 from ingest.settings import IngestSettings
-from notif_core.sqs import Publisher, QueueUrls
+from ingest.webhook_inbox import WebhookInbox
+from notif_core.logging import get_logger
+from notif_core.ratelimit import RateLimiter
+from notif_core.sqs import Publisher, QueueDirectory
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from types_aiobotocore_sqs import SQSClient
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -28,9 +34,12 @@ class AppState:
     engine: AsyncEngine
     sqs: SQSClient
     publisher: Publisher
-    queue_urls: QueueUrls
+    queues: QueueDirectory
     outbox: OutboxPublisher
+    inbox: WebhookInbox
     redis: Redis
+    keys: KeyCache
+    limiter: RateLimiter
 
 
 def get_state(request: Request) -> AppState:
@@ -42,15 +51,34 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 async def get_tenant(
-    state: State, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
+    state: State,
+    x_api_key: Annotated[
+        str | None, Header(alias="X-API-Key", description="Your API key (wn_live_…).")
+    ] = None,
 ) -> Tenant:
+    """Authenticate the key, then apply its rate limit (429 with Retry-After)."""
     if not x_api_key:
         raise ApiError(401, "missing_api_key", "Send your API key in the X-API-Key header.")
-    async with state.engine.connect() as conn:
-        tenant = await authenticate(conn, x_api_key)
+    tenant = await state.keys.tenant_for(x_api_key)
     if tenant is None:
         raise ApiError(401, "invalid_api_key", "The API key is unknown or revoked.")
     structlog.contextvars.bind_contextvars(key_prefix=tenant.key_prefix, tenant_id=str(tenant.id))
+    settings = state.settings
+    rate = tenant.rate_limit_per_second or settings.api_rate_limit_per_second
+    try:
+        decision = await state.limiter.allow(
+            f"key:{tenant.key_id}", rate, max(settings.api_rate_limit_burst, 1)
+        )
+    except Exception as exc:  # Redis down: serve rather than refuse everyone
+        log.warning("rate_limiter_unavailable", error=type(exc).__name__)
+        return tenant
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"More than {rate} requests per second for this key.",
+            headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
+        )
     return tenant
 
 

@@ -1,4 +1,8 @@
-"""One error shape for every failure: ``{"error": {"code", "message", ...}}``."""
+"""One error shape everywhere: ``{"error": {"code", "message", "field"?, "fields"?}}``.
+
+``code`` is stable and machine-readable; ``field`` names the first offending field and
+``fields`` lists all of them for validation errors.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +11,114 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from notif_core.logging import get_logger
+
+log = get_logger(__name__)
+DB_RETRY_AFTER_SECONDS = 2
 
 
 class ApiError(Exception):
     """An error answer with a stable machine-readable ``code``."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
-        self.status = status
+        self.status_code = status_code
         self.code = code
         self.message = message
+        self.field = field
+        self.headers = headers
         self.extra = extra
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"error": {"code": code, "message": message, **extra}}
-    )
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return JSONResponse(status_code=status, content={"error": body}, headers=headers)
+
+
+def validation_fields(errors: list[Any]) -> list[dict[str, Any]]:
+    """Pydantic errors as ``[{"field", "message", "type"}]`` with dotted field paths."""
+    fields = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        fields.append(
+            {"field": ".".join(loc) or None, "message": err.get("msg", ""), "type": err.get("type")}
+        )
+    return fields
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+        return error_response(
+            exc.status_code,
+            exc.code,
+            exc.message,
+            field=exc.field,
+            headers=exc.headers,
+            **exc.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [
-            {
-                "field": ".".join(str(p) for p in err["loc"] if p != "body"),
-                "message": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors()
-        ]
+        errors = list(exc.errors())
+        bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            position = bad_json.get("loc", ("body", None))[-1]
+            detail = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
+            return error_response(
+                400,
+                "invalid_json",
+                f"The body is not valid JSON: {detail} at position {position}.",
+                position=position,
+            )
+        fields = validation_fields(errors)
+        first = fields[0]["field"] if fields else None
         return error_response(
-            422, "validation_error", "The request body is invalid.", fields=fields
+            422, "validation_error", "The request is invalid.", field=first, fields=fields
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: Exception) -> JSONResponse:
+        unavailable = isinstance(exc, OperationalError | PoolTimeout) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        )
+        if not unavailable:
+            log.exception("database_error")
+            return error_response(500, "internal_error", "Something went wrong on our side.")
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return error_response(
+            503,
+            "database_unavailable",
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": str(DB_RETRY_AFTER_SECONDS)},
+        )

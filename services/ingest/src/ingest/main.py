@@ -11,17 +11,52 @@ import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from ingest import idempotency
 from ingest.api import health, notifications, webhooks
+from ingest.api.middleware import RequestGuard
 from ingest.deps import AppState
 from ingest.errors import install_error_handlers
+from ingest.keys import KeyCache, bootstrap_keys
 from ingest.outbox import OutboxPublisher
 from ingest.settings import IngestSettings
+from ingest.webhook_inbox import WebhookInbox
 from notif_core import __version__
 from notif_core.db import make_engine, upgrade
-from notif_core.logging import configure_logging
-from notif_core.sqs import Publisher, QueueNames, QueueUrls, sqs_client
+from notif_core.logging import configure_logging, get_logger
+from notif_core.ratelimit import RateLimiter
+from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PURGE_EVERY_SECONDS = 300
+log = get_logger(__name__)
+
+DESCRIPTION = """Send WhatsApp notifications through Meta's Cloud API and follow each one to
+`read` or to a terminal failure with Meta's own error code.
+
+Authenticate with `X-API-Key`. Every error answers
+`{"error": {"code", "message", "field"?, "fields"?}}` with a stable `code`; see `docs/api.md`.
+"""
+
+
+async def maintenance(state: AppState) -> None:
+    """Relay loops: outbox, webhook inbox, and the purge of expired idempotency keys."""
+    settings = state.settings
+    last_purge = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        for name, relay in (("outbox", state.outbox), ("webhooks", state.inbox)):
+            try:
+                await relay.relay_once(settings.outbox_relay_grace)
+            except Exception as exc:
+                log.warning("relay_failed", relay=name, error=type(exc).__name__)
+        if loop.time() - last_purge > PURGE_EVERY_SECONDS:
+            try:
+                async with state.engine.begin() as conn:
+                    await idempotency.purge(conn, settings.idempotency_ttl_hours)
+                last_purge = loop.time()
+            except Exception as exc:
+                log.warning("idempotency_purge_failed", error=type(exc).__name__)
+        await asyncio.sleep(settings.outbox_relay_interval)
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -32,39 +67,49 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         engine = make_engine(
             settings.database_url, pool_size=settings.db_pool_size, application_name="ingest"
         )
-        redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        if settings.api_keys is not None:
+            async with engine.begin() as conn:
+                added = await bootstrap_keys(conn, settings.api_keys.get_secret_value())
+            log.info("api_keys_bootstrapped", added=added)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
         async with sqs_client(settings) as sqs:
-            urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
             publisher = Publisher(sqs)
-            relay = OutboxPublisher(engine, publisher, urls)
-            app.state.notif = AppState(
+            queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
+            state = AppState(
                 settings=settings,
                 engine=engine,
                 sqs=sqs,
                 publisher=publisher,
-                queue_urls=urls,
-                outbox=relay,
+                queues=queues,
+                outbox=OutboxPublisher(engine, publisher, queues),
+                inbox=WebhookInbox(engine, publisher, queues),
                 redis=redis,
+                keys=KeyCache(engine, settings.api_key_cache_seconds),
+                limiter=RateLimiter(redis, prefix="ingest"),
             )
-            relay_task = asyncio.create_task(
-                relay.relay_forever(settings.outbox_relay_interval, settings.outbox_relay_grace)
-            )
+            app.state.notif = state
+            relay = asyncio.create_task(maintenance(state))
             try:
                 yield
             finally:
-                relay_task.cancel()
+                relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await relay_task
+                    await relay
         await redis.aclose()
         await engine.dispose()
 
     app = FastAPI(
-        title="whatsapp-notif ingest",
+        title="whatsapp-notif",
         version=__version__,
         lifespan=lifespan,
-        description="Send WhatsApp notifications; read their status and history.",
+        description=DESCRIPTION,
     )
     install_error_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        max_body=settings.max_body_bytes,
+        large_paths={"/webhooks/whatsapp": settings.max_webhook_body_bytes},
+    )
     app.include_router(health.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)

@@ -1,76 +1,152 @@
-"""Reads of the ledger's read model, which ingest serves to API clients.
+"""Reads for API clients: the ledger's read model joined with what ingest accepted.
 
-The ledger owns these tables; ingest only reads them (see docs/architecture.md).
+The ledger owns ``ledger.notifications`` and ``ledger.events``; ingest only reads them. Until
+the ledger has seen a notification, its status is ``accepted`` (or ``scheduled``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest.schemas import HistoryItem, NotificationView
-from ingest.tables import notifications
+from ingest.errors import ApiError
+from ingest.schemas import HistoryItem, NotificationSummary, NotificationView
 from notif_core.events import STATUS_OF_EVENT
 
+_STATUS = "COALESCE(l.status, CASE WHEN n.send_at IS NOT NULL THEN 'scheduled' ELSE 'accepted' END)"
 _VIEW = text(
-    "SELECT id, status, wamid, last_error, created_at, updated_at "
-    "FROM ledger.notifications WHERE id = :id AND tenant_id = :tenant"
+    """
+    SELECT n.id, n.to, n.priority, n.send_at, n.expires_at, n.created_at,
+           n.request->'metadata' AS metadata, STATUS AS status,
+           l.wamid, l.last_error, l.updated_at
+    FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id
+    WHERE n.id = :id AND n.tenant_id = :tenant
+    """.replace("STATUS", _STATUS)
 )
 _HISTORY = text(
     "SELECT event_id, type, occurred_at, recorded_at, body->'payload' AS data "
     "FROM ledger.events WHERE notification_id = :id ORDER BY seq"
 )
+_HIDDEN = frozenset({"to", "message", "from", "metadata", "callback_url"})
+
+
+def _history_item(row: Any) -> HistoryItem:
+    data = {k: v for k, v in (row.data or {}).items() if k not in _HIDDEN}
+    return HistoryItem(
+        event_id=row.event_id,
+        type=row.type,
+        status=STATUS_OF_EVENT.get(row.type),
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        data=data,
+    )
+
+
+async def history(conn: AsyncConnection, notification_id: UUID) -> list[HistoryItem]:
+    return [_history_item(h) for h in await conn.execute(_HISTORY, {"id": notification_id})]
+
+
+async def current_status(
+    conn: AsyncConnection, tenant_id: UUID, notification_id: UUID
+) -> str | None:
+    row = (await conn.execute(_VIEW, {"id": notification_id, "tenant": tenant_id})).one_or_none()
+    return None if row is None else str(row.status)
 
 
 async def notification_view(
     conn: AsyncConnection, tenant_id: UUID, notification_id: UUID
 ) -> NotificationView | None:
-    """Status and ordered history; ``accepted`` with no history before the ledger catches up."""
-    request = (
-        await conn.execute(
-            select(notifications.c.request, notifications.c.created_at).where(
-                notifications.c.id == notification_id, notifications.c.tenant_id == tenant_id
-            )
-        )
-    ).one_or_none()
-    if request is None:
-        return None
     row = (await conn.execute(_VIEW, {"id": notification_id, "tenant": tenant_id})).one_or_none()
-    history = [
-        HistoryItem(
-            event_id=h.event_id,
-            type=h.type,
-            status=STATUS_OF_EVENT.get(h.type),
-            occurred_at=h.occurred_at,
-            recorded_at=h.recorded_at,
-            data=_without_pii(h.data or {}),
-        )
-        for h in await conn.execute(_HISTORY, {"id": notification_id})
-    ]
-    to = request.request.get("to")
     if row is None:
-        return NotificationView(
-            id=notification_id,
-            status="accepted",
-            to=to,
-            created_at=request.created_at,
-            history=history,
-        )
+        return None
     return NotificationView(
         id=row.id,
         status=row.status,
-        to=to,
+        to=row.to,
         wamid=row.wamid,
         last_error=row.last_error,
+        metadata=row.metadata,
+        send_at=row.send_at,
+        expires_at=row.expires_at,
+        priority=row.priority,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        history=history,
+        history=await history(conn, notification_id),
     )
 
 
-def _without_pii(data: dict[str, Any]) -> dict[str, Any]:
-    """History items repeat the payload minus the recipient and message body."""
-    return {k: v for k, v in data.items() if k not in {"to", "message", "from"}}
+def encode_cursor(created_at: datetime, notification_id: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{notification_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, ident = raw.partition("|")
+        return datetime.fromisoformat(stamp), UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(
+            400, "invalid_cursor", "The cursor is not one we issued.", field="cursor"
+        ) from None
+
+
+async def list_notifications(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    *,
+    status: str | None,
+    to: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[NotificationSummary], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) so pages never shift."""
+    clauses = ["n.tenant_id = :tenant"]
+    params: dict[str, Any] = {"tenant": tenant_id, "limit": limit + 1}
+    if status is not None:
+        clauses.append(f"{_STATUS} = :status")
+        params["status"] = status
+    if to is not None:
+        clauses.append("n.to = :to")
+        params["to"] = to
+    if created_after is not None:
+        clauses.append("n.created_at > :after")
+        params["after"] = created_after
+    if created_before is not None:
+        clauses.append("n.created_at < :before")
+        params["before"] = created_before
+    if cursor is not None:
+        params["c_time"], params["c_id"] = decode_cursor(cursor)
+        clauses.append("(n.created_at, n.id) < (:c_time, :c_id)")
+    query = text(
+        f"""
+        SELECT n.id, n.to, n.created_at, {_STATUS} AS status, l.updated_at, l.wamid
+        FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id
+        WHERE {" AND ".join(clauses)}
+        ORDER BY n.created_at DESC, n.id DESC
+        LIMIT :limit
+        """  # noqa: S608 - clauses are fixed strings; values are bound parameters
+    )
+    rows = list(await conn.execute(query, params))
+    page = rows[:limit]
+    items = [
+        NotificationSummary(
+            id=r.id,
+            status=r.status,
+            to=r.to,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            wamid=r.wamid,
+        )
+        for r in page
+    ]
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return items, next_cursor

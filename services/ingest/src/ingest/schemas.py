@@ -1,26 +1,65 @@
-"""Request and response bodies of the public API."""
+"""Request and response bodies of the public API, with the rules clients can rely on."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_SCHEDULE_AHEAD = timedelta(days=35)
+MAX_TTL_SECONDS = 30 * 24 * 3600
+MAX_METADATA_BYTES = 4096
+MAX_BATCH = 1000
+MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+UNCAPTIONED = frozenset({"audio", "sticker"})
+Category = Literal["marketing", "utility", "authentication"]
 
-class TemplateLanguage(BaseModel):
+_EXAMPLE_TEMPLATE: dict[str, Any] = {
+    "to": "+14155550101",
+    "template": {
+        "name": "order_update",
+        "language": "en_US",
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "A-1001"}]}],
+    },
+    "metadata": {"order_id": "A-1001"},
+}
+
+
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=2, max_length=15)
+
+
+class TemplateLanguage(_Body):
+    code: str = Field(min_length=2, max_length=15, examples=["en_US"])
     policy: Literal["deterministic"] = "deterministic"
 
 
-class Template(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Template(_Body):
+    """A pre-approved template; components follow the Cloud API's shape."""
+
     name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
-    language: str | TemplateLanguage
+    language: str | TemplateLanguage = Field(examples=["en_US"])
     components: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    category: Category | None = Field(
+        default=None,
+        description="Optional hint (not sent to Meta): authentication templates default "
+        "to high priority.",
+    )
+
+    @field_validator("components")
+    @classmethod
+    def _component_shape(cls, components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, component in enumerate(components):
+            if component.get("type") not in {"header", "body", "button", "footer"}:
+                raise ValueError(f"components[{index}].type must be header, body, button or footer")
+            params = component.get("parameters", [])
+            if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
+                raise ValueError(f"components[{index}].parameters must be a list of objects")
+        return components
 
     def to_cloud_api(self) -> dict[str, Any]:
         language = (
@@ -34,19 +73,67 @@ class Template(BaseModel):
         return body
 
 
-class Text(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Text(_Body):
     body: str = Field(min_length=1, max_length=4096)
     preview_url: bool = False
 
 
-class NotificationRequest(BaseModel):
-    """``to`` plus exactly one message kind."""
+class Media(_Body):
+    """An uploaded media ``id`` or a public ``link`` (exactly one)."""
 
-    model_config = ConfigDict(extra="forbid")
-    to: str = Field(description="Recipient phone number, normalised to E.164.")
+    id: str | None = Field(default=None, min_length=1, max_length=256)
+    link: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
+    caption: str | None = Field(default=None, max_length=1024)
+    filename: str | None = Field(default=None, max_length=240)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Media:
+        if (self.id is None) == (self.link is None):
+            raise ValueError("exactly one of id or link is required")
+        return self
+
+
+class Context(_Body):
+    """Reply to an earlier message."""
+
+    message_id: str = Field(min_length=1, max_length=256)
+
+
+class NotificationRequest(_Body):
+    """``to`` plus exactly one message kind, and optional delivery options."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE_TEMPLATE]})
+
+    to: str = Field(description="Recipient phone number; normalised to E.164.")
     template: Template | None = None
     text: Text | None = None
+    image: Media | None = None
+    video: Media | None = None
+    audio: Media | None = None
+    document: Media | None = None
+    sticker: Media | None = None
+    context: Context | None = None
+    phone_number_id: str | None = Field(
+        default=None, description="Sender; one of the tenant's numbers. Default: its first."
+    )
+    send_at: datetime | None = Field(default=None, description="Send later (≤ 35 days).")
+    expires_at: datetime | None = Field(default=None, description="Never send after this.")
+    ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_TTL_SECONDS)
+    priority: Literal["high", "normal"] | None = Field(
+        default=None, description="Default: high for authentication templates, else normal."
+    )
+    metadata: dict[str, Any] | None = Field(default=None, description="≤ 4 KB, echoed back.")
+    callback_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reserved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "biz_opaque_callback_data" in data:
+            raise ValueError(
+                "biz_opaque_callback_data is reserved: the service uses it to match Meta's "
+                "statuses to notifications; use metadata instead"
+            )
+        return data
 
     @field_validator("to")
     @classmethod
@@ -61,24 +148,96 @@ class NotificationRequest(BaseModel):
             raise ValueError("not a possible phone number for its country code")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
+    @field_validator("send_at", "expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a timezone, e.g. 2026-12-01T09:00:00Z")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+        return value
+
     @model_validator(mode="after")
-    def _exactly_one_kind(self) -> NotificationRequest:
-        kinds = [k for k in ("template", "text") if getattr(self, k) is not None]
+    def _consistent(self) -> NotificationRequest:
+        kinds = self.kinds()
         if len(kinds) != 1:
-            raise ValueError("exactly one of template or text is required")
+            raise ValueError(
+                "exactly one of template, text, image, video, audio, document, sticker"
+            )
+        media = getattr(self, kinds[0]) if kinds[0] in MEDIA_KINDS else None
+        if media is not None and kinds[0] in UNCAPTIONED and media.caption is not None:
+            raise ValueError(f"{kinds[0]} does not take a caption")
+        if media is not None and media.filename is not None and kinds[0] != "document":
+            raise ValueError("filename is only for documents")
+        if self.expires_at is not None and self.ttl_seconds is not None:
+            raise ValueError("give expires_at or ttl_seconds, not both")
+        now = datetime.now(UTC)
+        if self.send_at is not None and self.send_at > now + MAX_SCHEDULE_AHEAD:
+            raise ValueError("send_at is more than 35 days ahead")
+        expires = self.effective_expiry(now)
+        if expires is not None and expires <= max(now, self.send_at or now):
+            raise ValueError("the notification would expire before it could be sent")
         return self
+
+    def kinds(self) -> list[str]:
+        return [k for k in ("template", "text", *MEDIA_KINDS) if getattr(self, k) is not None]
+
+    def effective_expiry(self, accepted_at: datetime) -> datetime | None:
+        if self.ttl_seconds is not None:
+            return accepted_at + timedelta(seconds=self.ttl_seconds)
+        return self.expires_at
+
+    def effective_priority(self) -> Literal["high", "normal"]:
+        if self.priority is not None:
+            return self.priority
+        if self.template is not None and self.template.category == "authentication":
+            return "high"
+        return "normal"
 
     def cloud_api_message(self) -> dict[str, Any]:
         """The Cloud API message object, without ``messaging_product`` and ``to``."""
+        (kind,) = self.kinds()
+        message: dict[str, Any] = {"type": kind}
         if self.template is not None:
-            return {"type": "template", "template": self.template.to_cloud_api()}
-        assert self.text is not None
-        return {"type": "text", "text": self.text.model_dump()}
+            message["template"] = self.template.to_cloud_api()
+        else:
+            message[kind] = getattr(self, kind).model_dump(exclude_none=True)
+        if self.context is not None:
+            message["context"] = self.context.model_dump()
+        return message
 
 
-class NotificationAccepted(BaseModel):
+class BatchRequest(_Body):
+    notifications: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Accepted(BaseModel):
     id: UUID
-    status: Literal["accepted"] = "accepted"
+    status: Literal["accepted", "scheduled"] = "accepted"
+    send_at: datetime | None = None
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    fields: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BatchItem(BaseModel):
+    index: int
+    id: UUID | None = None
+    status: Literal["accepted", "scheduled", "rejected"]
+    error: ItemError | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItem]
 
 
 class HistoryItem(BaseModel):
@@ -96,14 +255,42 @@ class NotificationView(BaseModel):
     to: str | None = None
     wamid: str | None = None
     last_error: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+    priority: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     history: list[HistoryItem]
 
 
+class NotificationSummary(BaseModel):
+    id: UUID
+    status: str
+    to: str
+    created_at: datetime
+    updated_at: datetime | None = None
+    wamid: str | None = None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class EventsView(BaseModel):
+    id: UUID
+    events: list[HistoryItem]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["validation_error"])
+    message: str
+    field: str | None = Field(default=None, description="The first offending field, if any.")
+    fields: list[dict[str, Any]] | None = None
+
+
 class ErrorBody(BaseModel):
     """Every error answer: a stable machine-readable code plus a human message."""
 
-    error: dict[str, Any] = Field(
-        examples=[{"code": "validation_error", "message": "...", "fields": []}]
-    )
+    error: ErrorDetail

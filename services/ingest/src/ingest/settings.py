@@ -1,4 +1,4 @@
-"""Ingest settings: the shared connections plus the API port and webhook secrets."""
+"""Ingest settings: the shared connections plus the API's own knobs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,16 @@ class IngestSettings(CoreSettings):
         default=SecretStr("sandbox-verify-token"),
         description="Token Meta echoes in the webhook subscription handshake.",
     )
+    api_keys: SecretStr | None = Field(
+        default=None, description="Bootstrap keys: tenant:wn_live_…,other:wn_live_…"
+    )
+    api_key_cache_seconds: float = Field(default=2.0, ge=0, le=4)
+    api_rate_limit_per_second: float = Field(default=100, gt=0)
+    api_rate_limit_burst: int = Field(default=200, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_webhook_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
     outbox_relay_interval: float = Field(default=1.0, gt=0)
     outbox_relay_grace: float = Field(
         default=2.0, ge=0, description="Age before the relay takes over an unpublished row."
     )
+    idempotency_ttl_hours: float = Field(default=48, ge=24)

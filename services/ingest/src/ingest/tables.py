@@ -8,14 +8,17 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData(schema="ingest")
 
@@ -24,8 +27,9 @@ tenants = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("name", Text, nullable=False, unique=True),
-    Column("phone_number_id", Text, nullable=True),
+    Column("phone_number_ids", ARRAY(Text), nullable=False, server_default="{}"),
     Column("callback_url", Text, nullable=True),
+    Column("rate_limit_per_second", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -36,6 +40,7 @@ api_keys = Table(
     Column("tenant_id", UUID(as_uuid=True), ForeignKey("ingest.tenants.id"), nullable=False),
     Column("prefix", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
@@ -45,8 +50,28 @@ notifications = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("tenant_id", UUID(as_uuid=True), ForeignKey("ingest.tenants.id"), nullable=False),
+    Column("to", Text, nullable=False),
+    Column("priority", String(8), nullable=False),
     Column("request", JSONB, nullable=False),
+    Column("send_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("callback_url", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("notifications_by_tenant_time", "tenant_id", "created_at", "id"),
+    Index("notifications_by_tenant_to", "tenant_id", "to", "created_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "key"),
+    Index("idempotency_keys_by_age", "created_at"),
 )
 
 outbox = Table(
@@ -56,11 +81,19 @@ outbox = Table(
     Column("queue", String(32), nullable=False),
     Column("event_id", UUID(as_uuid=True), nullable=False),
     Column("body", Text, nullable=False),
+    Column("deliver_at", DateTime(timezone=True), nullable=True),
+    Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True), nullable=True),
-    Index(
-        "outbox_unpublished",
-        "id",
-        postgresql_where=text("published_at IS NULL"),
-    ),
+    Index("outbox_due", "available_at", "id", postgresql_where=text("published_at IS NULL")),
+)
+
+webhook_inbox = Table(
+    "webhook_inbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("body", LargeBinary, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    Index("webhook_inbox_pending", "id", postgresql_where=text("processed_at IS NULL")),
 )

@@ -6,13 +6,21 @@ FastStream has no SQS broker (see docs/architecture.md), so this small runtime s
 from notif_core.sqs.client import sqs_client
 from notif_core.sqs.consumer import Consumer, Delivery, Outcome
 from notif_core.sqs.publisher import Publisher
-from notif_core.sqs.queues import QueueNames, QueueUrls, provision_queues
+from notif_core.sqs.queues import (
+    QueueDirectory,
+    QueueKey,
+    QueueNames,
+    QueueUrls,
+    provision_queues,
+)
 
 __all__ = [
     "Consumer",
     "Delivery",
     "Outcome",
     "Publisher",
+    "QueueDirectory",
+    "QueueKey",
     "QueueNames",
     "QueueUrls",
     "provision_queues",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from notif_core.sqs._sqs import DEFAULT_VISIBILITY_TIMEOUT, DLQ_RETENTION_SECONDS
 
@@ -86,3 +86,25 @@ async def provision_queues(
         urls[name] = url
         urls[dlq_name] = dlq_url
     return urls
+
+
+QueueKey = Literal["dispatch", "dispatch_high", "events"]
+
+
+class QueueDirectory:
+    """Queue URLs looked up on first use and then cached.
+
+    A service that must answer while SQS is down (ingest keeps accepting into its outbox)
+    cannot resolve URLs at start; it asks here when it first publishes.
+    """
+
+    def __init__(self, client: SQSClient, names: QueueNames) -> None:
+        self._client = client
+        self._names = names
+        self._urls: dict[str, str] = {}
+
+    async def url(self, key: QueueKey) -> str:
+        if key not in self._urls:
+            name = getattr(self._names, key)
+            self._urls[key] = (await self._client.get_queue_url(QueueName=name))["QueueUrl"]
+        return self._urls[key]

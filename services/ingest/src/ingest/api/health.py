@@ -24,13 +24,14 @@ async def health() -> dict[str, Any]:
 
 async def _queue_check(state: State) -> dict[str, Any]:
     try:
-        attrs = await asyncio.wait_for(
-            state.sqs.get_queue_attributes(
-                QueueUrl=state.queue_urls.dispatch,
+
+        async def fetch() -> Any:
+            return await state.sqs.get_queue_attributes(
+                QueueUrl=await state.queues.url("dispatch"),
                 AttributeNames=["ApproximateNumberOfMessages"],
-            ),
-            CHECK_TIMEOUT,
-        )
+            )
+
+        attrs = await asyncio.wait_for(fetch(), CHECK_TIMEOUT)
         depth = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
     except Exception:
         return {"connected": False}

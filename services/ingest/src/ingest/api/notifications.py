@@ -1,72 +1,252 @@
-"""``/v1/notifications``: accept a notification, read its status and history."""
+"""``/v1/notifications``: accept (one or a batch), cancel, and read notifications."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import phonenumbers
 import structlog
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import APIRouter, BackgroundTasks, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from ingest import outbox
+from ingest import accept, idempotency
+from ingest.cancel import GATE_TO_STATUS, cancel
 from ingest.deps import CurrentTenant, State
-from ingest.errors import ApiError
-from ingest.read_model import notification_view
-from ingest.schemas import ErrorBody, NotificationAccepted, NotificationRequest, NotificationView
-from ingest.tables import notifications
-from notif_core.events import AcceptedPayload
-from notif_core.events import NotificationAccepted as AcceptedEvent
-from notif_core.ids import new_id
+from ingest.errors import ApiError, validation_fields
+from ingest.keys import Tenant
+from ingest.read_model import current_status, history, list_notifications, notification_view
+from ingest.schemas import (
+    Accepted,
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    ErrorBody,
+    EventsView,
+    ItemError,
+    NotificationPage,
+    NotificationRequest,
+    NotificationView,
+)
+from notif_core.events import utcnow
 from notif_core.logging import get_logger
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 log = get_logger(__name__)
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    422: {"model": ErrorBody},
-}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry safely: the same key and body return the first answer for 24 h.",
+        max_length=255,
+    ),
+]
+StatusFilter = Literal[
+    "accepted",
+    "scheduled",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "expired",
+    "cancelled",
+    "suppressed",
+]
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=_ERRORS)
-async def create_notification(
-    body: NotificationRequest, tenant: CurrentTenant, state: State, background: BackgroundTasks
-) -> NotificationAccepted:
-    """Accept a notification: one transaction writes it, its event and its outbox rows."""
-    notification_id = new_id()
-    structlog.contextvars.bind_contextvars(notification_id=str(notification_id))
-    event = AcceptedEvent(
-        producer="ingest",
-        tenant_id=tenant.id,
-        notification_id=notification_id,
-        payload=AcceptedPayload(
-            to=body.to,
-            message=body.cloud_api_message(),
-            phone_number_id=tenant.phone_number_id,
-        ),
-    )
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in (401, 429, 503, *codes)}
+
+
+async def _accept(
+    state: State,
+    tenant: Tenant,
+    background: BackgroundTasks,
+    key: str | None,
+    route: str,
+    body: dict[str, Any],
+    prepared: list[accept.Prepared],
+    answer: dict[str, Any],
+) -> JSONResponse:
+    """One transaction: idempotency key, notifications, outbox; publish after commit."""
     async with state.engine.begin() as conn:
-        await conn.execute(
-            notifications.insert().values(
-                id=notification_id, tenant_id=tenant.id, request=body.model_dump(mode="json")
-            )
-        )
-        rows = [
-            outbox.OutboxRow(await outbox.add(conn, queue, event), queue, event)
-            for queue in ("dispatch", "events")
-        ]
+        if key is not None:
+            digest = idempotency.request_hash(route, body)
+            stored = await idempotency.reserve(conn, tenant.id, idempotency.check_key(key), digest)
+            if stored is not None:
+                return JSONResponse(
+                    stored.response,
+                    status_code=stored.status_code,
+                    headers={idempotency.REPLAYED_HEADER: "true"},
+                )
+        rows = await accept.write(conn, tenant, prepared)
+        if key is not None:
+            await idempotency.record(conn, tenant.id, key, 202, answer)
     background.add_task(state.outbox.publish_after_commit, rows)
+    return JSONResponse(answer, status_code=202)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Accepted,
+    responses=_errors(400, 409, 413, 415, 422),
+    summary="Send one notification",
+)
+async def create_notification(
+    body: NotificationRequest,
+    tenant: CurrentTenant,
+    state: State,
+    background: BackgroundTasks,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Accept a notification: answered once it is durably stored, sent asynchronously."""
+    prepared = accept.prepare(tenant, body, utcnow())
+    structlog.contextvars.bind_contextvars(notification_id=str(prepared.id))
+    response = await _accept(
+        state,
+        tenant,
+        background,
+        idempotency_key,
+        "POST /v1/notifications",
+        body.model_dump(mode="json", exclude_none=True),
+        [prepared],
+        prepared.answer.model_dump(mode="json", exclude_none=True),
+    )
     log.info("notification_accepted", to=body.to)
-    return NotificationAccepted(id=notification_id)
+    return response
 
 
-@router.get("/{notification_id}", responses=_ERRORS)
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=BatchResponse,
+    responses=_errors(400, 413, 415, 422),
+    summary="Send up to 1,000 notifications",
+)
+async def create_batch(
+    body: BatchRequest,
+    tenant: CurrentTenant,
+    state: State,
+    background: BackgroundTasks,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Each item is validated alone; the valid ones are accepted together, atomically."""
+    now = utcnow()
+    results: list[BatchItem] = []
+    prepared: list[accept.Prepared] = []
+    for index, item in enumerate(body.notifications):
+        try:
+            one = accept.prepare(tenant, NotificationRequest.model_validate(item), now)
+        except ValidationError as exc:
+            fields = validation_fields(exc.errors())
+            error = ItemError(
+                code="validation_error",
+                message="The notification is invalid.",
+                field=fields[0]["field"] if fields else None,
+                fields=fields,
+            )
+            results.append(BatchItem(index=index, status="rejected", error=error))
+            continue
+        except ApiError as exc:
+            error = ItemError(code=exc.code, message=exc.message, field=exc.field)
+            results.append(BatchItem(index=index, status="rejected", error=error))
+            continue
+        prepared.append(one)
+        answer = one.answer
+        results.append(BatchItem(index=index, id=one.id, status=answer.status))
+    payload = BatchResponse(results=results).model_dump(mode="json", exclude_none=True)
+    return await _accept(
+        state,
+        tenant,
+        background,
+        idempotency_key,
+        "POST /v1/notifications/batch",
+        body.model_dump(mode="json"),
+        prepared,
+        payload,
+    )
+
+
+@router.get("", response_model=NotificationPage, responses=_errors(400, 422), summary="List")
+async def list_(
+    tenant: CurrentTenant,
+    state: State,
+    status: StatusFilter | None = None,
+    to: Annotated[str | None, Query(max_length=32)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> NotificationPage:
+    """The tenant's notifications, newest first, with a stable cursor."""
+    recipient = None
+    if to is not None:
+        try:
+            recipient = phonenumbers.format_number(
+                phonenumbers.parse(to if to.startswith("+") else "+" + to),
+                phonenumbers.PhoneNumberFormat.E164,
+            )
+        except phonenumbers.NumberParseException:
+            raise ApiError(422, "validation_error", "not a phone number", field="to") from None
+    async with state.engine.connect() as conn:
+        items, next_cursor = await list_notifications(
+            conn,
+            tenant.id,
+            status=status,
+            to=recipient,
+            created_after=created_after,
+            created_before=created_before,
+            cursor=cursor,
+            limit=limit,
+        )
+    return NotificationPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{notification_id}", responses=_errors(404), summary="Status and history")
 async def get_notification(
     notification_id: UUID, tenant: CurrentTenant, state: State
 ) -> NotificationView:
-    """Current status and the ordered event history."""
     async with state.engine.connect() as conn:
         view = await notification_view(conn, tenant.id, notification_id)
     if view is None:
         raise ApiError(404, "notification_not_found", "No such notification for this tenant.")
     return view
+
+
+@router.get("/{notification_id}/events", responses=_errors(404), summary="Event history")
+async def get_events(notification_id: UUID, tenant: CurrentTenant, state: State) -> EventsView:
+    async with state.engine.connect() as conn:
+        if await current_status(conn, tenant.id, notification_id) is None:
+            raise ApiError(404, "notification_not_found", "No such notification for this tenant.")
+        return EventsView(id=notification_id, events=await history(conn, notification_id))
+
+
+@router.post(
+    "/{notification_id}/cancel",
+    responses=_errors(404, 409),
+    summary="Cancel before it is sent",
+)
+async def cancel_notification(
+    notification_id: UUID, tenant: CurrentTenant, state: State, background: BackgroundTasks
+) -> dict[str, Any]:
+    """``cancelled`` unless a dispatcher already took it: then 409 with the current status."""
+    async with state.engine.begin() as conn:
+        status = await current_status(conn, tenant.id, notification_id)
+        if status is None:
+            raise ApiError(404, "notification_not_found", "No such notification for this tenant.")
+        cancelled, gate_state, rows = await cancel(conn, tenant.id, notification_id)
+    if not cancelled:
+        if status in ("accepted", "scheduled"):
+            status = GATE_TO_STATUS.get(gate_state, gate_state)
+        raise ApiError(
+            409,
+            "not_cancellable",
+            f"The notification can no longer be cancelled: it is {status}.",
+            status=status,
+        )
+    background.add_task(state.outbox.publish_after_commit, rows)
+    return {"id": str(notification_id), "status": "cancelled"}

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ingest.deps import State
 from ingest.errors import error_response
-from ingest.meta_webhooks import SIGNATURE_HEADER, events_from_payload, signature_valid
-from notif_core.logging import get_logger
+from ingest.meta_webhooks import SIGNATURE_HEADER, signature_valid
+from ingest.schemas import ErrorBody
 
 router = APIRouter(prefix="/webhooks/whatsapp", tags=["webhooks"])
-log = get_logger(__name__)
 
 
-@router.get("", response_class=PlainTextResponse)
+@router.get("", response_class=PlainTextResponse, responses={403: {"description": "Wrong token"}})
 async def verify_subscription(
     state: State,
     mode: Annotated[str | None, Query(alias="hub.mode")] = None,
@@ -31,11 +30,11 @@ async def verify_subscription(
     return PlainTextResponse("forbidden", status_code=403)
 
 
-@router.post("")
-async def receive(request: Request, state: State) -> JSONResponse:
-    """Verify the signature on the raw bytes, turn the body into events, publish, then 200.
+@router.post("", responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}})
+async def receive(request: Request, state: State, background: BackgroundTasks) -> JSONResponse:
+    """Check the signature on the raw bytes, store them, answer 200; process afterwards.
 
-    Publishing before answering means a failure makes Meta retry instead of losing a status.
+    A bad signature is answered 401 and nothing is recorded.
     """
     raw = await request.body()
     secret = state.settings.whatsapp_app_secret.get_secret_value().encode()
@@ -47,8 +46,6 @@ async def receive(request: Request, state: State) -> JSONResponse:
         return error_response(400, "invalid_json", "The body is not JSON.")
     if not isinstance(payload, dict):
         return error_response(400, "invalid_payload", "The body is not a webhook object.")
-    events = events_from_payload(payload)
-    if events:
-        await state.publisher.publish(state.queue_urls.events, events)
-    log.info("webhook_received", events=len(events))
-    return JSONResponse({"received": len(events)})
+    inbox_id = await state.inbox.store(raw)
+    background.add_task(state.inbox.process_now, inbox_id, raw)
+    return JSONResponse({"received": True})

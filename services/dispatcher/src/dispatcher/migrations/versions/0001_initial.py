@@ -1,4 +1,4 @@
-"""Record of sends Meta accepted.
+"""The dispatch gate: claims per notification (also where a cancel lands).
 
 Revision ID: 0001
 Revises:
@@ -17,15 +17,23 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "sends",
+        "claims",
         sa.Column("notification_id", UUID(as_uuid=True), primary_key=True),
-        sa.Column("wamid", sa.Text, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("owner", sa.Text, nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("wamid", sa.Text, nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column(
-            "sent_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.CheckConstraint(
+            "state IN ('claimed', 'released', 'sent', 'failed', 'cancelled', 'expired')",
+            name="claims_state",
         ),
         schema="dispatcher",
     )
 
 
 def downgrade() -> None:
-    op.drop_table("sends", schema="dispatcher")
+    op.drop_table("claims", schema="dispatcher")

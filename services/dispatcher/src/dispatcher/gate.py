@@ -1,0 +1,114 @@
+"""The dispatch gate: who may send a notification, decided by one atomic statement.
+
+A dispatcher claims a notification with a lease before calling Meta. Another replica, or a
+redelivered SQS message, finds the claim and does not send; a lease that lapsed (its holder
+crashed) may be taken over. ``sent`` records the wamid in the same row, so a redelivery
+after success republishes the outcome instead of sending again. Ingest's cancel meets the
+dispatcher on this same row (see ``ingest/cancel.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+_CLAIM = text(
+    """
+    INSERT INTO dispatcher.claims (notification_id, state, owner, lease_until, attempts, updated_at)
+    VALUES (:id, 'claimed', :owner, now() + make_interval(secs => :lease), 1, now())
+    ON CONFLICT (notification_id) DO UPDATE
+        SET state = 'claimed', owner = :owner, lease_until = EXCLUDED.lease_until,
+            attempts = dispatcher.claims.attempts + 1, updated_at = now()
+        WHERE dispatcher.claims.state = 'released'
+           OR (dispatcher.claims.state = 'claimed' AND dispatcher.claims.lease_until < now())
+    RETURNING attempts
+    """
+)
+_FINISH_UNCLAIMED = text(
+    """
+    INSERT INTO dispatcher.claims (notification_id, state, updated_at)
+    VALUES (:id, :state, now())
+    ON CONFLICT (notification_id) DO UPDATE SET state = :state, owner = NULL,
+        lease_until = NULL, updated_at = now()
+        WHERE dispatcher.claims.state = 'released'
+    RETURNING state
+    """
+)
+_READ = text(
+    "SELECT state, wamid, lease_until, now() AS now FROM dispatcher.claims "
+    "WHERE notification_id = :id"
+)
+_SENT = text(
+    "UPDATE dispatcher.claims SET state = 'sent', wamid = :wamid, lease_until = NULL, "
+    "updated_at = now() WHERE notification_id = :id"
+)
+_SETTLE = text(
+    "UPDATE dispatcher.claims SET state = :state, lease_until = NULL, updated_at = now() "
+    "WHERE notification_id = :id AND owner = :owner AND state = 'claimed'"
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of a claim attempt: ours, or the row as someone else left it."""
+
+    won: bool
+    state: str
+    attempts: int = 0
+    wamid: str | None = None
+    lease_seconds_left: float = 0.0
+
+
+class Gate:
+    def __init__(self, engine: AsyncEngine, owner: str, lease_seconds: float) -> None:
+        self._engine = engine
+        self._owner = owner
+        self._lease = lease_seconds
+
+    async def claim(self, notification_id: UUID) -> Claim:
+        async with self._engine.begin() as conn:
+            attempts = (
+                await conn.execute(
+                    _CLAIM, {"id": notification_id, "owner": self._owner, "lease": self._lease}
+                )
+            ).scalar_one_or_none()
+            if attempts is not None:
+                return Claim(won=True, state="claimed", attempts=int(attempts))
+            row = (await conn.execute(_READ, {"id": notification_id})).one()
+        return Claim(won=False, state=row.state, wamid=row.wamid, lease_seconds_left=_left(row))
+
+    async def finish_unclaimed(self, notification_id: UUID, state: str) -> bool:
+        """``expired`` without a claim: wins unless someone already decided its fate."""
+        async with self._engine.begin() as conn:
+            won = (
+                await conn.execute(_FINISH_UNCLAIMED, {"id": notification_id, "state": state})
+            ).first()
+        return won is not None
+
+    async def sent(self, notification_id: UUID, wamid: str) -> None:
+        """Record Meta's wamid: the single statement that closes the double-send window."""
+        async with self._engine.begin() as conn:
+            await conn.execute(_SENT, {"id": notification_id, "wamid": wamid})
+
+    async def release(self, notification_id: UUID) -> None:
+        """A retryable failure: let the next attempt (or a cancel) take it."""
+        await self._settle(notification_id, "released")
+
+    async def fail(self, notification_id: UUID) -> None:
+        await self._settle(notification_id, "failed")
+
+    async def _settle(self, notification_id: UUID, state: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                _SETTLE, {"id": notification_id, "owner": self._owner, "state": state}
+            )
+
+
+def _left(row: object) -> float:
+    lease_until: datetime | None = getattr(row, "lease_until", None)
+    now: datetime = getattr(row, "now")  # noqa: B009 - row attribute named like a builtin
+    return max(0.0, (lease_until - now).total_seconds()) if lease_until else 0.0

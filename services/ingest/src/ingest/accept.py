@@ -1,0 +1,114 @@
+"""Accepting notifications: turn valid requests into rows, events and outbox entries.
+
+Everything for a set of notifications is written in the caller's one transaction, so a
+batch is accepted atomically and a crash leaves either all of it or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ingest import outbox
+from ingest.errors import ApiError
+from ingest.keys import Tenant
+from ingest.schemas import Accepted, NotificationRequest
+from ingest.tables import notifications
+from notif_core.events import (
+    AcceptedPayload,
+    NotificationAccepted,
+    NotificationScheduled,
+    ScheduledPayload,
+)
+from notif_core.ids import new_id
+from notif_core.sqs import QueueKey
+
+PRODUCER = "ingest"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    id: UUID
+    request: NotificationRequest
+    event: NotificationAccepted
+    send_at: datetime | None
+
+    @property
+    def answer(self) -> Accepted:
+        if self.send_at is not None:
+            return Accepted(id=self.id, status="scheduled", send_at=self.send_at)
+        return Accepted(id=self.id)
+
+
+def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prepared:
+    """Check what needs the tenant, and build the ``notification.accepted`` event."""
+    sender = request.phone_number_id
+    if sender is not None and tenant.phone_number_ids and sender not in tenant.phone_number_ids:
+        raise ApiError(
+            422,
+            "unknown_sender",
+            "phone_number_id is not one of this tenant's numbers.",
+            field="phone_number_id",
+        )
+    notification_id = new_id()
+    send_at = request.send_at if request.send_at is not None and request.send_at > now else None
+    event = NotificationAccepted(
+        producer=PRODUCER,
+        tenant_id=tenant.id,
+        notification_id=notification_id,
+        occurred_at=now,
+        payload=AcceptedPayload(
+            to=request.to,
+            message=request.cloud_api_message(),
+            priority=request.effective_priority(),
+            phone_number_id=sender
+            or (tenant.phone_number_ids[0] if tenant.phone_number_ids else None),
+            expires_at=request.effective_expiry(now),
+            metadata=request.metadata,
+            callback_url=request.callback_url or tenant.callback_url,
+        ),
+    )
+    return Prepared(notification_id, request, event, send_at)
+
+
+async def write(
+    conn: AsyncConnection, tenant: Tenant, prepared: Sequence[Prepared]
+) -> list[outbox.OutboxRow]:
+    """Insert the notifications and their outbox rows; returns the rows to publish."""
+    if not prepared:
+        return []
+    await conn.execute(
+        notifications.insert(),
+        [
+            {
+                "id": p.id,
+                "tenant_id": tenant.id,
+                "to": p.request.to,
+                "priority": p.event.payload.priority,
+                "request": p.request.model_dump(mode="json", exclude_none=True),
+                "send_at": p.send_at,
+                "expires_at": p.event.payload.expires_at,
+                "callback_url": p.event.payload.callback_url,
+            }
+            for p in prepared
+        ],
+    )
+    rows: list[outbox.OutboxRow] = []
+    for p in prepared:
+        rows.append(await outbox.add(conn, "events", p.event))
+        if p.send_at is not None:
+            scheduled = NotificationScheduled(
+                producer=PRODUCER,
+                tenant_id=tenant.id,
+                notification_id=p.id,
+                occurred_at=p.event.occurred_at,
+                payload=ScheduledPayload(send_at=p.send_at),
+            )
+            rows.append(await outbox.add(conn, "events", scheduled))
+        queue: QueueKey = "dispatch_high" if p.event.payload.priority == "high" else "dispatch"
+        rows.append(await outbox.add(conn, queue, p.event, deliver_at=p.send_at))
+    return rows

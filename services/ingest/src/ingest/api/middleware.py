@@ -1,0 +1,96 @@
+"""ASGI middleware: body size and content type guards, and one access-log line per request.
+
+Pure ASGI (not BaseHTTPMiddleware) so the request path stays cheap.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ingest.errors import error_response
+from notif_core.logging import get_logger
+
+log = get_logger("ingest.access")
+WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestGuard:
+    """413 over the size limit, 415 for a body that is not JSON; logs every request."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, large_paths: dict[str, int]) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.large_paths = large_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": 0}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            rejection = self._reject_early(scope)
+            if rejection is not None:
+                await rejection(scope, receive, send_wrapper)
+                return
+            limit = self.large_paths.get(scope["path"], self.max_body)
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise _TooLarge
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_wrapper)
+            except _TooLarge:
+                if status["code"] == 0:
+                    await self._too_large(limit)(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            log.info(
+                "request",
+                method=scope["method"],
+                route=getattr(route, "path", scope["path"]) if route else "unmatched",
+                status=status["code"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    def _reject_early(self, scope: Scope) -> ASGIApp | None:
+        if scope["method"] not in WITH_BODY:
+            return None
+        headers = dict(scope["headers"])
+        limit = self.large_paths.get(scope["path"], self.max_body)
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return self._too_large(limit)
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        has_body = length not in (None, b"0") or b"transfer-encoding" in headers
+        if has_body and content_type != b"application/json":
+            return error_response(
+                415, "unsupported_media_type", "Send the body as Content-Type: application/json."
+            )
+        return None
+
+    @staticmethod
+    def _too_large(limit: int) -> ASGIApp:
+        return error_response(
+            413, "payload_too_large", f"The body is larger than {limit // 1024} KB."
+        )
