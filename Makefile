@@ -17,7 +17,8 @@ $(BIN)/python:
 $(UV): $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml \
+		tools/*/pyproject.toml
 	$(UV) sync --frozen --all-packages --quiet
 	touch $@
 
@@ -35,7 +36,8 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy libs/notif-core/src libs/notif-local/src services/ingest/src \
-		services/dispatcher/src services/ledger/src services/wa-sandbox/src tests bench
+		services/dispatcher/src services/ledger/src services/wa-sandbox/src tools/notifctl/src \
+		tests bench
 
 unit: install
 	$(BIN)/pytest -m "not e2e"

@@ -7,7 +7,6 @@ import json
 import signal
 import time
 from datetime import datetime
-from typing import Any
 
 import httpx
 import pytest
@@ -22,49 +21,12 @@ from notif_core.events import utcnow
 from notif_core.ids import new_id
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, sqs_client
-from tests.conftest import Stack
-from tests.e2e.conftest import SANDBOX_SECRET, recipient
+from tests.conftest import SANDBOX_SECRET, Stack, recipient
+from tests.e2e.api import get, hello, post, sandbox_sends, wait_status
 from tests.e2e.services import Services
 from wa_sandbox.meta import sign, webhook_envelope
 
 pytestmark = pytest.mark.e2e
-
-
-def hello(to: str) -> dict[str, Any]:
-    return {"to": to, "template": {"name": "hello_world", "language": "en_US"}}
-
-
-def post(services: Services, key: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(
-        services.url("ingest") + "/v1/notifications", json=body, headers={"X-API-Key": key}
-    )
-
-
-def get(services: Services, key: str, nid: str) -> dict[str, Any]:
-    response = httpx.get(
-        services.url("ingest") + f"/v1/notifications/{nid}", headers={"X-API-Key": key}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def wait_status(
-    services: Services, key: str, nid: str, status: str, timeout: float
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    view = get(services, key, nid)
-    while view["status"] != status and time.monotonic() < deadline:
-        time.sleep(0.1)
-        view = get(services, key, nid)
-    assert view["status"] == status, view
-    return view
-
-
-def sandbox_sends(services: Services, nid: str) -> list[dict[str, Any]]:
-    response = httpx.get(
-        services.url("sandbox") + "/_sandbox/messages", params={"biz_opaque_callback_data": nid}
-    )
-    return response.json()["messages"]  # type: ignore[no-any-return]
 
 
 async def wait_events_drained(within: float = 15) -> None:

@@ -23,6 +23,9 @@ class CoreSettings(BaseSettings):
         default=None, description="SQS endpoint; unset means AWS's regional endpoint."
     )
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    sqs_wait_seconds: int = Field(
+        default=10, ge=0, le=20, description="Long-poll wait; also bounds how long a stop waits."
+    )
     queue_prefix: str = Field(default="notif", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0")
     log_level: str = Field(default="INFO")

@@ -45,7 +45,10 @@ async def serve(settings: DispatcherSettings) -> None:
     ):
         urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
         consumer = Consumer(
-            sqs, [urls.dispatch_high, urls.dispatch], drain_seconds=settings.drain_seconds
+            sqs,
+            [urls.dispatch_high, urls.dispatch],
+            drain_seconds=settings.drain_seconds,
+            wait_seconds=settings.sqs_wait_seconds,
         )
         owner = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-6:]}"
         handler = DispatchHandler(

@@ -44,7 +44,7 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int,
+    status_code: int,
     code: str,
     message: str,
     *,
@@ -56,7 +56,7 @@ def error_response(
     if field is not None:
         body["field"] = field
     body.update(extra)
-    return JSONResponse(status_code=status, content={"error": body}, headers=headers)
+    return JSONResponse(status_code=status_code, content={"error": body}, headers=headers)
 
 
 def validation_fields(errors: list[Any]) -> list[dict[str, Any]]:

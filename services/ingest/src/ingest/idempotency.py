@@ -94,7 +94,7 @@ async def purge(conn: AsyncConnection, older_than_hours: float) -> int:
     result = await conn.execute(
         delete(idempotency_keys).where(
             idempotency_keys.c.created_at
-            < func.now() - func.make_interval(0, 0, 0, 0, older_than_hours)
+            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_hours * 3600)
         )
     )
     return result.rowcount or 0

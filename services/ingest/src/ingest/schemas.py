@@ -29,8 +29,40 @@ _EXAMPLE_TEMPLATE: dict[str, Any] = {
 }
 
 
+def unstorable_text(value: Any) -> str | None:
+    """A description of the first string (key or value) that cannot be stored or sent:
+    NUL characters (PostgreSQL text refuses them) and lone surrogates (not UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains a NUL (\\u0000) character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains an unpaired UTF-16 surrogate"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unstorable_text(key) or unstorable_text(item)
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for item in value:
+            problem = unstorable_text(item)
+            if problem:
+                return problem
+    return None
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        problem = unstorable_text(data)
+        if problem:
+            raise ValueError(f"a text value {problem}")
+        return data
 
 
 class TemplateLanguage(_Body):

@@ -36,7 +36,12 @@ async def serve(settings: LedgerSettings) -> None:
     )
     async with sqs_client(settings) as sqs:
         urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
-        consumer = Consumer(sqs, [urls.events], drain_seconds=settings.drain_seconds)
+        consumer = Consumer(
+            sqs,
+            [urls.events],
+            drain_seconds=settings.drain_seconds,
+            wait_seconds=settings.sqs_wait_seconds,
+        )
 
         def stop() -> None:
             consumer.stop()  # before logging: a broken stdout must not block the stop

@@ -5,8 +5,8 @@ while through ``ChangeMessageVisibility`` and an exception leaves it to reappear
 visibility timeout ends. SQS counts receives (``ApproximateReceiveCount``), and the queue's
 redrive policy moves a message that keeps failing to its DLQ.
 
-On :meth:`Consumer.stop` the receive loops stop at once (an open long poll is abandoned; any
-message it had taken reappears after the visibility timeout). In-flight handlers get
+On :meth:`Consumer.stop` the receive loops finish the poll under way (at most
+``wait_seconds``) and make what it brought visible again at once. In-flight handlers get
 ``drain_seconds`` to finish; whatever is still running then is cancelled and its message made
 visible again, so nothing acknowledged is lost and nothing waits for a full timeout.
 """
@@ -14,7 +14,6 @@ visible again, so nothing acknowledged is lost and nothing waits for a full time
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -90,7 +89,7 @@ class Consumer:
         client: SQSClient,
         queue_urls: Sequence[str],
         *,
-        wait_seconds: int = MAX_WAIT_SECONDS,
+        wait_seconds: int = 10,
         drain_seconds: float = 20.0,
     ) -> None:
         self._client = client
@@ -117,15 +116,17 @@ class Consumer:
         self._free = concurrency
         loops = [asyncio.create_task(self._each_loop(url, handler)) for url in self._queue_urls]
         await self._stopping.wait()
-        for loop in loops:
-            loop.cancel()
+        async with self._slot_freed:
+            self._slot_freed.notify_all()  # wake loops waiting for a free slot
         await asyncio.gather(*loops, return_exceptions=True)
         await self._drain()
 
     async def _each_loop(self, queue_url: str, handler: Handler) -> None:
         while not self._stopping.is_set():
             async with self._slot_freed:
-                await self._slot_freed.wait_for(lambda: self._free > 0)
+                await self._slot_freed.wait_for(lambda: self._free > 0 or self._stopping.is_set())
+                if self._stopping.is_set():
+                    return
                 wanted = min(MAX_BATCH, self._free)
                 self._free -= wanted
             messages = await self._receive(queue_url, wanted)
@@ -189,32 +190,27 @@ class Consumer:
     # --- SQS calls ------------------------------------------------------------------------
 
     async def _receive(self, queue_url: str, count: int) -> list[MessageTypeDef]:
-        """Long-poll once; returns [] when stopping interrupts the poll."""
-        receive = asyncio.ensure_future(
-            self._client.receive_message(
+        """Long-poll once. A poll under way when stop() comes is allowed to finish, and
+        whatever it brings is made visible again at once: abandoning the poll instead would
+        leave its messages hidden for a whole visibility timeout."""
+        try:
+            response = await self._client.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=count,
                 WaitTimeSeconds=self._wait_seconds,
                 MessageSystemAttributeNames=[RECEIVE_COUNT_ATTRIBUTE],
                 MessageAttributeNames=["All"],
             )
-        )
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            done, _ = await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if receive not in done:
-            receive.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receive
-            return []
-        try:
-            return receive.result().get("Messages", [])
         except Exception:
             log.exception("receive_failed", queue=queue_url.rsplit("/", 1)[-1])
             await asyncio.sleep(1)
             return []
+        messages = response.get("Messages", [])
+        if messages and self._stopping.is_set():
+            for message in messages:
+                await self._change_visibility(Delivery.from_message(queue_url, message), 0)
+            return []
+        return messages
 
     async def _apply(self, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.delete:

@@ -1,0 +1,47 @@
+"""Small HTTP helpers the end-to-end tests share: send, read, wait for a status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.e2e.services import Services
+
+
+def hello(to: str) -> dict[str, Any]:
+    return {"to": to, "template": {"name": "hello_world", "language": "en_US"}}
+
+
+def post(services: Services, key: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        services.url("ingest") + "/v1/notifications", json=body, headers={"X-API-Key": key}
+    )
+
+
+def get(services: Services, key: str, nid: str) -> dict[str, Any]:
+    response = httpx.get(
+        services.url("ingest") + f"/v1/notifications/{nid}", headers={"X-API-Key": key}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def wait_status(
+    services: Services, key: str, nid: str, status: str, timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    view = get(services, key, nid)
+    while view["status"] != status and time.monotonic() < deadline:
+        time.sleep(0.1)
+        view = get(services, key, nid)
+    assert view["status"] == status, view
+    return view
+
+
+def sandbox_sends(services: Services, nid: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        services.url("sandbox") + "/_sandbox/messages", params={"biz_opaque_callback_data": nid}
+    )
+    return response.json()["messages"]  # type: ignore[no-any-return]

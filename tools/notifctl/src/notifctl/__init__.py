@@ -1,0 +1,1 @@
+"""``notifctl``: the operator's command line."""

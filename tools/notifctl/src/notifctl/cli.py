@@ -1,0 +1,22 @@
+"""Entry point of ``notifctl``; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from notifctl import keys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="notifctl", description="Operate whatsapp-notif.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    keys.register(sub)
+    args = parser.parse_args(argv)
+    if args.command == "keys":
+        return keys.run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
