@@ -9,7 +9,8 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run sandbox test lint typecheck unit e2e contracts bench-sandbox clean
+.PHONY: install run sandbox test lint typecheck unit e2e contracts bench-deps bench-ingest \
+	bench-sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,12 @@ e2e: install
 
 test: lint typecheck ## ruff, mypy, then every test (unit, integration, end-to-end)
 	$(BIN)/pytest
+
+bench-deps: ## wrk, the HTTP load generator (a Debian package)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
+bench-ingest: install bench-deps ## ingest vs a bare FastAPI endpoint; webhook intake latency
+	$(BIN)/python bench/ingest_load.py --seconds 10
 
 bench-sandbox: install ## load the sandbox alone; writes bench/results/sandbox-*.json
 	$(BIN)/python bench/sandbox_load.py --seconds 10

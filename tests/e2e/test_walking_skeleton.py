@@ -177,7 +177,7 @@ async def test_the_relay_publishes_what_a_crash_left_in_the_outbox(
         caller, NotificationRequest.model_validate(hello(recipient())), utcnow()
     )
     async with engine.begin() as conn:
-        await accept.write(conn, caller, [prepared])  # committed; never published
+        await accept.write(conn, [(caller, prepared)])  # committed; never published
     nid = prepared.id
     view = await asyncio.to_thread(wait_status, services, api_key, str(nid), "read", 20)
     assert [h["status"] for h in view["history"]] == ["accepted", "sent", "delivered", "read"]

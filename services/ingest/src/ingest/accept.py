@@ -75,40 +75,41 @@ def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prep
     return Prepared(notification_id, request, event, send_at)
 
 
+def notification_row(tenant: Tenant, p: Prepared) -> dict[str, object]:
+    return {
+        "id": p.id,
+        "tenant_id": tenant.id,
+        "to": p.request.to,
+        "priority": p.event.payload.priority,
+        "request": p.request.model_dump(mode="json", exclude_none=True),
+        "send_at": p.send_at,
+        "expires_at": p.event.payload.expires_at,
+        "callback_url": p.event.payload.callback_url,
+    }
+
+
+def outbox_entries(tenant: Tenant, p: Prepared) -> list[outbox.Pending]:
+    """The accepted event for the ledger, a scheduled event if any, the dispatch command."""
+    entries = [outbox.Pending("events", p.event)]
+    if p.send_at is not None:
+        scheduled = NotificationScheduled(
+            producer=PRODUCER,
+            tenant_id=tenant.id,
+            notification_id=p.id,
+            occurred_at=p.event.occurred_at,
+            payload=ScheduledPayload(send_at=p.send_at),
+        )
+        entries.append(outbox.Pending("events", scheduled))
+    queue: QueueKey = "dispatch_high" if p.event.payload.priority == "high" else "dispatch"
+    entries.append(outbox.Pending(queue, p.event, deliver_at=p.send_at))
+    return entries
+
+
 async def write(
-    conn: AsyncConnection, tenant: Tenant, prepared: Sequence[Prepared]
+    conn: AsyncConnection, items: Sequence[tuple[Tenant, Prepared]]
 ) -> list[outbox.OutboxRow]:
-    """Insert the notifications and their outbox rows; returns the rows to publish."""
-    if not prepared:
+    """Insert notifications and their outbox rows, two statements for any number of them."""
+    if not items:
         return []
-    await conn.execute(
-        notifications.insert(),
-        [
-            {
-                "id": p.id,
-                "tenant_id": tenant.id,
-                "to": p.request.to,
-                "priority": p.event.payload.priority,
-                "request": p.request.model_dump(mode="json", exclude_none=True),
-                "send_at": p.send_at,
-                "expires_at": p.event.payload.expires_at,
-                "callback_url": p.event.payload.callback_url,
-            }
-            for p in prepared
-        ],
-    )
-    rows: list[outbox.OutboxRow] = []
-    for p in prepared:
-        rows.append(await outbox.add(conn, "events", p.event))
-        if p.send_at is not None:
-            scheduled = NotificationScheduled(
-                producer=PRODUCER,
-                tenant_id=tenant.id,
-                notification_id=p.id,
-                occurred_at=p.event.occurred_at,
-                payload=ScheduledPayload(send_at=p.send_at),
-            )
-            rows.append(await outbox.add(conn, "events", scheduled))
-        queue: QueueKey = "dispatch_high" if p.event.payload.priority == "high" else "dispatch"
-        rows.append(await outbox.add(conn, queue, p.event, deliver_at=p.send_at))
-    return rows
+    await conn.execute(notifications.insert(), [notification_row(t, p) for t, p in items])
+    return await outbox.add_many(conn, [e for t, p in items for e in outbox_entries(t, p)])

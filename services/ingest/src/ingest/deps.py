@@ -11,8 +11,9 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.errors import ApiError
+from ingest.group_commit import GroupCommitter
 from ingest.keys import KeyCache, Tenant
-from ingest.outbox import OutboxPublisher
+from ingest.outbox import OutboxPump, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core.logging import get_logger
@@ -35,7 +36,9 @@ class AppState:
     sqs: SQSClient
     publisher: Publisher
     queues: QueueDirectory
-    outbox: OutboxPublisher
+    pump: OutboxPump
+    relay: OutboxRelay
+    committer: GroupCommitter
     inbox: WebhookInbox
     redis: Redis
     keys: KeyCache

@@ -1,8 +1,8 @@
 """``Idempotency-Key``: the same key and body replay the first answer; a new body is refused.
 
-The key row is inserted in the same transaction as the notification. A concurrent duplicate
-blocks on the key's unique index until the first transaction ends, then finds its answer:
-so 50 parallel requests with one key create one notification.
+The key row, holding the answer, is inserted in the same transaction as the notification. A
+concurrent duplicate blocks on the key's unique index until the first transaction ends, then
+finds its answer: so 50 parallel requests with one key create one notification.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,12 +49,29 @@ def request_hash(route: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def reserve(conn: AsyncConnection, tenant_id: UUID, key: str, digest: str) -> Stored | None:
-    """Claim the key in the caller's transaction; a stored answer if it was used before."""
+async def reserve(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    key: str,
+    digest: str,
+    status_code: int,
+    answer: dict[str, Any],
+) -> Stored | None:
+    """Claim the key with its answer in the caller's transaction.
+
+    Returns None when the key is new (the caller goes on to accept), or the stored answer
+    when it was used with the same request; raises when it was used with another.
+    """
     inserted = (
         await conn.execute(
             insert(idempotency_keys)
-            .values(tenant_id=tenant_id, key=key, request_hash=digest, status_code=0, response={})
+            .values(
+                tenant_id=tenant_id,
+                key=key,
+                request_hash=digest,
+                status_code=status_code,
+                response=answer,
+            )
             .on_conflict_do_nothing()
             .returning(idempotency_keys.c.key)
         )
@@ -78,16 +95,6 @@ async def reserve(conn: AsyncConnection, tenant_id: UUID, key: str, digest: str)
             field=HEADER,
         )
     return Stored(row.status_code, row.response)
-
-
-async def record(
-    conn: AsyncConnection, tenant_id: UUID, key: str, status_code: int, response: dict[str, Any]
-) -> None:
-    await conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key)
-        .values(status_code=status_code, response=response)
-    )
 
 
 async def purge(conn: AsyncConnection, older_than_hours: float) -> int:

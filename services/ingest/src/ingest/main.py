@@ -16,8 +16,9 @@ from ingest.api import health, notifications, webhooks
 from ingest.api.middleware import RequestGuard
 from ingest.deps import AppState
 from ingest.errors import install_error_handlers
+from ingest.group_commit import GroupCommitter
 from ingest.keys import KeyCache, bootstrap_keys
-from ingest.outbox import OutboxPublisher
+from ingest.outbox import OutboxPump, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core import __version__
@@ -39,16 +40,15 @@ Authenticate with `X-API-Key`. Every error answers
 
 
 async def maintenance(state: AppState) -> None:
-    """Relay loops: outbox, webhook inbox, and the purge of expired idempotency keys."""
+    """The outbox relay, and the purge of expired idempotency keys."""
     settings = state.settings
     last_purge = 0.0
     loop = asyncio.get_running_loop()
     while True:
-        for name, relay in (("outbox", state.outbox), ("webhooks", state.inbox)):
-            try:
-                await relay.relay_once(settings.outbox_relay_grace)
-            except Exception as exc:
-                log.warning("relay_failed", relay=name, error=type(exc).__name__)
+        try:
+            await state.relay.relay_once(settings.outbox_relay_grace)
+        except Exception as exc:
+            log.warning("relay_failed", error=type(exc).__name__)
         if loop.time() - last_purge > PURGE_EVERY_SECONDS:
             try:
                 async with state.engine.begin() as conn:
@@ -75,19 +75,24 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         async with sqs_client(settings) as sqs:
             publisher = Publisher(sqs)
             queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
+            pump = OutboxPump(engine, publisher, queues)
             state = AppState(
                 settings=settings,
                 engine=engine,
                 sqs=sqs,
                 publisher=publisher,
                 queues=queues,
-                outbox=OutboxPublisher(engine, publisher, queues),
-                inbox=WebhookInbox(engine, publisher, queues),
+                pump=pump,
+                relay=OutboxRelay(engine, publisher, queues),
+                committer=GroupCommitter(engine, pump),
+                inbox=WebhookInbox(engine, pump),
                 redis=redis,
                 keys=KeyCache(engine, settings.api_key_cache_seconds),
                 limiter=RateLimiter(redis, prefix="ingest"),
             )
             app.state.notif = state
+            pump.start()
+            state.committer.start()
             relay = asyncio.create_task(maintenance(state))
             try:
                 yield
@@ -95,6 +100,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay
+                await state.committer.stop()
+                await pump.stop()
         await redis.aclose()
         await engine.dispose()
 

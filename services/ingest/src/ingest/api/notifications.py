@@ -8,7 +8,7 @@ from uuid import UUID
 
 import phonenumbers
 import structlog
-from fastapi import APIRouter, BackgroundTasks, Header, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -16,6 +16,7 @@ from ingest import accept, idempotency
 from ingest.cancel import GATE_TO_STATUS, cancel
 from ingest.deps import CurrentTenant, State
 from ingest.errors import ApiError, validation_fields
+from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
 from ingest.read_model import current_status, history, list_notifications, notification_view
 from ingest.schemas import (
@@ -64,28 +65,25 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 async def _accept(
     state: State,
     tenant: Tenant,
-    background: BackgroundTasks,
     key: str | None,
     route: str,
     body: dict[str, Any],
     prepared: list[accept.Prepared],
     answer: dict[str, Any],
 ) -> JSONResponse:
-    """One transaction: idempotency key, notifications, outbox; publish after commit."""
-    async with state.engine.begin() as conn:
-        if key is not None:
-            digest = idempotency.request_hash(route, body)
-            stored = await idempotency.reserve(conn, tenant.id, idempotency.check_key(key), digest)
-            if stored is not None:
-                return JSONResponse(
-                    stored.response,
-                    status_code=stored.status_code,
-                    headers={idempotency.REPLAYED_HEADER: "true"},
-                )
-        rows = await accept.write(conn, tenant, prepared)
-        if key is not None:
-            await idempotency.record(conn, tenant.id, key, 202, answer)
-    background.add_task(state.outbox.publish_after_commit, rows)
+    """Group-committed with other requests: idempotency key, notifications, outbox rows."""
+    idem = None
+    if key is not None:
+        idem = IdempotencySpec(
+            idempotency.check_key(key), idempotency.request_hash(route, body), answer
+        )
+    stored = await state.committer.submit(tenant, prepared, idem)
+    if stored is not None:
+        return JSONResponse(
+            stored.response,
+            status_code=stored.status_code,
+            headers={idempotency.REPLAYED_HEADER: "true"},
+        )
     return JSONResponse(answer, status_code=202)
 
 
@@ -100,7 +98,6 @@ async def create_notification(
     body: NotificationRequest,
     tenant: CurrentTenant,
     state: State,
-    background: BackgroundTasks,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Accept a notification: answered once it is durably stored, sent asynchronously."""
@@ -109,7 +106,6 @@ async def create_notification(
     response = await _accept(
         state,
         tenant,
-        background,
         idempotency_key,
         "POST /v1/notifications",
         body.model_dump(mode="json", exclude_none=True),
@@ -131,7 +127,6 @@ async def create_batch(
     body: BatchRequest,
     tenant: CurrentTenant,
     state: State,
-    background: BackgroundTasks,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Each item is validated alone; the valid ones are accepted together, atomically."""
@@ -162,7 +157,6 @@ async def create_batch(
     return await _accept(
         state,
         tenant,
-        background,
         idempotency_key,
         "POST /v1/notifications/batch",
         body.model_dump(mode="json"),
@@ -231,7 +225,7 @@ async def get_events(notification_id: UUID, tenant: CurrentTenant, state: State)
     summary="Cancel before it is sent",
 )
 async def cancel_notification(
-    notification_id: UUID, tenant: CurrentTenant, state: State, background: BackgroundTasks
+    notification_id: UUID, tenant: CurrentTenant, state: State
 ) -> dict[str, Any]:
     """``cancelled`` unless a dispatcher already took it: then 409 with the current status."""
     async with state.engine.begin() as conn:
@@ -248,5 +242,5 @@ async def cancel_notification(
             f"The notification can no longer be cancelled: it is {status}.",
             status=status,
         )
-    background.add_task(state.outbox.publish_after_commit, rows)
+    state.pump.enqueue(rows)
     return {"id": str(notification_id), "status": "cancelled"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ingest.deps import State
@@ -31,8 +31,8 @@ async def verify_subscription(
 
 
 @router.post("", responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}})
-async def receive(request: Request, state: State, background: BackgroundTasks) -> JSONResponse:
-    """Check the signature on the raw bytes, store them, answer 200; process afterwards.
+async def receive(request: Request, state: State) -> JSONResponse:
+    """Check the signature on the raw bytes, store them with their events, answer 200.
 
     A bad signature is answered 401 and nothing is recorded.
     """
@@ -46,6 +46,5 @@ async def receive(request: Request, state: State, background: BackgroundTasks) -
         return error_response(400, "invalid_json", "The body is not JSON.")
     if not isinstance(payload, dict):
         return error_response(400, "invalid_payload", "The body is not a webhook object.")
-    inbox_id = await state.inbox.store(raw)
-    background.add_task(state.inbox.process_now, inbox_id, raw)
+    await state.inbox.store(raw)
     return JSONResponse({"received": True})

@@ -1,0 +1,227 @@
+"""Ingest throughput against its ceiling, and webhook intake latency, on this machine.
+
+Starts an embedded stack (PostgreSQL with fsync on, local SQS, Valkey) on free loopback
+ports, then one ingest process, and drives it with wrk (closed loop):
+
+1. POST /v1/notifications at maximum: accepted/s and latency percentiles;
+2. the same against a bare FastAPI endpoint that parses the same body (``bare_app.py``);
+3. POST /webhooks/whatsapp (signed): latency percentiles, to check p99 <= 100 ms.
+
+Writes ``bench/results/ingest-<UTC>.json``. Traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from notif_core.settings import CoreSettings
+from notif_local.devtenant import ensure_dev_key
+from notif_local.ports import free_port, wait_for_port
+from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
+from wa_sandbox.meta import sign
+
+BIN = Path(sys.executable).parent
+BODY = {
+    "to": "+14155550123",
+    "template": {
+        "name": "order_update",
+        "language": "en_US",
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "A-1001"}]}],
+    },
+}
+APP_SECRET = "bench-app-secret"  # noqa: S105 - a throwaway value for the bench
+
+
+def wrk(
+    url: str, body: bytes, headers: dict[str, str], seconds: int, connections: int
+) -> dict[str, Any]:
+    """Run wrk with a POST script; returns requests/s, latency percentiles and non-2xx."""
+    lua = (
+        "wrk.method = 'POST'\nwrk.body = [["
+        + body.decode()
+        + "]]\n"
+        + "".join(f"wrk.headers['{k}'] = '{v}'\n" for k, v in headers.items())
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests_per_second": rps,
+        "latency_ms": {"p50": ms("50"), "p90": ms("90"), "p99": ms("99")},
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
+        "connections": connections,
+        "seconds": seconds,
+    }
+
+
+def start(argv: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    wait_for_port(port, 60)
+    return proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `make bench-deps` installs it")
+    root = Path(tempfile.mkdtemp(prefix="notif-bench-"))
+    stack = LocalStack(root, ports=Ports.all_free(), outer_env={})
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        env = {**os.environ, **stack.start()}
+        os.environ.update(env)
+        migrate_all(env["DATABASE_URL"])
+        create_queues(CoreSettings(), max_receive_count=5)
+        key = ensure_dev_key(env["DATABASE_URL"], root / "key")
+        ingest_port, bare_port = free_port(), free_port()
+        ingest_env = env | {
+            "INGEST_PORT": str(ingest_port),
+            "API_RATE_LIMIT_PER_SECOND": "1000000",
+            "API_RATE_LIMIT_BURST": "1000000",
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+        }
+        procs.append(
+            start([str(BIN / "notif-ingest")], ingest_env, ingest_port, root / "ingest.log")
+        )
+        procs.append(
+            start(
+                [
+                    str(BIN / "uvicorn"),
+                    "--app-dir",
+                    str(Path(__file__).parent),
+                    "bare_app:app",
+                    "--port",
+                    str(bare_port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                env,
+                bare_port,
+                root / "bare.log",
+            )
+        )
+        body = json.dumps(BODY).encode()
+        json_headers = {"Content-Type": "application/json"}
+        probe = httpx.post(
+            f"http://127.0.0.1:{ingest_port}/v1/notifications",
+            content=body,
+            headers=json_headers | {"X-API-Key": key},
+        )
+        assert probe.status_code == 202, probe.text
+        wrk(
+            f"http://127.0.0.1:{ingest_port}/v1/notifications",
+            body,
+            json_headers | {"X-API-Key": key},
+            3,
+            args.connections,
+        )  # warm-up
+        ingest = wrk(
+            f"http://127.0.0.1:{ingest_port}/v1/notifications",
+            body,
+            json_headers | {"X-API-Key": key},
+            args.seconds,
+            args.connections,
+        )
+        bare = wrk(
+            f"http://127.0.0.1:{bare_port}/v1/notifications",
+            body,
+            json_headers,
+            args.seconds,
+            args.connections,
+        )
+        status = {
+            "entry": [
+                {
+                    "id": "WABA",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "1555",
+                                    "phone_number_id": "1",
+                                },
+                                "statuses": [
+                                    {
+                                        "id": "wamid.BENCH",
+                                        "status": "delivered",
+                                        "timestamp": str(int(time.time())),
+                                        "recipient_id": "14155550123",
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+            "object": "whatsapp_business_account",
+        }
+        hook = json.dumps(status).encode()
+        webhooks = wrk(
+            f"http://127.0.0.1:{ingest_port}/webhooks/whatsapp",
+            hook,
+            json_headers | {"X-Hub-Signature-256": sign(APP_SECRET, hook)},
+            args.seconds,
+            8,
+        )
+        result = {
+            "at": datetime.now(UTC).isoformat(),
+            "command": "make bench-ingest",
+            "cores": os.cpu_count(),
+            "postgres_fsync": "on",
+            "ingest": ingest,
+            "bare_fastapi": bare,
+            "ratio_to_bare": round(ingest["requests_per_second"] / bare["requests_per_second"], 3),
+            "webhook_intake": webhooks,
+        }
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(15)
+        stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    out = Path("bench/results")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"ingest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
