@@ -45,3 +45,25 @@ def sandbox_sends(services: Services, nid: str) -> list[dict[str, Any]]:
         services.url("sandbox") + "/_sandbox/messages", params={"biz_opaque_callback_data": nid}
     )
     return response.json()["messages"]  # type: ignore[no-any-return]
+
+
+def open_window(services: Services, database_url: str, to: str, within: float = 10) -> None:
+    """The user writes in (sandbox inbound), and we wait until the ledger knows: the
+    dispatcher checks the 24h window against the ledger before sending free-form text."""
+    import psycopg
+
+    response = httpx.post(
+        services.url("sandbox") + "/_sandbox/inbound", json={"from": to, "text": "hi"}
+    )
+    assert response.status_code == 200
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    deadline = time.monotonic() + within
+    with psycopg.connect(dsn) as conn:
+        while time.monotonic() < deadline:
+            found = conn.execute(
+                "SELECT 1 FROM ledger.windows WHERE recipient = %s", (to,)
+            ).fetchone()
+            if found:
+                return
+            time.sleep(0.05)
+    raise TimeoutError(f"the ledger did not record the inbound message from {to}")

@@ -22,7 +22,7 @@ from notif_core.ids import new_id
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, sqs_client
 from tests.conftest import SANDBOX_SECRET, Stack, recipient
-from tests.e2e.api import get, hello, post, sandbox_sends, wait_status
+from tests.e2e.api import get, hello, open_window, post, sandbox_sends, wait_status
 from tests.e2e.services import Services
 from wa_sandbox.meta import sign, webhook_envelope
 
@@ -87,13 +87,10 @@ def test_health_has_the_runbook_shape(services: Services) -> None:
 
 
 def test_a_text_inside_the_window_reaches_read_with_its_full_history(
-    services: Services, api_key: str
+    stack: Stack, services: Services, api_key: str
 ) -> None:
     to = recipient()
-    opened = httpx.post(
-        services.url("sandbox") + "/_sandbox/inbound", json={"from": to, "text": "hi"}
-    )
-    assert opened.status_code == 200
+    open_window(services, stack.database_url, to)
     started = time.monotonic()
     response = post(services, api_key, {"to": to, "text": {"body": "Your order shipped"}})
     assert response.status_code == 202
@@ -112,7 +109,8 @@ def test_a_text_outside_the_window_fails_with_metas_code(services: Services, api
     nid = post(services, api_key, {"to": recipient(), "text": {"body": "hello?"}}).json()["id"]
     view = wait_status(services, api_key, nid, "failed", timeout=15)
     assert view["last_error"]["code"] == 131047
-    assert [h["status"] for h in view["history"]] == ["accepted", "sent", "failed"]
+    assert [h["status"] for h in view["history"]] == ["accepted", "failed"]
+    assert sandbox_sends(services, nid) == []  # decided before calling Meta
 
 
 def test_a_template_is_sent_as_meta_expects(services: Services, api_key: str) -> None:

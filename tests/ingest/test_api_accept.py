@@ -12,18 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import recipient
-from tests.e2e.api import hello, post, sandbox_sends, wait_status
+from tests.conftest import Stack, recipient
+from tests.e2e.api import hello, open_window, post, sandbox_sends, wait_status
 from tests.e2e.services import Services
 
 pytestmark = pytest.mark.e2e
-
-
-def open_window(services: Services, to: str) -> None:
-    response = httpx.post(
-        services.url("sandbox") + "/_sandbox/inbound", json={"from": to, "text": "hi"}
-    )
-    assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -56,6 +49,7 @@ def open_window(services: Services, to: str) -> None:
     ],
 )
 def test_every_free_form_kind_reaches_meta_as_sent(
+    stack: Stack,
     services: Services,
     api_key: str,
     extra: dict[str, Any],
@@ -63,7 +57,7 @@ def test_every_free_form_kind_reaches_meta_as_sent(
     expected: dict[str, Any],
 ) -> None:
     to = recipient()
-    open_window(services, to)
+    open_window(services, stack.database_url, to)
     response = post(services, api_key, {"to": to, **extra, "context": {"message_id": "wamid.PREV"}})
     assert response.status_code == 202, response.text
     nid = response.json()["id"]

@@ -131,9 +131,12 @@ class InboundPayload(_Model):
 
 
 class OptPayload(_Model):
-    phone_number_id: str | None = None
+    phone_number_id: str | None = Field(
+        default=None, description="The sender it applies to; unset means every sender."
+    )
     recipient: str
     source: str = Field(description="keyword, meta_error or api")
+    scope: Literal["all", "marketing"] = "all"
 
 
 class UsagePayload(_Model):

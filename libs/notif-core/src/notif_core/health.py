@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
@@ -33,7 +34,7 @@ def readiness_response(version: str, ok: bool, checks: dict[str, Any]) -> JSONRe
 
 
 def probes_app(title: str, version: str, readiness: Readiness) -> FastAPI:
-    """The small HTTP app of a worker: ``/health`` and ``/v1/health``."""
+    """The small HTTP app of a worker: ``/health``, ``/v1/health`` and ``/metrics``."""
     app = FastAPI(title=title, version=version, docs_url=None, redoc_url=None)
 
     @app.get("/health")
@@ -44,5 +45,9 @@ def probes_app(title: str, version: str, readiness: Readiness) -> FastAPI:
     async def ready() -> JSONResponse:
         ok, checks = await readiness()
         return readiness_response(version, ok, checks)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -47,7 +47,8 @@ _SENT = text(
     "updated_at = now() WHERE notification_id = :id"
 )
 _SETTLE = text(
-    "UPDATE dispatcher.claims SET state = :state, lease_until = NULL, updated_at = now() "
+    "UPDATE dispatcher.claims SET state = :state, lease_until = NULL, updated_at = now(), "
+    "attempts = attempts - :refund "
     "WHERE notification_id = :id AND owner = :owner AND state = 'claimed'"
 )
 
@@ -94,17 +95,19 @@ class Gate:
         async with self._engine.begin() as conn:
             await conn.execute(_SENT, {"id": notification_id, "wamid": wamid})
 
-    async def release(self, notification_id: UUID) -> None:
-        """A retryable failure: let the next attempt (or a cancel) take it."""
-        await self._settle(notification_id, "released")
+    async def release(self, notification_id: UUID, *, refund_attempt: bool = False) -> None:
+        """A retryable failure: let the next attempt (or a cancel) take it. A refunded
+        attempt does not count (the sender was broken, not the message)."""
+        await self._settle(notification_id, "released", int(refund_attempt))
 
     async def fail(self, notification_id: UUID) -> None:
-        await self._settle(notification_id, "failed")
+        await self._settle(notification_id, "failed", 0)
 
-    async def _settle(self, notification_id: UUID, state: str) -> None:
+    async def _settle(self, notification_id: UUID, state: str, refund: int) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
-                _SETTLE, {"id": notification_id, "owner": self._owner, "state": state}
+                _SETTLE,
+                {"id": notification_id, "owner": self._owner, "state": state, "refund": refund},
             )
 
 

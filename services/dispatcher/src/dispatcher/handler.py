@@ -7,9 +7,12 @@ already-sent notification is never sent, and two replicas never send the same on
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 import structlog
 from pydantic import ValidationError
@@ -17,6 +20,9 @@ from pydantic import ValidationError
 from dispatcher.cloud_api import CloudApi
 from dispatcher.gate import Claim, Gate
 from dispatcher.meta_errors import MAX_ATTEMPTS_EXCEEDED, is_retryable
+from dispatcher.metrics import BREAKER_OPEN, BREAKER_WAITS, META_ERRORS, PACING_WAITS, SEND_SECONDS
+from dispatcher.pacing import BREAKER_CODES, INLINE_WAIT, Pacer
+from dispatcher.recipients import RecipientPolicy
 from notif_core.events import (
     AttemptFailedPayload,
     CancelledPayload,
@@ -30,7 +36,9 @@ from notif_core.events import (
     NotificationExpired,
     NotificationFailed,
     NotificationSent,
+    NotificationSuppressed,
     SentPayload,
+    SuppressedPayload,
     parse_event,
     utcnow,
 )
@@ -40,6 +48,12 @@ from notif_core.sqs import Delivery, Outcome, Publisher
 
 log = get_logger(__name__)
 PRODUCER = "dispatcher"
+WindowMode = Literal["enforce", "pass_through"]
+
+
+def _category(event: NotificationAccepted) -> str | None:
+    template = event.payload.message.get("template")
+    return template.get("category") if isinstance(template, dict) else None
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,9 @@ class DispatchHandler:
         events_queue_url: str,
         default_phone_number_id: str,
         retry: RetryPolicy,
+        pacer: Pacer,
+        recipients: RecipientPolicy,
+        window_mode: WindowMode = "enforce",
     ) -> None:
         self._gate = gate
         self._api = api
@@ -72,6 +89,9 @@ class DispatchHandler:
         self._events_url = events_queue_url
         self._default_sender = default_phone_number_id
         self._retry = retry
+        self._pacer = pacer
+        self._recipients = recipients
+        self._window_mode = window_mode
 
     async def __call__(self, delivery: Delivery) -> Outcome:
         try:
@@ -106,10 +126,77 @@ class DispatchHandler:
             )
             log.info("expired")
             return Outcome.ack()
+        sender = event.payload.phone_number_id or self._default_sender
+        verdict = await self._policy_verdict(event, sender)
+        if verdict is not None:
+            return verdict
+        breaker = await self._pacer.breaker(sender)
+        probing = False
+        if breaker is not None:
+            if not await self._pacer.may_probe(sender, breaker):
+                BREAKER_WAITS.inc()
+                return Outcome.requeue(max(1.0, breaker.next_probe_at - time.time()))
+            probing = True
+        wait = await self._pacer.pair_slot(sender, event.payload.to, str(nid))
+        if wait > INLINE_WAIT:
+            PACING_WAITS.labels(limit="pair").inc()
+            return Outcome.requeue(wait)
+        slot = await self._pacer.sender_slot(sender)
+        if slot is None:
+            PACING_WAITS.labels(limit="sender").inc()
+            return Outcome.requeue(INLINE_WAIT)
+        await asyncio.sleep(max(wait, slot))
         claim = await self._gate.claim(nid)
         if not claim.won:
             return await self._not_ours(event, claim)
-        return await self._send(event, claim.attempts)
+        return await self._send(event, sender, claim.attempts, probing)
+
+    async def _policy_verdict(self, event: NotificationAccepted, sender: str) -> Outcome | None:
+        """Suppressed recipients and closed 24h windows end here, without calling Meta."""
+        nid = event.notification_id
+        assert nid is not None
+        to = event.payload.to
+        marketing = _category(event) == "marketing"
+        if await self._recipients.suppressed(sender, to, marketing):
+            if await self._gate.finish_unclaimed(nid, "failed"):
+                await self._emit(
+                    NotificationSuppressed(
+                        event_id=derived_id(str(nid), "suppressed"),
+                        producer=PRODUCER,
+                        tenant_id=event.tenant_id,
+                        notification_id=nid,
+                        payload=SuppressedPayload(reason="recipient opted out"),
+                    )
+                )
+                log.info("suppressed")
+            return Outcome.ack()
+        free_form = event.payload.message.get("type") != "template"
+        if (
+            free_form
+            and self._window_mode == "enforce"
+            and not await self._recipients.window_open(sender, to, utcnow())
+        ):
+            if await self._gate.finish_unclaimed(nid, "failed"):
+                await self._emit(
+                    NotificationFailed(
+                        event_id=derived_id(str(nid), "failed"),
+                        producer=PRODUCER,
+                        tenant_id=event.tenant_id,
+                        notification_id=nid,
+                        payload=FailedPayload(
+                            error=MetaError(
+                                code=131047,
+                                title="Re-engagement message",
+                                details="No message from the recipient in the last 24 hours; "
+                                "send a template instead (checked before calling Meta).",
+                            ),
+                            attempts=0,
+                        ),
+                    )
+                )
+                log.info("window_closed")
+            return Outcome.ack()
+        return None
 
     async def _not_ours(self, event: NotificationAccepted, claim: Claim) -> Outcome:
         """Someone decided this notification's fate already: report it, do not send."""
@@ -136,19 +223,42 @@ class DispatchHandler:
             return Outcome.retry(claim.lease_seconds_left + 1)
         return Outcome.ack()  # failed or expired: already reported by whoever settled it
 
-    async def _send(self, event: NotificationAccepted, attempt: int) -> Outcome:
+    async def _send(
+        self, event: NotificationAccepted, sender: str, attempt: int, probing: bool
+    ) -> Outcome:
         nid = event.notification_id
         assert nid is not None
-        sender = event.payload.phone_number_id or self._default_sender
         body = CloudApi.message_body(event.payload.to, event.payload.message, str(nid))
+        started = time.perf_counter()
         result = await self._api.send(sender, body)
+        SEND_SECONDS.observe(time.perf_counter() - started)
         if result.wamid is not None:
             await self._gate.sent(nid, result.wamid)
+            await self._pacer.release_pair(str(nid))
+            if probing:
+                await self._pacer.close_breaker(sender)
+                BREAKER_OPEN.labels(sender=sender).set(0)
+                log.info("breaker_closed", sender=sender)
             await self._emit(self._sent(event, result.wamid, sender, result.wa_id))
             log.info("sent", wamid=result.wamid, to=event.payload.to)
             return Outcome.ack()
 
         error = result.error or MetaError(code="unknown")
+        META_ERRORS.labels(code=str(error.code)).inc()
+        if error.code in BREAKER_CODES:
+            state = await self._pacer.open_breaker(sender, int(error.code))
+            BREAKER_OPEN.labels(sender=sender).set(1)
+            await self._gate.release(nid, refund_attempt=True)
+            log.warning("breaker_open", sender=sender, code=error.code, probe_in=state.interval)
+            return Outcome.requeue(state.interval)
+        if error.code == 130429:
+            rate = await self._pacer.throttled(sender)
+            log.info("sender_throttled", sender=sender, rate=rate)
+        if error.code == 131056:
+            wait = await self._pacer.pair_limited(sender, event.payload.to, str(nid))
+            await self._gate.release(nid)
+            log.info("pair_limited", retry_in=wait)
+            return Outcome.requeue(wait)
         if is_retryable(error.code) and attempt < self._retry.max_attempts:
             delay = self._retry.delay(attempt)
             next_at = utcnow() + timedelta(seconds=delay)
@@ -175,6 +285,7 @@ class DispatchHandler:
                 details=f"last error {error.code}: {error.title or ''}".strip(),
             )
         await self._gate.fail(nid)
+        await self._pacer.release_pair(str(nid))
         await self._emit(
             NotificationFailed(
                 event_id=derived_id(str(nid), "failed"),

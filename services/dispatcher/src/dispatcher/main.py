@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from dispatcher.cloud_api import CloudApi
 from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler, RetryPolicy
+from dispatcher.pacing import Pacer
+from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
 from notif_core import __version__
 from notif_core.db import make_engine, ping, upgrade
@@ -37,6 +40,7 @@ async def serve(settings: DispatcherSettings) -> None:
         pool_size=min(settings.worker_concurrency, 20),
         application_name="dispatcher",
     )
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     limits = httpx.Limits(max_connections=settings.worker_concurrency)
     timeout = httpx.Timeout(settings.whatsapp_timeout_seconds)
     async with (
@@ -52,6 +56,9 @@ async def serve(settings: DispatcherSettings) -> None:
         )
         owner = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-6:]}"
         handler = DispatchHandler(
+            pacer=Pacer(redis, settings.pacing(), prefix=f"{settings.queue_prefix}:dispatch"),
+            recipients=PostgresRecipientPolicy(engine),
+            window_mode=settings.window_mode,
             gate=Gate(engine, owner, settings.claim_lease_seconds),
             api=CloudApi(
                 http,
@@ -87,6 +94,7 @@ async def serve(settings: DispatcherSettings) -> None:
         log.info("dispatcher_started", concurrency=settings.worker_concurrency)
         await consumer.run_each(handler, concurrency=settings.worker_concurrency)
         await probes
+    await redis.aclose()
     await engine.dispose()
     log.info("dispatcher_stopped")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
+from dispatcher.pacing import PacingConfig
 from notif_core.settings import CoreSettings
 
 
@@ -20,8 +23,33 @@ class DispatcherSettings(CoreSettings):
     retry_cap_seconds: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     drain_seconds: float = Field(default=20.0, ge=0)
+    sender_rate_per_second: float = Field(
+        default=80, gt=0, description="Meta's throughput cap per sender number."
+    )
+    sender_rates: str = Field(
+        default="", description="Per-number caps: phone_number_id:mps,phone_number_id:mps"
+    )
+    pair_seconds: float = Field(default=6.0, ge=0, description="One message per pair per this.")
+    pair_burst: int = Field(default=1, ge=1)
+    rate_recovery_per_second: float = Field(default=2.0, gt=0)
+    window_mode: Literal["enforce", "pass_through"] = "enforce"
+    breaker_probe_seconds: float = Field(default=30.0, gt=0)
     claim_lease_seconds: float = Field(
         default=30.0,
         gt=0,
         description="How long a claim holds before another replica may take it.",
     )
+
+    def pacing(self) -> PacingConfig:
+        rates = []
+        for item in filter(None, (part.strip() for part in self.sender_rates.split(","))):
+            sender, _, mps = item.partition(":")
+            rates.append((sender, float(mps)))
+        return PacingConfig(
+            sender_rate=self.sender_rate_per_second,
+            sender_rates=tuple(rates),
+            pair_seconds=self.pair_seconds,
+            pair_burst=self.pair_burst,
+            recovery_per_second=self.rate_recovery_per_second,
+            breaker_probe_seconds=self.breaker_probe_seconds,
+        )

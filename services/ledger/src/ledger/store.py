@@ -11,13 +11,19 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.status import next_status
-from ledger.tables import events, notifications
-from notif_core.events import STATUS_OF_EVENT, Event
+from ledger.tables import events, notifications, suppressions, windows
+from notif_core.events import (
+    STATUS_OF_EVENT,
+    Event,
+    MessageInboundReceived,
+    RecipientOptedIn,
+    RecipientOptedOut,
+)
 
 _TIMESTAMP_COLUMN = {
     "accepted": "accepted_at",
@@ -71,7 +77,45 @@ async def append(conn: AsyncConnection, batch: Sequence[Event]) -> int:
         new += 1
         if notification_id is not None:
             await project(conn, notification_id, event)
+        await project_recipient(conn, event)
     return new
+
+
+async def project_recipient(conn: AsyncConnection, event: Event) -> None:
+    """Windows from inbound messages; the suppression list from opt-outs and opt-ins."""
+    if isinstance(event, MessageInboundReceived):
+        p = event.payload
+        stmt = insert(windows).values(
+            phone_number_id=p.phone_number_id, recipient=p.from_, last_inbound_at=p.received_at
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["phone_number_id", "recipient"],
+                set_={"last_inbound_at": func.greatest(windows.c.last_inbound_at, p.received_at)},
+            )
+        )
+    elif isinstance(event, RecipientOptedOut):
+        p2 = event.payload
+        await conn.execute(
+            insert(suppressions)
+            .values(
+                phone_number_id=p2.phone_number_id or "*",
+                recipient=p2.recipient,
+                scope=p2.scope,
+                source=p2.source,
+                since=event.occurred_at,
+            )
+            .on_conflict_do_nothing()
+        )
+    elif isinstance(event, RecipientOptedIn):
+        p3 = event.payload
+        await conn.execute(
+            suppressions.delete().where(
+                suppressions.c.phone_number_id == (p3.phone_number_id or "*"),
+                suppressions.c.recipient == p3.recipient,
+                suppressions.c.since <= event.occurred_at,
+            )
+        )
 
 
 async def project(conn: AsyncConnection, notification_id: UUID, event: Event) -> None:

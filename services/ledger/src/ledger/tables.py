@@ -38,3 +38,23 @@ notifications = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+windows = Table(
+    "windows",
+    metadata,
+    Column("phone_number_id", Text, primary_key=True),
+    Column("recipient", Text, primary_key=True),
+    Column("last_inbound_at", DateTime(timezone=True), nullable=False),
+)
+"""Last inbound message per (sender, recipient): the 24h customer-service window."""
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("phone_number_id", Text, primary_key=True),
+    Column("recipient", Text, primary_key=True),
+    Column("scope", Text, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+"""Who must not be messaged: ``all`` (opted out) or ``marketing`` only."""

@@ -14,6 +14,8 @@ visible again, so nothing acknowledged is lost and nothing waits for a full time
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from notif_core.logging import get_logger
 from notif_core.sqs._sqs import (
     MAX_BATCH,
+    MAX_DELAY_SECONDS,
     MAX_VISIBILITY_TIMEOUT,
     MAX_WAIT_SECONDS,
     RECEIVE_COUNT_ATTRIBUTE,
@@ -62,10 +65,17 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What to do with a message after its handler ran."""
+    """What to do with a message after its handler ran.
+
+    ``retry`` hides the message (``ChangeMessageVisibility``); the redelivery counts as a
+    receive, which the redrive policy counts toward the DLQ. ``requeue`` sends a fresh copy
+    with a delay and deletes the original: for waiting (rate limits, an open breaker) that
+    must not use up receives.
+    """
 
     delete: bool
     retry_after: int | None = None
+    requeue_after: int | None = None
 
     @classmethod
     def ack(cls) -> Outcome:
@@ -73,8 +83,20 @@ class Outcome:
 
     @classmethod
     def retry(cls, after_seconds: float) -> Outcome:
-        seconds = max(0, min(int(after_seconds), MAX_VISIBILITY_TIMEOUT))
+        seconds = max(0, min(math.ceil(after_seconds), MAX_VISIBILITY_TIMEOUT))
         return cls(delete=False, retry_after=seconds)
+
+    @classmethod
+    def requeue(cls, after_seconds: float) -> Outcome:
+        seconds = max(0, min(math.ceil(after_seconds), MAX_DELAY_SECONDS))
+        return cls(delete=True, requeue_after=seconds)
+
+
+@dataclass
+class _Lane:
+    url: str
+    in_flight: int = 0
+    had_work: bool = False
 
 
 Handler = Callable[[Delivery], Awaitable[Outcome]]
@@ -100,6 +122,8 @@ class Consumer:
         self._in_flight: dict[asyncio.Task[None], Delivery] = {}
         self._free = 0
         self._slot_freed = asyncio.Condition()
+        self._lanes: list[_Lane] = []
+        self._reserve = 0
 
     @property
     def in_flight(self) -> int:
@@ -111,36 +135,66 @@ class Consumer:
 
     # --- per-message mode (dispatcher) --------------------------------------------------
 
-    async def run_each(self, handler: Handler, *, concurrency: int) -> None:
-        """Run ``handler`` on each message with at most ``concurrency`` in flight."""
+    async def run_each(
+        self, handler: Handler, *, concurrency: int, reserve_share: float = 0.1
+    ) -> None:
+        """Run ``handler`` on each message with at most ``concurrency`` in flight.
+
+        Queues are lanes in priority order: the first takes every free slot, except that
+        while a later lane has work, ``reserve_share`` of the slots stay for the later lanes;
+        when the first lane is empty, the others may use everything.
+        """
         self._free = concurrency
-        loops = [asyncio.create_task(self._each_loop(url, handler)) for url in self._queue_urls]
+        self._lanes = [_Lane(url) for url in self._queue_urls]
+        self._reserve = max(1, int(concurrency * reserve_share)) if len(self._lanes) > 1 else 0
+        loops = [
+            asyncio.create_task(self._each_loop(index, handler))
+            for index in range(len(self._lanes))
+        ]
         await self._stopping.wait()
         async with self._slot_freed:
             self._slot_freed.notify_all()  # wake loops waiting for a free slot
         await asyncio.gather(*loops, return_exceptions=True)
         await self._drain()
 
-    async def _each_loop(self, queue_url: str, handler: Handler) -> None:
+    def _allowance(self, index: int) -> int:
+        if len(self._lanes) == 1:
+            return self._free
+        lower_in_flight = sum(lane.in_flight for lane in self._lanes[1:])
+        unused_reserve = max(0, self._reserve - lower_in_flight)
+        if index == 0:
+            lower_waiting = any(lane.had_work for lane in self._lanes[1:])
+            return max(0, self._free - (unused_reserve if lower_waiting else 0))
+        if not self._lanes[0].had_work:
+            return self._free
+        return min(self._free, unused_reserve)
+
+    async def _each_loop(self, index: int, handler: Handler) -> None:
+        lane = self._lanes[index]
         while not self._stopping.is_set():
             async with self._slot_freed:
-                await self._slot_freed.wait_for(lambda: self._free > 0 or self._stopping.is_set())
+                await self._slot_freed.wait_for(
+                    lambda: self._allowance(index) > 0 or self._stopping.is_set()
+                )
                 if self._stopping.is_set():
                     return
-                wanted = min(MAX_BATCH, self._free)
+                wanted = min(MAX_BATCH, self._allowance(index))
                 self._free -= wanted
-            messages = await self._receive(queue_url, wanted)
+            messages = await self._receive(lane.url, wanted)
+            lane.had_work = bool(messages)
             unused = wanted - len(messages)
             if unused:
                 await self._release_slots(unused)
             for message in messages:
-                delivery = Delivery.from_message(queue_url, message)
+                delivery = Delivery.from_message(lane.url, message)
+                lane.in_flight += 1
                 task = asyncio.create_task(self._handle_one(handler, delivery))
                 self._in_flight[task] = delivery
-                task.add_done_callback(self._on_task_done)
+                task.add_done_callback(functools.partial(self._on_task_done, lane=lane))
 
-    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+    def _on_task_done(self, task: asyncio.Task[None], *, lane: _Lane) -> None:
         self._in_flight.pop(task, None)
+        lane.in_flight -= 1
         asyncio.get_running_loop().create_task(self._release_slots(1))
 
     async def _release_slots(self, count: int) -> None:
@@ -213,6 +267,16 @@ class Consumer:
         return messages
 
     async def _apply(self, delivery: Delivery, outcome: Outcome) -> None:
+        if outcome.requeue_after is not None:
+            await self._client.send_message(
+                QueueUrl=delivery.queue_url,
+                MessageBody=delivery.body,
+                DelaySeconds=outcome.requeue_after,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in delivery.attributes.items()
+                },
+            )
         if outcome.delete:
             await self._client.delete_message(
                 QueueUrl=delivery.queue_url, ReceiptHandle=delivery.receipt_handle

@@ -1,0 +1,22 @@
+"""The dispatcher's Prometheus metrics. Labels carry sender ids and Meta codes, never a
+notification id or a phone number."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+META_ERRORS = Counter("dispatcher_meta_errors", "Cloud API errors by Meta code.", ["code"])
+PACING_WAITS = Counter(
+    "dispatcher_pacing_waits", "Messages sent back to wait for a rate limit.", ["limit"]
+)
+BREAKER_WAITS = Counter(
+    "dispatcher_breaker_waits", "Messages held back because their sender's breaker is open."
+)
+BREAKER_OPEN = Gauge(
+    "dispatcher_breaker_open", "1 while the sender's circuit breaker is open.", ["sender"]
+)
+SEND_SECONDS = Histogram(
+    "dispatcher_send_seconds",
+    "Duration of one Cloud API send call.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

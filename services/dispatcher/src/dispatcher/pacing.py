@@ -1,0 +1,160 @@
+"""Pacing sends to Meta's limits, shared by every dispatcher replica through Redis.
+
+- Per sender number: GCRA at the number's rate. A 130429 halves that rate (at most once a
+  second, shared by replicas) and it climbs back linearly, AIMD, so the fleet settles just
+  under Meta's real cap.
+- Per (sender, recipient) pair: one message per ``pair_seconds`` with a burst. A message
+  takes its place in line and waits out of the worker pool (re-queued with a delay), so a
+  busy recipient never blocks anyone else.
+- A circuit breaker per sender: 190 (token), 368 (policy block) or 133010 (not registered)
+  stop that sender; its messages wait in the queue without using attempts until a probe,
+  one send, succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from notif_core.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+BREAKER_CODES = frozenset({190, 368, 133010})
+MIN_RATE = 1.0
+DECREASE_FACTOR = 0.5
+DECREASE_EVERY = 1.0
+INLINE_WAIT = 1.0
+"""Waits up to this long happen inside the worker; longer ones go back to the queue."""
+
+
+@dataclass(frozen=True)
+class PacingConfig:
+    sender_rate: float = 80.0
+    sender_rates: tuple[tuple[str, float], ...] = ()
+    pair_seconds: float = 6.0
+    pair_burst: int = 1
+    recovery_per_second: float = 2.0
+    """How fast a lowered sender rate climbs back (messages/s gained per second)."""
+    breaker_probe_seconds: float = 30.0
+    breaker_max_probe_seconds: float = 600.0
+
+    def cap(self, sender: str) -> float:
+        return dict(self.sender_rates).get(sender, self.sender_rate)
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    code: int
+    opened_at: float
+    next_probe_at: float
+    interval: float
+
+
+class Pacer:
+    def __init__(self, redis: Redis, config: PacingConfig, prefix: str = "dispatch") -> None:
+        self._redis = redis
+        self._config = config
+        self._limiter = RateLimiter(redis, prefix=prefix)
+        self._prefix = prefix
+
+    @property
+    def config(self) -> PacingConfig:
+        return self._config
+
+    # --- sender rate (AIMD) ----------------------------------------------------------------
+
+    def _aimd_key(self, sender: str) -> str:
+        return f"{self._prefix}:aimd:{sender}"
+
+    async def current_rate(self, sender: str) -> float:
+        cap = self._config.cap(sender)
+        raw = await self._redis.get(self._aimd_key(sender))
+        if raw is None:
+            return cap
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        lowered, at = (float(x) for x in text.split(":"))
+        recovered = lowered + (time.time() - at) * self._config.recovery_per_second
+        return min(cap, max(MIN_RATE, recovered))
+
+    async def throttled(self, sender: str) -> float:
+        """Meta said 130429: halve the sender's rate (once per second across replicas)."""
+        rate = await self.current_rate(sender)
+        guard = await self._redis.set(
+            f"{self._prefix}:aimd-guard:{sender}", "1", nx=True, px=int(DECREASE_EVERY * 1000)
+        )
+        if guard:
+            rate = max(MIN_RATE, rate * DECREASE_FACTOR)
+            await self._redis.set(self._aimd_key(sender), f"{rate}:{time.time()}", ex=3600)
+        return rate
+
+    async def sender_slot(self, sender: str) -> float | None:
+        """Seconds to wait inline for a sender slot, or None: come back later."""
+        rate = await self.current_rate(sender)
+        burst = max(1, int(rate * 0.1))
+        decision = await self._limiter.reserve(f"sender:{sender}", rate, burst, INLINE_WAIT)
+        return decision.retry_after if decision.allowed else None
+
+    # --- recipient pair -------------------------------------------------------------------
+
+    async def pair_slot(self, sender: str, recipient: str, notification_id: str) -> float:
+        """Seconds until this notification may go to this recipient (its place is kept)."""
+        held = f"{self._prefix}:pair-held:{notification_id}"
+        raw = await self._redis.get(held)
+        if raw is not None:
+            return max(0.0, float(raw) - time.time())
+        cfg = self._config
+        if cfg.pair_seconds <= 0:
+            return 0.0
+        decision = await self._limiter.reserve(
+            f"pair:{sender}:{recipient}", 1.0 / cfg.pair_seconds, cfg.pair_burst
+        )
+        if decision.retry_after > INLINE_WAIT:
+            ttl = int(decision.retry_after + 3600)
+            await self._redis.set(held, str(time.time() + decision.retry_after), ex=ttl)
+        return decision.retry_after
+
+    async def pair_limited(self, sender: str, recipient: str, notification_id: str) -> float:
+        """Meta said 131056: this recipient only waits one more full pair interval."""
+        await self._redis.delete(f"{self._prefix}:pair-held:{notification_id}")
+        return await self.pair_slot(sender, recipient, notification_id)
+
+    async def release_pair(self, notification_id: str) -> None:
+        await self._redis.delete(f"{self._prefix}:pair-held:{notification_id}")
+
+    # --- breaker --------------------------------------------------------------------------
+
+    def _breaker_key(self, sender: str) -> str:
+        return f"{self._prefix}:breaker:{sender}"
+
+    async def breaker(self, sender: str) -> BreakerState | None:
+        raw = await self._redis.get(self._breaker_key(sender))
+        return BreakerState(**json.loads(raw)) if raw else None
+
+    async def open_breaker(self, sender: str, code: int) -> BreakerState:
+        previous = await self.breaker(sender)
+        cfg = self._config
+        interval = (
+            min(previous.interval * 2, cfg.breaker_max_probe_seconds)
+            if previous
+            else cfg.breaker_probe_seconds
+        )
+        now = time.time()
+        state = BreakerState(
+            code, previous.opened_at if previous else now, now + interval, interval
+        )
+        await self._redis.set(self._breaker_key(sender), json.dumps(state.__dict__))
+        return state
+
+    async def close_breaker(self, sender: str) -> None:
+        await self._redis.delete(self._breaker_key(sender))
+
+    async def may_probe(self, sender: str, state: BreakerState) -> bool:
+        """Once the probe time came, exactly one send (across replicas) may try."""
+        if time.time() < state.next_probe_at:
+            return False
+        lock = f"{self._prefix}:breaker-probe:{sender}"
+        return bool(await self._redis.set(lock, "1", nx=True, px=int(state.interval * 1000)))
