@@ -88,6 +88,9 @@ def services(stack: Stack) -> Iterator[Services]:
         "SANDBOX_TIME_SCALE": "0.5",
         "RETRY_BASE_SECONDS": "0.5",
         "SQS_WAIT_SECONDS": "2",
+        "MAX_ATTEMPTS": "10",
+        "API_RATE_LIMIT_PER_SECOND": "1000",
+        "BREAKER_PROBE_SECONDS": "2",
         "DRAIN_SECONDS": "10",
     }
     log_dir = stack.root / "service-logs"

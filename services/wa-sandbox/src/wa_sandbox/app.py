@@ -244,9 +244,11 @@ async def _fault(sb: Sandbox, request: web.Request) -> web.StreamResponse | None
     faults = sb.config.faults
     roll = sb.random.random()
     if roll < faults.error_500:
+        sb.state.rejected[131000] += 1
         return _reject(SendRejected(500, 131000, "Something went wrong", "Internal error"))
     roll -= faults.error_500
     if roll < faults.error_503:
+        sb.state.rejected[131016] += 1
         return _reject(SendRejected(503, 131016, "Service unavailable", "Try again later"))
     roll -= faults.error_503
     if roll < faults.connection_reset:
