@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifctl import keys
+from notifctl import keys, queues
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="notifctl", description="Operate whatsapp-notif.")
     sub = parser.add_subparsers(dest="command", required=True)
     keys.register(sub)
+    queues.register(sub)
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys.run(args)
-    return 2
+    return queues.run(args)
 
 
 if __name__ == "__main__":
