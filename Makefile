@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install run sandbox test lint typecheck unit e2e contracts bench-deps bench-ingest \
-	bench-sandbox clean
+	bench-dispatcher bench-sandbox clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-deps: ## wrk, the HTTP load generator (a Debian package)
 
 bench-ingest: install bench-deps ## ingest vs a bare FastAPI endpoint; webhook intake latency
 	$(BIN)/python bench/ingest_load.py --seconds 10
+
+bench-dispatcher: install ## one dispatcher's max sends/s and CPU per message, httpx vs aiohttp
+	$(BIN)/python bench/dispatcher_load.py --messages 3000
 
 bench-sandbox: install ## load the sandbox alone; writes bench/results/sandbox-*.json
 	$(BIN)/python bench/sandbox_load.py --seconds 10

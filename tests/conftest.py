@@ -60,7 +60,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
-    eng = make_engine(stack.database_url, pool_size=4, application_name="tests")
+    eng = make_engine(stack.database_url, pool_size=4, application_name="tests", pre_ping=True)
     yield eng
     await eng.dispose()
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
 
-import httpx
 import pytest
 
 from dispatcher.cloud_api import CloudApi
@@ -34,39 +34,33 @@ def test_permanent_codes(code: int) -> None:
 
 
 def test_success_yields_wamid() -> None:
-    response = httpx.Response(
-        200,
-        json={
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": "15551234567", "wa_id": "15551234567"}],
-            "messages": [{"id": "wamid.OK"}],
-        },
-    )
-    result = CloudApi.parse(response)
+    body = {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": "15551234567", "wa_id": "15551234567"}],
+        "messages": [{"id": "wamid.OK"}],
+    }
+    result = CloudApi.parse(200, json.dumps(body).encode())
     assert (result.wamid, result.wa_id, result.error) == ("wamid.OK", "15551234567", None)
 
 
 def test_error_body_yields_meta_code_not_http_status() -> None:
-    response = httpx.Response(
-        400,
-        json={
-            "error": {
-                "message": "(#130429) Rate limit hit",
-                "type": "OAuthException",
-                "code": 130429,
-                "error_data": {"messaging_product": "whatsapp", "details": "cap"},
-                "fbtrace_id": "X",
-            }
-        },
-    )
-    result = CloudApi.parse(response)
+    body = {
+        "error": {
+            "message": "(#130429) Rate limit hit",
+            "type": "OAuthException",
+            "code": 130429,
+            "error_data": {"messaging_product": "whatsapp", "details": "cap"},
+            "fbtrace_id": "X",
+        }
+    }
+    result = CloudApi.parse(400, json.dumps(body).encode())
     assert result.wamid is None
     assert result.error is not None
     assert (result.error.code, result.error.details) == (130429, "cap")
 
 
 def test_non_json_5xx_is_treated_as_retryable_131000() -> None:
-    result = CloudApi.parse(httpx.Response(502, text="<html>bad gateway</html>"))
+    result = CloudApi.parse(502, b"<html>bad gateway</html>")
     assert result.error is not None
     assert result.error.code == 131000
 
@@ -77,3 +71,12 @@ def test_message_body_sets_callback_data_and_strips_plus() -> None:
     assert body["messaging_product"] == "whatsapp"
     assert body["biz_opaque_callback_data"] == "NID"
     assert body["text"] == {"body": "x"}
+
+
+def test_our_template_hints_never_reach_meta() -> None:
+    message = {
+        "type": "template",
+        "template": {"name": "otp", "language": {"code": "en"}, "category": "authentication"},
+    }
+    body = CloudApi.message_body("+15551234567", message, "NID")
+    assert body["template"] == {"name": "otp", "language": {"code": "en"}}

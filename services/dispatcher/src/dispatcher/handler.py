@@ -312,4 +312,4 @@ class DispatchHandler:
         )
 
     async def _emit(self, event: Event) -> None:
-        await self._publisher.publish(self._events_url, [event])
+        await self._publisher.publish_one(self._events_url, event)

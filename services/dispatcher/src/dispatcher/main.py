@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from redis.asyncio import Redis
 
-from dispatcher.cloud_api import CloudApi
+from dispatcher.cloud_api import AiohttpCloudApi, CloudApi, HttpxCloudApi
 from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler, RetryPolicy
 from dispatcher.pacing import Pacer
@@ -34,6 +37,26 @@ def migrate(database_url: str) -> None:
     upgrade(MIGRATIONS, database_url, "dispatcher")
 
 
+@contextlib.asynccontextmanager
+async def cloud_api(settings: DispatcherSettings) -> AsyncIterator[CloudApi]:
+    """The Cloud API client over the configured HTTP library, pooled to the concurrency."""
+    options = {
+        "base_url": settings.whatsapp_api_base_url,
+        "version": settings.whatsapp_api_version,
+        "access_token": settings.whatsapp_access_token.get_secret_value(),
+    }
+    if settings.http_client == "aiohttp":
+        timeout = aiohttp.ClientTimeout(total=settings.whatsapp_timeout_seconds)
+        connector = aiohttp.TCPConnector(limit=settings.worker_concurrency)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            yield AiohttpCloudApi(session, **options)
+        return
+    limits = httpx.Limits(max_connections=settings.worker_concurrency)
+    timeout_x = httpx.Timeout(settings.whatsapp_timeout_seconds)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout_x) as client:
+        yield HttpxCloudApi(client, **options)
+
+
 async def serve(settings: DispatcherSettings) -> None:
     engine = make_engine(
         settings.database_url,
@@ -41,12 +64,7 @@ async def serve(settings: DispatcherSettings) -> None:
         application_name="dispatcher",
     )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    limits = httpx.Limits(max_connections=settings.worker_concurrency)
-    timeout = httpx.Timeout(settings.whatsapp_timeout_seconds)
-    async with (
-        sqs_client(settings) as sqs,
-        httpx.AsyncClient(limits=limits, timeout=timeout) as http,
-    ):
+    async with sqs_client(settings) as sqs, cloud_api(settings) as api:
         urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
         consumer = Consumer(
             sqs,
@@ -60,12 +78,7 @@ async def serve(settings: DispatcherSettings) -> None:
             recipients=PostgresRecipientPolicy(engine),
             window_mode=settings.window_mode,
             gate=Gate(engine, owner, settings.claim_lease_seconds),
-            api=CloudApi(
-                http,
-                base_url=settings.whatsapp_api_base_url,
-                version=settings.whatsapp_api_version,
-                access_token=settings.whatsapp_access_token.get_secret_value(),
-            ),
+            api=api,
             publisher=Publisher(sqs),
             events_queue_url=urls.events,
             default_phone_number_id=settings.whatsapp_phone_number_id,

@@ -18,6 +18,9 @@ class DispatcherSettings(CoreSettings):
     whatsapp_phone_number_id: str = Field(default="100000000000001")
     whatsapp_access_token: SecretStr = Field(default=SecretStr("sandbox-access-token"))
     whatsapp_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_client: Literal["httpx", "aiohttp"] = Field(
+        default="aiohttp", description="HTTP library for Cloud API calls (measured choice)."
+    )
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_cap_seconds: float = Field(default=300.0, gt=0)

@@ -1,8 +1,8 @@
 """The consumer runtime: long polling, bounded concurrency, delete only after success.
 
 A handler returns an :class:`Outcome`. ``ack`` deletes the message, ``retry`` hides it for a
-while through ``ChangeMessageVisibility`` and an exception leaves it to reappear when its
-visibility timeout ends. SQS counts receives (``ApproximateReceiveCount``), and the queue's
+while through ``ChangeMessageVisibility``, and an exception hides it for a short, growing
+backoff (:func:`error_backoff`). SQS counts receives (``ApproximateReceiveCount``), and the queue's
 redrive policy moves a message that keeps failing to its DLQ.
 
 On :meth:`Consumer.stop` the receive loops finish the poll under way (at most
@@ -28,6 +28,7 @@ from notif_core.sqs._sqs import (
     MAX_WAIT_SECONDS,
     RECEIVE_COUNT_ATTRIBUTE,
 )
+from notif_core.sqs.batching import Batcher
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -92,6 +93,12 @@ class Outcome:
         return cls(delete=True, requeue_after=seconds)
 
 
+def error_backoff(receive_count: int) -> int:
+    """After an unexpected error: 1, 2, 4, 8, 16 s. A passing fault (a database restart)
+    costs a second; a message that always fails reaches the DLQ within half a minute."""
+    return int(min(30, 2 ** max(0, receive_count - 1)))
+
+
 @dataclass
 class _Lane:
     url: str
@@ -124,6 +131,7 @@ class Consumer:
         self._slot_freed = asyncio.Condition()
         self._lanes: list[_Lane] = []
         self._reserve = 0
+        self._deleter: Batcher[Delivery] = Batcher(self._delete_entries)
 
     @property
     def in_flight(self) -> int:
@@ -209,7 +217,7 @@ class Consumer:
             raise
         except Exception:
             log.exception("handler_failed", message_id=delivery.message_id)
-            return
+            outcome = Outcome.retry(error_backoff(delivery.receive_count))
         await self._apply(delivery, outcome)
 
     # --- batch mode (ledger) --------------------------------------------------------------
@@ -233,7 +241,7 @@ class Consumer:
                 outcomes = await handler(deliveries)
             except Exception:
                 log.exception("batch_handler_failed", size=len(deliveries))
-                continue
+                outcomes = [Outcome.retry(error_backoff(d.receive_count)) for d in deliveries]
             acks = [d for d, o in zip(deliveries, outcomes, strict=True) if o.delete]
             if acks:
                 await self._delete_batch(queue_url, acks)
@@ -278,9 +286,7 @@ class Consumer:
                 },
             )
         if outcome.delete:
-            await self._client.delete_message(
-                QueueUrl=delivery.queue_url, ReceiptHandle=delivery.receipt_handle
-            )
+            await self._deleter.submit(delivery.queue_url, delivery)
         elif outcome.retry_after is not None:
             await self._change_visibility(delivery, outcome.retry_after)
 
@@ -293,6 +299,22 @@ class Consumer:
             )
         except Exception:
             log.exception("change_visibility_failed", message_id=delivery.message_id)
+
+    async def _delete_entries(
+        self, queue_url: str, deliveries: Sequence[Delivery]
+    ) -> list[BaseException | None]:
+        """DeleteMessageBatch for concurrent acknowledgements; a failed entry is logged (the
+        message will come back, and handlers are idempotent)."""
+        response = await self._client.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(deliveries)
+            ],
+        )
+        failed = {int(f["Id"]) for f in response.get("Failed", [])}
+        for index in failed:
+            log.warning("delete_failed", message_id=deliveries[index].message_id)
+        return [None] * len(deliveries)
 
     async def _delete_batch(self, queue_url: str, deliveries: list[Delivery]) -> None:
         response = await self._client.delete_message_batch(

@@ -12,6 +12,7 @@ from notif_core.sqs._sqs import (
     MAX_DELAY_SECONDS,
     TRACEPARENT_ATTRIBUTE,
 )
+from notif_core.sqs.batching import Batcher
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -27,10 +28,28 @@ class PublishError(RuntimeError):
 
 
 class Publisher:
-    """Sends events to SQS; raises unless every event was accepted."""
+    """Sends events to SQS; raises unless every event was accepted.
+
+    ``publish_one`` is for handlers that emit one event each: concurrent calls share
+    SendMessageBatch calls, and each caller learns its own event's fate.
+    """
 
     def __init__(self, client: SQSClient) -> None:
         self._client = client
+        self._batcher: Batcher[Event] = Batcher(self._send_batch)
+
+    async def publish_one(self, queue_url: str, event: Event) -> None:
+        await self._batcher.submit(queue_url, event)
+
+    async def _send_batch(
+        self, queue_url: str, events: Sequence[Event]
+    ) -> list[BaseException | None]:
+        try:
+            await self.publish(queue_url, events)
+        except PublishError as exc:
+            failed = set(exc.failed_ids)
+            return [exc if str(e.event_id) in failed else None for e in events]
+        return [None] * len(events)
 
     async def publish(
         self, queue_url: str, events: Sequence[Event], *, delay_seconds: int = 0
