@@ -50,7 +50,28 @@ def sender_config(**changes: Any) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("clean_sandbox")
 async def test_paced_to_the_cap_nothing_lost(services: Services, api_key: str) -> None:
-    """200/s offered for 10 s against a cap of 80/s: under 1% see 130429, all are sent."""
+    """200/s offered for 10 s against a cap of 80/s, with two dispatcher processes sharing
+    the limit through Redis: under 1% see 130429, all are sent, the rate stays at the cap."""
+    second = second_dispatcher(services)
+    try:
+        await _offer_and_check(services, api_key)
+    finally:
+        second.stop_all()
+
+
+def second_dispatcher(services: Services) -> Services:
+    port = _free_port()
+    other = Services(
+        env=services.env | {"DISPATCHER_PORT": str(port)},
+        ports={"dispatcher": port},
+        log_dir=services.log_dir / "second",
+    )
+    other.log_dir.mkdir(exist_ok=True)
+    other.start("dispatcher")
+    return other
+
+
+async def _offer_and_check(services: Services, api_key: str) -> None:
     async with httpx.AsyncClient(base_url=services.url("ingest"), timeout=30) as client:
         started = time.monotonic()
         ids: list[str] = []
@@ -158,11 +179,7 @@ async def test_two_dispatchers_and_a_duplicated_message_send_once(
     services: Services, api_key: str, engine: AsyncEngine
 ) -> None:
     services.signal("dispatcher")
-    second = Services(
-        env=services.env | {"DISPATCHER_PORT": str(_free_port())},
-        ports=services.ports | {"dispatcher-2": 0},
-        log_dir=services.log_dir,
-    )
+    second: Services | None = None
     try:
         nid = post(services, api_key, hello(recipient())).json()["id"]
         async with engine.connect() as conn:
@@ -179,14 +196,31 @@ async def test_two_dispatchers_and_a_duplicated_message_send_once(
             url = (await sqs.get_queue_url(QueueName=QueueNames().dispatch))["QueueUrl"]
             for _ in range(3):  # the same command, delivered four times in all
                 await sqs.send_message(QueueUrl=url, MessageBody=body)
-        second.ports["dispatcher"] = int(second.env["DISPATCHER_PORT"])
-        await asyncio.to_thread(second.start, "dispatcher")
+        second = await asyncio.to_thread(second_dispatcher, services)
         await asyncio.to_thread(services.start, "dispatcher")
         await asyncio.to_thread(wait_status, services, api_key, nid, "read", 30)
         await asyncio.sleep(2)  # let every copy be handled
         assert len(sandbox_sends(services, nid)) == 1
     finally:
-        second.stop_all()
+        if second is not None:
+            second.stop_all()
+
+
+async def test_a_malformed_command_goes_to_the_dlq(services: Services) -> None:
+    async with sqs_client(CoreSettings()) as sqs:
+        names = QueueNames()
+        url = (await sqs.get_queue_url(QueueName=names.dispatch))["QueueUrl"]
+        dlq = (await sqs.get_queue_url(QueueName=names.dlq(names.dispatch)))["QueueUrl"]
+        marker = f"garbage-{time.time_ns()}"
+        await sqs.send_message(QueueUrl=url, MessageBody=marker)
+        deadline = time.monotonic() + 30
+        found = False
+        while not found and time.monotonic() < deadline:
+            got = await sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in got.get("Messages", []):
+                await sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                found = found or message["Body"] == marker
+    assert found, "a command nobody can parse must end in the DLQ, not loop forever"
 
 
 def _free_port() -> int:

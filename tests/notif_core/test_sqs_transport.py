@@ -133,3 +133,26 @@ async def test_publishing_to_a_missing_queue_raises(queue: tuple[SQSClient, str]
     bogus = url.rsplit("/", 1)[0] + "/no-such-queue"
     with pytest.raises(ClientError, match=r"NonExistentQueue|QueueDoesNotExist"):
         await Publisher(client).publish(bogus, [sent_event()])
+
+
+async def test_high_lane_first_while_normal_keeps_its_share(stack: Stack) -> None:
+    async with sqs_client(CoreSettings()) as client:
+        names = QueueNames(f"t{new_id().hex[-10:]}")
+        urls = await provision_queues(client, names, max_receive_count=3)
+        high, normal = urls[names.dispatch_high], urls[names.dispatch]
+        await Publisher(client).publish(high, [sent_event() for _ in range(60)])
+        await Publisher(client).publish(normal, [sent_event() for _ in range(60)])
+        order: list[str] = []
+        consumer = Consumer(client, [high, normal], wait_seconds=1)
+
+        async def handler(delivery: Delivery) -> Outcome:
+            await asyncio.sleep(0.02)
+            order.append("high" if delivery.queue_url == high else "normal")
+            if len(order) == 120:
+                consumer.stop()
+            return Outcome.ack()
+
+        await asyncio.wait_for(consumer.run_each(handler, concurrency=10), 60)
+    first_half = order[:60]
+    assert first_half.count("high") > first_half.count("normal")  # high is served first
+    assert first_half.count("normal") >= 6  # but normal keeps at least 10% while both wait

@@ -98,7 +98,7 @@ class DispatchHandler:
             event = parse_event(delivery.body)
         except ValidationError:
             log.error("unparseable_dispatch_message", message_id=delivery.message_id)
-            return Outcome(delete=False)  # redrive parks it in the DLQ
+            return Outcome.retry(0)  # back at once: the redrive policy parks it in the DLQ
         if not isinstance(event, NotificationAccepted) or event.notification_id is None:
             log.warning("unexpected_dispatch_message", type=event.type)
             return Outcome.ack()

@@ -99,11 +99,15 @@ def error_backoff(receive_count: int) -> int:
     return int(min(30, 2 ** max(0, receive_count - 1)))
 
 
+SHARE_WINDOW = 200
+
+
 @dataclass
 class _Lane:
     url: str
     in_flight: int = 0
     had_work: bool = False
+    done: int = 0
 
 
 Handler = Callable[[Delivery], Awaitable[Outcome]]
@@ -155,6 +159,7 @@ class Consumer:
         self._free = concurrency
         self._lanes = [_Lane(url) for url in self._queue_urls]
         self._reserve = max(1, int(concurrency * reserve_share)) if len(self._lanes) > 1 else 0
+        self._share = reserve_share
         loops = [
             asyncio.create_task(self._each_loop(index, handler))
             for index in range(len(self._lanes))
@@ -169,7 +174,12 @@ class Consumer:
         if len(self._lanes) == 1:
             return self._free
         lower_in_flight = sum(lane.in_flight for lane in self._lanes[1:])
-        unused_reserve = max(0, self._reserve - lower_in_flight)
+        done = sum(lane.done for lane in self._lanes)
+        lower_done = sum(lane.done for lane in self._lanes[1:])
+        # Receives cost the small reserve more than the big lane: add a slot while the
+        # lower lanes' actual share of recent sends is under their due.
+        behind = done > 0 and lower_done < self._share * done
+        unused_reserve = max(0, self._reserve + int(behind) - lower_in_flight)
         if index == 0:
             lower_waiting = any(lane.had_work for lane in self._lanes[1:])
             return max(0, self._free - (unused_reserve if lower_waiting else 0))
@@ -203,6 +213,10 @@ class Consumer:
     def _on_task_done(self, task: asyncio.Task[None], *, lane: _Lane) -> None:
         self._in_flight.pop(task, None)
         lane.in_flight -= 1
+        lane.done += 1
+        if sum(other.done for other in self._lanes) >= SHARE_WINDOW:
+            for other in self._lanes:  # a sliding sense of "recent"
+                other.done //= 2
         asyncio.get_running_loop().create_task(self._release_slots(1))
 
     async def _release_slots(self, count: int) -> None:
