@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from results_file import write_result
 
 from notif_core import events as ev
 from notif_core.ids import new_id
@@ -157,19 +156,11 @@ def main() -> None:
         stack.stop()
         shutil.rmtree(root, ignore_errors=True)
     result = {
-        "at": datetime.now(UTC).isoformat(),
-        "command": "make bench-dispatcher",
-        "cores": os.cpu_count(),
         "sandbox_cap": 5000,
         "worker_concurrency": args.concurrency,
         "runs": runs,
     }
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"dispatcher-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"written to {path}")
+    write_result("dispatcher", "make bench-dispatcher", result)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from results_file import write_result
 
 from notif_core.settings import CoreSettings
 from notif_local.devtenant import ensure_dev_key
@@ -200,9 +200,6 @@ def main() -> None:
             8,
         )
         result = {
-            "at": datetime.now(UTC).isoformat(),
-            "command": "make bench-ingest",
-            "cores": os.cpu_count(),
             "postgres_fsync": "on",
             "ingest": ingest,
             "bare_fastapi": bare,
@@ -215,12 +212,7 @@ def main() -> None:
             proc.wait(15)
         stack.stop()
         shutil.rmtree(root, ignore_errors=True)
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"ingest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"written to {path}")
+    write_result("ingest", "make bench-ingest", result)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from results_file import write_result
 
 HOST = "127.0.0.1"
 TOKEN = "sandbox-access-token"  # noqa: S105 - the sandbox default
@@ -213,9 +212,6 @@ def main() -> None:
         capped["expected_accepted"] = 800
         capped["deviation_percent"] = round((accepted - 800) / 800 * 100, 2)
         result = {
-            "at": datetime.now(UTC).isoformat(),
-            "command": "make bench-sandbox",
-            "cores": os.cpu_count(),
             "max_with_webhooks": ceiling,
             "cap_80_offered_200": capped,
         }
@@ -223,12 +219,7 @@ def main() -> None:
         for p in procs:
             p.terminate()
             p.wait(10)
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"sandbox-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"written to {path}")
+    write_result("sandbox", "make bench-sandbox", result)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 import structlog
 from pydantic import ValidationError
@@ -48,6 +48,14 @@ from notif_core.sqs import Delivery, Outcome, Publisher
 
 log = get_logger(__name__)
 PRODUCER = "dispatcher"
+OutcomeEvent = TypeVar(
+    "OutcomeEvent",
+    NotificationAttemptFailed,
+    NotificationCancelled,
+    NotificationExpired,
+    NotificationFailed,
+    NotificationSuppressed,
+)
 WindowMode = Literal["enforce", "pass_through"]
 
 
@@ -116,12 +124,8 @@ class DispatchHandler:
         if expired and await self._gate.finish_unclaimed(nid, "expired"):
             assert expires is not None
             await self._emit(
-                NotificationExpired(
-                    event_id=derived_id(str(nid), "expired"),
-                    producer=PRODUCER,
-                    tenant_id=event.tenant_id,
-                    notification_id=nid,
-                    payload=ExpiredPayload(expires_at=expires),
+                self._about(
+                    event, NotificationExpired, "expired", ExpiredPayload(expires_at=expires)
                 )
             )
             log.info("expired")
@@ -160,12 +164,11 @@ class DispatchHandler:
         if await self._recipients.suppressed(sender, to, marketing):
             if await self._gate.finish_unclaimed(nid, "failed"):
                 await self._emit(
-                    NotificationSuppressed(
-                        event_id=derived_id(str(nid), "suppressed"),
-                        producer=PRODUCER,
-                        tenant_id=event.tenant_id,
-                        notification_id=nid,
-                        payload=SuppressedPayload(reason="recipient opted out"),
+                    self._about(
+                        event,
+                        NotificationSuppressed,
+                        "suppressed",
+                        SuppressedPayload(reason="recipient opted out"),
                     )
                 )
                 log.info("suppressed")
@@ -178,12 +181,11 @@ class DispatchHandler:
         ):
             if await self._gate.finish_unclaimed(nid, "failed"):
                 await self._emit(
-                    NotificationFailed(
-                        event_id=derived_id(str(nid), "failed"),
-                        producer=PRODUCER,
-                        tenant_id=event.tenant_id,
-                        notification_id=nid,
-                        payload=FailedPayload(
+                    self._about(
+                        event,
+                        NotificationFailed,
+                        "failed",
+                        FailedPayload(
                             error=MetaError(
                                 code=131047,
                                 title="Re-engagement message",
@@ -208,12 +210,8 @@ class DispatchHandler:
             return Outcome.ack()
         if claim.state == "cancelled":
             await self._emit(
-                NotificationCancelled(
-                    event_id=derived_id(str(nid), "cancelled"),
-                    producer=PRODUCER,
-                    tenant_id=event.tenant_id,
-                    notification_id=nid,
-                    payload=CancelledPayload(reason="client"),
+                self._about(
+                    event, NotificationCancelled, "cancelled", CancelledPayload(reason="client")
                 )
             )
             log.info("skipped_cancelled")
@@ -266,14 +264,11 @@ class DispatchHandler:
             if expires is None or next_at < expires:
                 await self._gate.release(nid)
                 await self._emit(
-                    NotificationAttemptFailed(
-                        event_id=derived_id(str(nid), "attempt", str(attempt)),
-                        producer=PRODUCER,
-                        tenant_id=event.tenant_id,
-                        notification_id=nid,
-                        payload=AttemptFailedPayload(
-                            error=error, attempt=attempt, next_attempt_at=next_at
-                        ),
+                    self._about(
+                        event,
+                        NotificationAttemptFailed,
+                        f"attempt:{attempt}",
+                        AttemptFailedPayload(error=error, attempt=attempt, next_attempt_at=next_at),
                     )
                 )
                 log.info("attempt_failed", code=error.code, attempt=attempt, retry_in=delay)
@@ -287,16 +282,26 @@ class DispatchHandler:
         await self._gate.fail(nid)
         await self._pacer.release_pair(str(nid))
         await self._emit(
-            NotificationFailed(
-                event_id=derived_id(str(nid), "failed"),
-                producer=PRODUCER,
-                tenant_id=event.tenant_id,
-                notification_id=nid,
-                payload=FailedPayload(error=error, attempts=attempt),
+            self._about(
+                event, NotificationFailed, "failed", FailedPayload(error=error, attempts=attempt)
             )
         )
         log.info("failed", code=error.code, attempt=attempt)
         return Outcome.ack()
+
+    @staticmethod
+    def _about(
+        event: NotificationAccepted, model: type[OutcomeEvent], key: str, payload: object
+    ) -> OutcomeEvent:
+        """An outcome event of this notification, with an id derived from ``key`` so a
+        redelivered message re-emits the same event (stored once by the ledger)."""
+        return model(
+            event_id=derived_id(str(event.notification_id), key),
+            producer=PRODUCER,
+            tenant_id=event.tenant_id,
+            notification_id=event.notification_id,
+            payload=payload,
+        )
 
     @staticmethod
     def _sent(
