@@ -26,7 +26,7 @@ from notif_core.health import probes_app
 from notif_core.ids import new_id
 from notif_core.logging import configure_logging, get_logger
 from notif_core.runtime import http_server, on_stop_signals
-from notif_core.sqs import Consumer, Publisher, QueueNames, QueueUrls, sqs_client
+from notif_core.sqs import Consumer, Publisher, QueueDirectory, QueueNames, sqs_client
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -65,10 +65,10 @@ async def serve(settings: DispatcherSettings) -> None:
     )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     async with sqs_client(settings) as sqs, cloud_api(settings) as api:
-        urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
+        queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
         consumer = Consumer(
             sqs,
-            [urls.dispatch_high, urls.dispatch],
+            [await queues.url("dispatch_high"), await queues.url("dispatch")],
             drain_seconds=settings.drain_seconds,
             wait_seconds=settings.sqs_wait_seconds,
         )
@@ -80,7 +80,7 @@ async def serve(settings: DispatcherSettings) -> None:
             gate=Gate(engine, owner, settings.claim_lease_seconds),
             api=api,
             publisher=Publisher(sqs),
-            events_queue_url=urls.events,
+            events_queue_url=await queues.url("events"),
             default_phone_number_id=settings.whatsapp_phone_number_id,
             retry=RetryPolicy(
                 settings.retry_base_seconds, settings.retry_cap_seconds, settings.max_attempts

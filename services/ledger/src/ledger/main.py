@@ -13,7 +13,7 @@ from notif_core.db import make_engine, ping, upgrade
 from notif_core.health import probes_app
 from notif_core.logging import configure_logging, get_logger
 from notif_core.runtime import http_server, on_stop_signals
-from notif_core.sqs import Consumer, QueueNames, QueueUrls, sqs_client
+from notif_core.sqs import Consumer, QueueDirectory, QueueNames, sqs_client
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -35,10 +35,10 @@ async def serve(settings: LedgerSettings) -> None:
         probes_app("whatsapp-notif ledger", __version__, readiness), settings.host, settings.port
     )
     async with sqs_client(settings) as sqs:
-        urls = await QueueUrls.resolve(sqs, QueueNames(settings.queue_prefix))
+        queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
         consumer = Consumer(
             sqs,
-            [urls.events],
+            [await queues.url("events")],
             drain_seconds=settings.drain_seconds,
             wait_seconds=settings.sqs_wait_seconds,
         )

@@ -10,7 +10,6 @@ from notif_core.sqs.queues import (
     QueueDirectory,
     QueueKey,
     QueueNames,
-    QueueUrls,
     provision_queues,
 )
 
@@ -22,7 +21,6 @@ __all__ = [
     "QueueDirectory",
     "QueueKey",
     "QueueNames",
-    "QueueUrls",
     "provision_queues",
     "sqs_client",
 ]

@@ -38,26 +38,6 @@ class QueueNames:
         return f"{name}-dlq"
 
 
-@dataclass(frozen=True)
-class QueueUrls:
-    dispatch_high: str
-    dispatch: str
-    events: str
-
-    @classmethod
-    async def resolve(cls, client: SQSClient, names: QueueNames) -> QueueUrls:
-        """Look the URLs up by name; fails if provisioning has not run."""
-
-        async def url(name: str) -> str:
-            return (await client.get_queue_url(QueueName=name))["QueueUrl"]
-
-        return cls(
-            dispatch_high=await url(names.dispatch_high),
-            dispatch=await url(names.dispatch),
-            events=await url(names.events),
-        )
-
-
 async def provision_queues(
     client: SQSClient, names: QueueNames, *, max_receive_count: int
 ) -> dict[str, str]:
