@@ -6,6 +6,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import store
+from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from notif_core.events import Event, parse_event
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome
@@ -16,8 +17,9 @@ log = get_logger(__name__)
 class EventsHandler:
     """Batch handler for :meth:`notif_core.sqs.Consumer.run_batches`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) -> None:
         self._engine = engine
+        self._keywords = keywords
 
     async def __call__(self, deliveries: list[Delivery]) -> list[Outcome]:
         parsed: list[Event] = []
@@ -32,6 +34,6 @@ class EventsHandler:
                 outcomes.append(Outcome(delete=False))
         if parsed:
             async with self._engine.begin() as conn:
-                new = await store.append(conn, parsed)
+                new = await store.append(conn, parsed, self._keywords)
             log.info("events_appended", received=len(parsed), new=new)
         return outcomes

@@ -51,7 +51,7 @@ async def serve(settings: LedgerSettings) -> None:
         on_stop_signals(stop)
         http = asyncio.create_task(server.serve())
         log.info("ledger_started", port=settings.port)
-        await consumer.run_batches(EventsHandler(engine))
+        await consumer.run_batches(EventsHandler(engine, settings.keywords()))
         await http
     await engine.dispose()
     log.info("ledger_stopped")

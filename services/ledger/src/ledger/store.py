@@ -15,12 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.status import next_status
 from ledger.tables import events, notifications, suppressions, windows
 from notif_core.events import (
     STATUS_OF_EVENT,
     Event,
     MessageInboundReceived,
+    NotificationFailed,
     RecipientOptedIn,
     RecipientOptedOut,
 )
@@ -52,7 +54,9 @@ async def _resolve_notification(conn: AsyncConnection, event: Event) -> UUID | N
     return found
 
 
-async def append(conn: AsyncConnection, batch: Sequence[Event]) -> int:
+async def append(
+    conn: AsyncConnection, batch: Sequence[Event], keywords: Keywords = DEFAULT_KEYWORDS
+) -> int:
     """Store and project every event not seen before; returns how many were new."""
     new = 0
     for event in batch:
@@ -77,12 +81,15 @@ async def append(conn: AsyncConnection, batch: Sequence[Event]) -> int:
         new += 1
         if notification_id is not None:
             await project(conn, notification_id, event)
-        await project_recipient(conn, event)
+        await project_recipient(conn, event, notification_id, keywords)
     return new
 
 
-async def project_recipient(conn: AsyncConnection, event: Event) -> None:
-    """Windows from inbound messages; the suppression list from opt-outs and opt-ins."""
+async def project_recipient(
+    conn: AsyncConnection, event: Event, notification_id: UUID | None, keywords: Keywords
+) -> None:
+    """Windows from inbound messages; the suppression list from opt-out and opt-in events,
+    from keywords in inbound messages, and from Meta's 131050 (marketing only)."""
     if isinstance(event, MessageInboundReceived):
         p = event.payload
         stmt = insert(windows).values(
@@ -94,28 +101,65 @@ async def project_recipient(conn: AsyncConnection, event: Event) -> None:
                 set_={"last_inbound_at": func.greatest(windows.c.last_inbound_at, p.received_at)},
             )
         )
+        verdict = keywords.classify(p.text)
+        if verdict == "opt_out":
+            await _suppress(conn, p.phone_number_id, p.from_, "all", "keyword", event.occurred_at)
+        elif verdict == "opt_in":
+            await _lift(conn, p.phone_number_id, p.from_, event.occurred_at)
     elif isinstance(event, RecipientOptedOut):
-        p2 = event.payload
-        await conn.execute(
-            insert(suppressions)
-            .values(
-                phone_number_id=p2.phone_number_id or "*",
-                recipient=p2.recipient,
-                scope=p2.scope,
-                source=p2.source,
-                since=event.occurred_at,
-            )
-            .on_conflict_do_nothing()
+        o = event.payload
+        await _suppress(
+            conn, o.phone_number_id or "*", o.recipient, o.scope, o.source, event.occurred_at
         )
     elif isinstance(event, RecipientOptedIn):
-        p3 = event.payload
+        i = event.payload
+        await _lift(conn, i.phone_number_id or "*", i.recipient, event.occurred_at)
+    elif (
+        isinstance(event, NotificationFailed)
+        and str(event.payload.error.code) == "131050"
+        and notification_id is not None
+    ):
+        target = await _recipient_of(conn, notification_id)
+        if target is not None:
+            sender, recipient = target
+            await _suppress(conn, sender, recipient, "marketing", "meta_error", event.occurred_at)
+
+
+async def _suppress(
+    conn: AsyncConnection, sender: str, recipient: str, scope: str, source: str, at: datetime
+) -> None:
+    await conn.execute(
+        insert(suppressions)
+        .values(phone_number_id=sender, recipient=recipient, scope=scope, source=source, since=at)
+        .on_conflict_do_nothing()
+    )
+
+
+async def _lift(conn: AsyncConnection, sender: str, recipient: str, at: datetime) -> None:
+    """An opt-in lifts opt-outs that came before it (a late, older opt-in changes nothing)."""
+    await conn.execute(
+        suppressions.delete().where(
+            suppressions.c.phone_number_id.in_([sender, "*"]),
+            suppressions.c.recipient == recipient,
+            suppressions.c.since <= at,
+        )
+    )
+
+
+async def _recipient_of(conn: AsyncConnection, notification_id: UUID) -> tuple[str, str] | None:
+    """(sender, recipient) from the notification's accepted event, if the ledger has it."""
+    row = (
         await conn.execute(
-            suppressions.delete().where(
-                suppressions.c.phone_number_id == (p3.phone_number_id or "*"),
-                suppressions.c.recipient == p3.recipient,
-                suppressions.c.since <= event.occurred_at,
+            select(events.c.body).where(
+                events.c.notification_id == notification_id,
+                events.c.type == "notification.accepted",
             )
         )
+    ).first()
+    if row is None:
+        return None
+    payload = row.body.get("payload", {})
+    return payload.get("phone_number_id") or "*", payload["to"]
 
 
 async def project(conn: AsyncConnection, notification_id: UUID, event: Event) -> None:
