@@ -65,7 +65,8 @@ async def suppressed(engine: AsyncEngine, who: str) -> list[tuple[str, str]]:
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT scope, source FROM ledger.suppressions WHERE recipient = :r ORDER BY scope"
+                "SELECT scope, source FROM ledger.suppressions WHERE recipient = :r "
+                "AND since IS NOT NULL AND (lifted_at IS NULL OR since > lifted_at) ORDER BY scope"
             ),
             {"r": who},
         )
@@ -120,7 +121,8 @@ def test_a_user_who_wrote_stop_gets_nothing_more(
     deadline = time.monotonic() + 10
     with psycopg.connect(dsn) as conn:
         while not conn.execute(
-            "SELECT 1 FROM ledger.suppressions WHERE recipient = %s", (who,)
+            "SELECT 1 FROM ledger.suppressions WHERE recipient = %s AND since IS NOT NULL",
+            (who,),
         ).fetchone():
             assert time.monotonic() < deadline, "STOP was not recorded"
             time.sleep(0.05)

@@ -21,7 +21,8 @@ class RecipientPolicy(Protocol):
 
 _SUPPRESSED = text(
     "SELECT 1 FROM ledger.suppressions WHERE recipient = :recipient "
-    "AND phone_number_id IN (:sender, '*') AND (scope = 'all' OR :marketing) LIMIT 1"
+    "AND phone_number_id IN (:sender, '*') AND (scope = 'all' OR :marketing) "
+    "AND since IS NOT NULL AND (lifted_at IS NULL OR since > lifted_at) LIMIT 1"
 )
 _WINDOW = text(
     "SELECT last_inbound_at FROM ledger.windows "

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import store
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
+from ledger.rebuild import share_lock
 from notif_core.events import Event, parse_event
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome
@@ -34,6 +35,7 @@ class EventsHandler:
                 outcomes.append(Outcome(delete=False))
         if parsed:
             async with self._engine.begin() as conn:
+                await share_lock(conn)  # a rebuild's swap waits for this batch, and vice versa
                 new = await store.append(conn, parsed, self._keywords)
             log.info("events_appended", received=len(parsed), new=new)
         return outcomes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
@@ -54,7 +56,36 @@ suppressions = Table(
     Column("phone_number_id", Text, primary_key=True),
     Column("recipient", Text, primary_key=True),
     Column("scope", Text, primary_key=True),
-    Column("source", Text, nullable=False),
-    Column("since", DateTime(timezone=True), nullable=False),
+    Column("source", Text, nullable=True),
+    Column("since", DateTime(timezone=True), nullable=True),
+    Column("lifted_at", DateTime(timezone=True), nullable=True),
 )
-"""Who must not be messaged: ``all`` (opted out) or ``marketing`` only."""
+"""Who must not be messaged: ``all`` (opted out) or ``marketing`` only.
+
+A recipient is suppressed while ``since`` (latest opt-out) is later than ``lifted_at``
+(latest opt-in). Keeping both times, each only ever moved forward, makes the outcome the
+same whatever order the events arrive in, which is what lets a rebuild reproduce it."""
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """The read-model tables one projection writes: the live ones, or a rebuild's copies."""
+
+    notifications: Table
+    windows: Table
+    suppressions: Table
+
+    @classmethod
+    def in_schema(cls, schema: str) -> ReadModel:
+        copies = MetaData(schema=schema)
+        return cls(
+            notifications.to_metadata(copies, schema=schema),
+            windows.to_metadata(copies, schema=schema),
+            suppressions.to_metadata(copies, schema=schema),
+        )
+
+    def tables(self) -> tuple[Table, ...]:
+        return (self.notifications, self.windows, self.suppressions)
+
+
+LIVE = ReadModel(notifications, windows, suppressions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifctl import keys, queues
+from notifctl import keys, ledger, queues
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,9 +13,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     keys.register(sub)
     queues.register(sub)
+    ledger.register(sub)
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys.run(args)
+    if args.command == "ledger":
+        return ledger.run(args)
     return queues.run(args)
 
 

@@ -1,0 +1,93 @@
+"""Rebuilding every read model from the event store, then swapping the result in.
+
+The events are replayed, in the order they were stored, through the same ``store.apply``
+the live consumer uses, into fresh tables in a scratch schema. Readers keep the old tables
+meanwhile. At the end, under an exclusive advisory lock that the consumer takes shared for
+each batch, the events stored during the rebuild are replayed too, and each old table is
+replaced by its rebuilt twin in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ledger import store
+from ledger.optouts import DEFAULT_KEYWORDS, Keywords
+from ledger.tables import LIVE, ReadModel, events
+from notif_core.events import Event, parse_event
+
+SCRATCH = "ledger_rebuild"
+LOCK_ID = 7_302_640_113
+"""Advisory lock between a rebuild's swap (exclusive) and consumer batches (shared)."""
+PAGE = 1000
+
+
+async def share_lock(conn: AsyncConnection) -> None:
+    """Taken by every consumer batch: waits only while a rebuild swaps tables."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:id)"), {"id": LOCK_ID})
+
+
+@dataclass(frozen=True)
+class Report:
+    events: int
+    notifications: int
+
+
+async def _replay(
+    conn: AsyncConnection, rm: ReadModel, after_seq: int, keywords: Keywords, limit: int | None
+) -> tuple[int, int]:
+    """Apply stored events after ``after_seq``; returns (last seq, how many)."""
+    query = (
+        select(events.c.seq, events.c.notification_id, events.c.body)
+        .where(events.c.seq > after_seq)
+        .order_by(events.c.seq)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    last, count = after_seq, 0
+    for row in await conn.execute(query):
+        await store.apply(conn, parse_event_body(row.body), row.notification_id, keywords, rm)
+        last, count = row.seq, count + 1
+    return last, count
+
+
+def parse_event_body(body: object) -> Event:
+    """Stored bodies are JSON objects; the contracts parse them back into events."""
+    return parse_event(json.dumps(body))
+
+
+async def rebuild(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) -> Report:
+    scratch = ReadModel.in_schema(SCRATCH)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCRATCH}" CASCADE'))
+        await conn.execute(text(f'CREATE SCHEMA "{SCRATCH}"'))
+        for table in LIVE.tables():
+            await conn.execute(
+                text(
+                    f'CREATE TABLE "{SCRATCH}".{table.name} '
+                    f"(LIKE ledger.{table.name} INCLUDING ALL)"
+                )
+            )
+    last, total = 0, 0
+    while True:
+        async with engine.begin() as conn:
+            last, count = await _replay(conn, scratch, last, keywords, PAGE)
+        total += count
+        if count < PAGE:
+            break
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+        last, count = await _replay(conn, scratch, last, keywords, None)
+        total += count
+        for table in LIVE.tables():
+            await conn.execute(text(f"DROP TABLE ledger.{table.name}"))
+            await conn.execute(text(f'ALTER TABLE "{SCRATCH}".{table.name} SET SCHEMA ledger'))
+        await conn.execute(text(f'DROP SCHEMA "{SCRATCH}"'))
+        notifications = (
+            await conn.execute(text("SELECT count(*) FROM ledger.notifications"))
+        ).scalar_one()
+    return Report(events=total, notifications=int(notifications))
