@@ -18,7 +18,7 @@ from tests.conftest import Stack
 
 from ledger import store
 from ledger.optouts import DEFAULT_KEYWORDS
-from ledger.rebuild import parse_event_body
+from ledger.rebuild import create_scratch, parse_event_body
 from ledger.tables import LIVE, ReadModel, events
 from notif_core import events as ev
 from notif_core.db import make_engine
@@ -122,20 +122,13 @@ async def incremental_equals_replay(database_url: str, order: list[int]) -> None
     pool = stream_for(nid, to, wamid)
     arrivals = [pool[i] for i in order]
     schema = f"rb_{nid.hex[:12]}"
-    scratch = ReadModel.in_schema(schema)
     engine = make_engine(database_url, pool_size=1, application_name="tests")
     try:
         for event in arrivals:  # one batch per delivery, as the consumer sees them
             async with engine.begin() as conn:
                 await store.append(conn, [event])
         async with engine.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            for table in LIVE.tables():
-                await conn.execute(
-                    text(
-                        f'CREATE TABLE "{schema}".{table.name} (LIKE ledger.{table.name} INCLUDING ALL)'
-                    )
-                )
+            scratch = await create_scratch(conn, schema)
             ids = {e.event_id for e in pool}
             stored = await conn.execute(
                 select(events.c.notification_id, events.c.body)

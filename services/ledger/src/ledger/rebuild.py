@@ -60,18 +60,20 @@ def parse_event_body(body: object) -> Event:
     return parse_event(json.dumps(body))
 
 
+async def create_scratch(conn: AsyncConnection, schema: str) -> ReadModel:
+    """Empty copies of the live read-model tables (indexes and constraints included)."""
+    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    for table in LIVE.tables():
+        await conn.execute(
+            text(f'CREATE TABLE "{schema}".{table.name} (LIKE ledger.{table.name} INCLUDING ALL)')
+        )
+    return ReadModel.in_schema(schema)
+
+
 async def rebuild(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) -> Report:
-    scratch = ReadModel.in_schema(SCRATCH)
     async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCRATCH}" CASCADE'))
-        await conn.execute(text(f'CREATE SCHEMA "{SCRATCH}"'))
-        for table in LIVE.tables():
-            await conn.execute(
-                text(
-                    f'CREATE TABLE "{SCRATCH}".{table.name} '
-                    f"(LIKE ledger.{table.name} INCLUDING ALL)"
-                )
-            )
+        scratch = await create_scratch(conn, SCRATCH)
     last, total = 0, 0
     while True:
         async with engine.begin() as conn:
