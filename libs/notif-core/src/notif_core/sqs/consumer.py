@@ -258,7 +258,7 @@ class Consumer:
                 outcomes = [Outcome.retry(error_backoff(d.receive_count)) for d in deliveries]
             acks = [d for d, o in zip(deliveries, outcomes, strict=True) if o.delete]
             if acks:
-                await self._delete_batch(queue_url, acks)
+                await self._delete_entries(queue_url, acks)
             for d, o in zip(deliveries, outcomes, strict=True):
                 if not o.delete and o.retry_after is not None:
                     await self._change_visibility(d, o.retry_after)
@@ -317,8 +317,8 @@ class Consumer:
     async def _delete_entries(
         self, queue_url: str, deliveries: Sequence[Delivery]
     ) -> list[BaseException | None]:
-        """DeleteMessageBatch for concurrent acknowledgements; a failed entry is logged (the
-        message will come back, and handlers are idempotent)."""
+        """One DeleteMessageBatch (≤ 10 entries); a failed entry is logged (the message
+        will come back, and handlers are idempotent)."""
         response = await self._client.delete_message_batch(
             QueueUrl=queue_url,
             Entries=[
@@ -329,16 +329,6 @@ class Consumer:
         for index in failed:
             log.warning("delete_failed", message_id=deliveries[index].message_id)
         return [None] * len(deliveries)
-
-    async def _delete_batch(self, queue_url: str, deliveries: list[Delivery]) -> None:
-        response = await self._client.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(deliveries)
-            ],
-        )
-        for failure in response.get("Failed", []):
-            log.warning("delete_failed", code=failure["Code"])
 
     async def _drain(self) -> None:
         """Let in-flight handlers finish, then release whatever is left."""
