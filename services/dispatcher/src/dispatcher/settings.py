@@ -34,6 +34,9 @@ class DispatcherSettings(CoreSettings):
     )
     pair_seconds: float = Field(default=6.0, ge=0, description="One message per pair per this.")
     pair_burst: int = Field(default=1, ge=1)
+    pair_margin_seconds: float = Field(
+        default=0.5, ge=0, description="Safety spacing added to PAIR_SECONDS against jitter."
+    )
     rate_recovery_per_second: float = Field(default=2.0, gt=0)
     window_mode: Literal["enforce", "pass_through"] = "enforce"
     breaker_probe_seconds: float = Field(default=30.0, gt=0)
@@ -53,6 +56,7 @@ class DispatcherSettings(CoreSettings):
             sender_rates=tuple(rates),
             pair_seconds=self.pair_seconds,
             pair_burst=self.pair_burst,
+            pair_margin_seconds=self.pair_margin_seconds,
             recovery_per_second=self.rate_recovery_per_second,
             breaker_probe_seconds=self.breaker_probe_seconds,
         )
