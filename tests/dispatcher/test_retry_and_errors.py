@@ -8,8 +8,8 @@ import random
 import pytest
 
 from dispatcher.cloud_api import CloudApi
-from dispatcher.handler import RetryPolicy
 from dispatcher.meta_errors import TRANSPORT_ERROR, is_retryable
+from notif_core.backoff import RetryPolicy
 
 
 def test_full_jitter_stays_under_the_exponential_ceiling() -> None:

@@ -18,7 +18,7 @@ from tests.conftest import Stack
 
 from ledger import store
 from ledger.optouts import DEFAULT_KEYWORDS
-from ledger.rebuild import create_scratch, parse_event_body
+from ledger.rebuild import create_scratch
 from ledger.tables import LIVE, ReadModel, events
 from notif_core import events as ev
 from notif_core.db import make_engine
@@ -131,14 +131,12 @@ async def incremental_equals_replay(database_url: str, order: list[int]) -> None
             scratch = await create_scratch(conn, schema)
             ids = {e.event_id for e in pool}
             stored = await conn.execute(
-                select(events.c.notification_id, events.c.body)
+                select(events.c.seq, events.c.body)
                 .where(events.c.event_id.in_(ids))
                 .order_by(events.c.seq)
             )
-            for row in list(stored):
-                await store.apply(
-                    conn, parse_event_body(row.body), row.notification_id, DEFAULT_KEYWORDS, scratch
-                )
+            page = [(row.seq, store.parse_stored(row.body)) for row in stored]
+            await store.project(conn, page, DEFAULT_KEYWORDS, scratch)
             live = await snapshot(conn, LIVE, nid, to)
             rebuilt = await snapshot(conn, scratch, nid, to)
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -8,9 +8,7 @@ already-sent notification is never sent, and two replicas never send the same on
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, TypeVar
 
@@ -23,6 +21,7 @@ from dispatcher.meta_errors import MAX_ATTEMPTS_EXCEEDED, is_retryable
 from dispatcher.metrics import BREAKER_OPEN, BREAKER_WAITS, META_ERRORS, PACING_WAITS, SEND_SECONDS
 from dispatcher.pacing import BREAKER_CODES, INLINE_WAIT, Pacer
 from dispatcher.recipients import RecipientPolicy
+from notif_core.backoff import RetryPolicy
 from notif_core.events import (
     AttemptFailedPayload,
     CancelledPayload,
@@ -62,19 +61,6 @@ WindowMode = Literal["enforce", "pass_through"]
 def _category(event: NotificationAccepted) -> str | None:
     template = event.payload.message.get("template")
     return template.get("category") if isinstance(template, dict) else None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
-
-    base_seconds: float
-    cap_seconds: float
-    max_attempts: int
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
-        return (rng or random).uniform(0, ceiling)
 
 
 class DispatchHandler:

@@ -16,11 +16,12 @@ from redis.asyncio import Redis
 
 from dispatcher.cloud_api import AiohttpCloudApi, CloudApi, HttpxCloudApi
 from dispatcher.gate import Gate
-from dispatcher.handler import DispatchHandler, RetryPolicy
+from dispatcher.handler import DispatchHandler
 from dispatcher.pacing import Pacer
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
 from notif_core import __version__
+from notif_core.backoff import RetryPolicy
 from notif_core.db import make_engine, ping, upgrade
 from notif_core.health import probes_app
 from notif_core.ids import new_id

@@ -1,4 +1,4 @@
-"""Ledger entrypoint: consume the events queue and serve probes on the ledger port."""
+"""Ledger entrypoint: consume the events queue, deliver status callbacks, serve probes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from ledger.callbacks import CallbackDeliverer
 from ledger.consumer import EventsHandler
 from ledger.settings import LedgerSettings
 from notif_core import __version__
@@ -43,15 +46,24 @@ async def serve(settings: LedgerSettings) -> None:
             wait_seconds=settings.sqs_wait_seconds,
         )
 
+        http_client = httpx.AsyncClient(follow_redirects=False)
+        deliverer = CallbackDeliverer(engine, http_client, settings.callbacks())
+
         def stop() -> None:
             consumer.stop()  # before logging: a broken stdout must not block the stop
+            deliverer.stop()
             server.should_exit = True
             log.info("stopping")
 
         on_stop_signals(stop)
         http = asyncio.create_task(server.serve())
+        delivering = asyncio.create_task(deliverer.run())
         log.info("ledger_started", port=settings.port)
-        await consumer.run_batches(EventsHandler(engine, settings.keywords()))
+        await consumer.run_batches(
+            EventsHandler(engine, settings.keywords()), batch_size=settings.batch_size
+        )
+        await delivering
+        await http_client.aclose()
         await http
     await engine.dispose()
     log.info("ledger_stopped")

@@ -1,15 +1,15 @@
 """Rebuilding every read model from the event store, then swapping the result in.
 
-The events are replayed, in the order they were stored, through the same ``store.apply``
-the live consumer uses, into fresh tables in a scratch schema. Readers keep the old tables
-meanwhile. At the end, under an exclusive advisory lock that the consumer takes shared for
-each batch, the events stored during the rebuild are replayed too, and each old table is
-replaced by its rebuilt twin in one transaction.
+The events are replayed, in the order they were stored, through the same ``store.project``
+the live consumer uses (callbacks aside: a rebuild never re-sends them), into fresh tables
+in a scratch schema. Readers keep the old tables meanwhile. At the end, under an exclusive
+advisory lock that the consumer takes shared for each batch, the events stored during the
+rebuild are replayed too, and each old table is replaced by its rebuilt twin in one
+transaction.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ledger import store
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.tables import LIVE, ReadModel, events
-from notif_core.events import Event, parse_event
 
 SCRATCH = "ledger_rebuild"
 LOCK_ID = 7_302_640_113
@@ -40,24 +39,15 @@ class Report:
 async def _replay(
     conn: AsyncConnection, rm: ReadModel, after_seq: int, keywords: Keywords, limit: int | None
 ) -> tuple[int, int]:
-    """Apply stored events after ``after_seq``; returns (last seq, how many)."""
+    """Project stored events after ``after_seq``; returns (last seq, how many)."""
     query = (
-        select(events.c.seq, events.c.notification_id, events.c.body)
-        .where(events.c.seq > after_seq)
-        .order_by(events.c.seq)
+        select(events.c.seq, events.c.body).where(events.c.seq > after_seq).order_by(events.c.seq)
     )
     if limit is not None:
         query = query.limit(limit)
-    last, count = after_seq, 0
-    for row in await conn.execute(query):
-        await store.apply(conn, parse_event_body(row.body), row.notification_id, keywords, rm)
-        last, count = row.seq, count + 1
-    return last, count
-
-
-def parse_event_body(body: object) -> Event:
-    """Stored bodies are JSON objects; the contracts parse them back into events."""
-    return parse_event(json.dumps(body))
+    page = [(row.seq, store.parse_stored(row.body)) for row in await conn.execute(query)]
+    await store.project(conn, page, keywords, rm)
+    return (page[-1][0] if page else after_seq), len(page)
 
 
 async def create_scratch(conn: AsyncConnection, schema: str) -> ReadModel:

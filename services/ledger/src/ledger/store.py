@@ -1,58 +1,57 @@
-"""Appending events (idempotent on ``event_id``) and projecting them onto the read model.
+"""Appending events (idempotent on ``event_id``) and projecting them onto the read models.
 
-One call handles one SQS batch in one transaction: every new event is stored and projected,
-and every duplicate is skipped, so replaying a batch changes nothing.
+One call handles one consumer batch in one transaction, in a fixed number of statements
+whatever the batch size: every new event is stored and projected, every duplicate skipped,
+so replaying a batch changes nothing.
+
+A status Meta reports for a wamid we have not linked to a notification yet (its ``sent`` is
+still on the way) is *parked*: stored with no notification, and folded in the moment a later
+event links that wamid, so nothing is lost and the outcome does not depend on arrival order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, case, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger.callbacks import callback_row
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
-from ledger.status import next_status
-from ledger.tables import LIVE, ReadModel, events
+from ledger.projection import (
+    Folded,
+    Notification,
+    OptOut,
+    StatusChange,
+    UsageKey,
+    event_wamid,
+    fold,
+)
+from ledger.tables import LIVE, ReadModel, callbacks, events
 from notif_core.events import (
-    STATUS_OF_EVENT,
     Event,
     MessageInboundReceived,
-    NotificationAccepted,
-    NotificationFailed,
     RecipientOptedIn,
     RecipientOptedOut,
+    parse_event,
 )
+from notif_core.logging import get_logger
 
-_TIMESTAMP_COLUMN = {
-    "accepted": "accepted_at",
-    "sent": "sent_at",
-    "delivered": "delivered_at",
-    "read": "read_at",
-    "failed": "failed_at",
-}
+log = get_logger(__name__)
 
+WAMID_LOCK_SPACE = 7302
+"""First key of ``pg_advisory_xact_lock(int, int)`` for per-wamid locks: batches that
+mention the same wamid on different ledger replicas take turns, so a status parked by one
+is always seen by the other when it links the wamid."""
 
-def _wamid(event: Event) -> str | None:
-    wamid = getattr(event.payload, "wamid", None)
-    return wamid if isinstance(wamid, str) else None
-
-
-async def _resolve_notification(conn: AsyncConnection, event: Event, rm: ReadModel) -> UUID | None:
-    """The event's notification, found by wamid when Meta did not echo our id."""
-    if event.notification_id is not None:
-        return event.notification_id
-    wamid = _wamid(event)
-    if wamid is None:
-        return None
-    found = (
-        await conn.execute(select(rm.notifications.c.id).where(rm.notifications.c.wamid == wamid))
-    ).scalar_one_or_none()
-    return found
+Stored = tuple[int, Event]
+"""An event with its ``seq`` in the event store."""
 
 
 async def append(
@@ -62,54 +61,200 @@ async def append(
     rm: ReadModel = LIVE,
 ) -> int:
     """Store and project every event not seen before; returns how many were new."""
-    new = 0
-    for event in batch:
-        notification_id = await _resolve_notification(conn, event, rm)
-        inserted = (
-            await conn.execute(
-                insert(events)
-                .values(
-                    event_id=event.event_id,
-                    type=event.type,
-                    notification_id=notification_id,
-                    tenant_id=event.tenant_id,
-                    occurred_at=event.occurred_at,
-                    body=event.model_dump(mode="json", by_alias=True),
-                )
-                .on_conflict_do_nothing(index_elements=["event_id"])
-                .returning(events.c.seq)
-            )
-        ).scalar_one_or_none()
-        if inserted is None:
-            continue
-        new += 1
-        await apply(conn, event, notification_id, keywords, rm)
-    return new
+    seen: set[UUID] = set()
+    unique = []
+    for e in batch:
+        if e.event_id not in seen:
+            seen.add(e.event_id)
+            unique.append(e)
+    if not unique:
+        return 0
+    wamids = sorted({w for e in unique if (w := event_wamid(e))})
+    if wamids:
+        await conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:space, hashtext(w)) "
+                "FROM unnest(CAST(:wamids AS text[])) AS w ORDER BY w"
+            ),
+            {"space": WAMID_LOCK_SPACE, "wamids": wamids},
+        )
+    inserted = await conn.execute(
+        insert(events)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(events.c.event_id, events.c.seq),
+        [
+            {
+                "event_id": e.event_id,
+                "type": e.type,
+                "notification_id": e.notification_id,
+                "tenant_id": e.tenant_id,
+                "occurred_at": e.occurred_at,
+                "body": e.model_dump(mode="json", by_alias=True),
+                "wamid": event_wamid(e),
+            }
+            for e in unique
+        ],
+    )
+    seq_of = {row.event_id: row.seq for row in inserted}
+    new = sorted(((seq_of[e.event_id], e) for e in unique if e.event_id in seq_of), key=_seq)
+    await project(conn, new, keywords, rm, emit_callbacks=rm is LIVE)
+    return len(new)
 
 
-async def apply(
+def _seq(item: Stored) -> int:
+    return item[0]
+
+
+@dataclass
+class _Batch:
+    """The rows one batch touches, loaded once, folded in memory, written once."""
+
+    rm: ReadModel
+    states: dict[UUID, Notification]
+    owner: dict[str, UUID]
+    """wamid → notification, for every wamid the batch mentions that is linked."""
+    parked: dict[str, list[Stored]]
+    """Unlinked events per wamid that this batch may link."""
+    dirty: set[UUID] = field(default_factory=set)
+    changes: list[tuple[StatusChange, Notification]] = field(default_factory=list)
+    usage: Counter[UsageKey] = field(default_factory=Counter)
+    opt_outs: list[OptOut] = field(default_factory=list)
+
+    def apply(self, seq: int, event: Event, notification_id: UUID) -> None:
+        result: Folded = fold(self.states.get(notification_id), notification_id, event)
+        state = self.states[notification_id] = result.state
+        self.dirty.add(notification_id)
+        if result.change is not None:
+            self.changes.append((result.change, state))
+        if result.usage is not None:
+            self.usage[result.usage] += 1
+        self.opt_outs.extend(result.opt_outs)
+        wamid = result.new_wamid
+        if wamid is None:
+            return
+        if self.owner.setdefault(wamid, notification_id) != notification_id:
+            log.error("wamid_claimed_twice", wamid=wamid, notification_id=str(notification_id))
+            state.wamid = None
+            return
+        for parked_seq, parked in self.parked.pop(wamid, []):
+            if parked_seq < seq:  # later ones find the owner by themselves
+                self.apply(parked_seq, parked, notification_id)
+
+
+async def project(
     conn: AsyncConnection,
-    event: Event,
-    notification_id: UUID | None,
+    items: Sequence[Stored],
     keywords: Keywords,
     rm: ReadModel,
+    *,
+    emit_callbacks: bool = False,
 ) -> None:
-    """Project one stored event onto the read models: the single code path of both the
-    live consumer and a rebuild, so a rebuild reproduces exactly what was built live."""
-    if notification_id is not None:
-        await project(conn, notification_id, event, rm)
-    await project_recipient(conn, event, notification_id, keywords, rm)
+    """Fold stored events (in ``seq`` order) into the read models: the one code path of
+    both the live consumer and a rebuild."""
+    if not items:
+        return
+    batch = await _load(conn, items, rm)
+    for seq, event in items:
+        notification_id = event.notification_id
+        if notification_id is None and (wamid := event_wamid(event)) is not None:
+            notification_id = batch.owner.get(wamid)
+            if notification_id is None:
+                continue  # parked
+        if notification_id is not None:
+            batch.apply(seq, event, notification_id)
+        await project_recipient(conn, event, keywords, rm)
+    await _write(conn, batch, emit_callbacks)
+
+
+async def _load(conn: AsyncConnection, items: Sequence[Stored], rm: ReadModel) -> _Batch:
+    n = rm.notifications
+    wamids = {w for _, e in items if (w := event_wamid(e))}
+    owner: dict[str, UUID] = {}
+    if wamids:
+        rows = await conn.execute(select(n.c.wamid, n.c.id).where(n.c.wamid.in_(wamids)))
+        owner = {r.wamid: r.id for r in rows}
+    ids = {e.notification_id for _, e in items if e.notification_id} | set(owner.values())
+    states: dict[UUID, Notification] = {}
+    if ids:
+        rows = await conn.execute(
+            select(n).where(n.c.id.in_(ids)).order_by(n.c.id).with_for_update()
+        )
+        states = {r.id: Notification.from_row(r._mapping) for r in rows}
+    linkable = {
+        w
+        for _, e in items
+        if e.notification_id is not None and (w := event_wamid(e)) and w not in owner
+    }
+    parked: dict[str, list[Stored]] = {}
+    if linkable:
+        rows = await conn.execute(
+            select(events.c.seq, events.c.wamid, events.c.body)
+            .where(events.c.notification_id.is_(None), events.c.wamid.in_(linkable))
+            .order_by(events.c.seq)
+        )
+        for r in rows:
+            parked.setdefault(r.wamid, []).append((r.seq, parse_stored(r.body)))
+    return _Batch(rm, states, owner, parked)
+
+
+def parse_stored(body: object) -> Event:
+    """Stored bodies are the events' JSON; the contracts parse them back."""
+    return parse_event(json.dumps(body))
+
+
+async def _write(conn: AsyncConnection, batch: _Batch, emit_callbacks: bool) -> None:
+    rm = batch.rm
+    if batch.dirty:
+        await _upsert_rows(conn, rm.notifications, [batch.states[i] for i in sorted(batch.dirty)])
+    if batch.usage:
+        stmt = insert(rm.usage)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "day", "category", "billable", "country"],
+                set_={"messages": rm.usage.c.messages + stmt.excluded.messages},
+            ),
+            [
+                {
+                    "tenant_id": k.tenant_id,
+                    "day": k.day,
+                    "category": k.category,
+                    "billable": k.billable,
+                    "country": k.country,
+                    "messages": count,
+                }
+                for k, count in sorted(batch.usage.items(), key=lambda kv: str(kv[0]))
+            ],
+        )
+    for o in batch.opt_outs:
+        await _suppress(conn, rm, o.phone_number_id, o.recipient, "marketing", "meta_error", o.at)
+    if emit_callbacks:
+        rows = [
+            row
+            for change, state in batch.changes
+            if (row := callback_row(change, state)) is not None
+        ]
+        if rows:
+            await conn.execute(
+                insert(callbacks).on_conflict_do_nothing(index_elements=["event_id"]), rows
+            )
+
+
+async def _upsert_rows(conn: AsyncConnection, table: Table, states: Iterable[Notification]) -> None:
+    stmt = insert(table)
+    columns = [c.name for c in table.columns if c.name not in ("id", "created_at")]
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["id"], set_={c: stmt.excluded[c] for c in columns}
+        ),
+        [s.to_row() for s in states],
+    )
 
 
 async def project_recipient(
-    conn: AsyncConnection,
-    event: Event,
-    notification_id: UUID | None,
-    keywords: Keywords,
-    rm: ReadModel,
+    conn: AsyncConnection, event: Event, keywords: Keywords, rm: ReadModel
 ) -> None:
-    """Windows from inbound messages; the suppression list from opt-out and opt-in events,
-    from keywords in inbound messages, and from Meta's 131050 (marketing only)."""
+    """Windows from inbound messages; the suppression list from opt-out and opt-in events
+    and from keywords in inbound messages."""
     if isinstance(event, MessageInboundReceived):
         p = event.payload
         stmt = insert(rm.windows).values(
@@ -138,22 +283,6 @@ async def project_recipient(
     elif isinstance(event, RecipientOptedIn):
         i = event.payload
         await _lift(conn, rm, i.phone_number_id or "*", i.recipient, event.occurred_at)
-    elif isinstance(event, NotificationAccepted) and notification_id is not None:
-        # A 131050 that arrived before its notification's accepted event applies now.
-        sender = event.payload.phone_number_id or "*"
-        for at in await _opted_out_by_meta(conn, notification_id):
-            await _suppress(conn, rm, sender, event.payload.to, "marketing", "meta_error", at)
-    elif (
-        isinstance(event, NotificationFailed)
-        and str(event.payload.error.code) == "131050"
-        and notification_id is not None
-    ):
-        target = await _recipient_of(conn, notification_id)
-        if target is not None:
-            sender, recipient = target
-            await _suppress(
-                conn, rm, sender, recipient, "marketing", "meta_error", event.occurred_at
-            )
 
 
 async def _suppress(
@@ -196,98 +325,3 @@ async def _lift(
                 set_={"lifted_at": func.greatest(table.c.lifted_at, stmt.excluded.lifted_at)},
             )
         )
-
-
-async def _opted_out_by_meta(conn: AsyncConnection, notification_id: UUID) -> list[datetime]:
-    """When Meta reported 131050 for this notification (events already stored)."""
-    rows = await conn.execute(
-        select(events.c.occurred_at).where(
-            events.c.notification_id == notification_id,
-            events.c.type == "notification.failed",
-            events.c.body["payload"]["error"]["code"].astext == "131050",
-        )
-    )
-    return [r.occurred_at for r in rows]
-
-
-async def _recipient_of(conn: AsyncConnection, notification_id: UUID) -> tuple[str, str] | None:
-    """(sender, recipient) from the notification's accepted event, if the ledger has it."""
-    row = (
-        await conn.execute(
-            select(events.c.body).where(
-                events.c.notification_id == notification_id,
-                events.c.type == "notification.accepted",
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    payload = row.body.get("payload", {})
-    return payload.get("phone_number_id") or "*", payload["to"]
-
-
-async def project(
-    conn: AsyncConnection, notification_id: UUID, event: Event, rm: ReadModel
-) -> None:
-    """Apply one new event to the notification's row under a row lock."""
-    incoming = STATUS_OF_EVENT.get(event.type)
-    if incoming is None and event.type != "notification.attempt_failed":
-        return
-    row = (
-        await conn.execute(
-            select(rm.notifications)
-            .where(rm.notifications.c.id == notification_id)
-            .with_for_update()
-        )
-    ).one_or_none()
-    current = row.status if row is not None else None
-    changes: dict[str, Any] = {}
-    if incoming is not None:
-        status = next_status(current, incoming)
-        if status is not None:
-            changes["status"] = status
-        column = _TIMESTAMP_COLUMN.get(incoming)
-        if column and (row is None or getattr(row, column) is None):
-            changes[column] = event.occurred_at
-    if row is not None and row.tenant_id is None and event.tenant_id is not None:
-        changes["tenant_id"] = event.tenant_id
-    wamid = _wamid(event)
-    if wamid and (row is None or row.wamid is None):
-        changes["wamid"] = wamid
-    error = getattr(event.payload, "error", None)
-    if error is not None:
-        changes["last_error"] = error.model_dump(mode="json")
-    if event.type == "notification.attempt_failed":
-        changes["attempts"] = (row.attempts if row is not None else 0) + 1
-    if row is None:
-        await _insert_row(conn, rm, notification_id, event, changes, incoming)
-    elif changes:
-        await conn.execute(
-            rm.notifications.update()
-            .where(rm.notifications.c.id == notification_id)
-            .values(**changes, updated_at=_latest(row.updated_at, event.occurred_at))
-        )
-
-
-async def _insert_row(
-    conn: AsyncConnection,
-    rm: ReadModel,
-    notification_id: UUID,
-    event: Event,
-    changes: dict[str, Any],
-    incoming: str | None,
-) -> None:
-    """First event seen for a notification, which need not be ``accepted``."""
-    changes.setdefault("status", incoming or "accepted")
-    await conn.execute(
-        rm.notifications.insert().values(
-            id=notification_id,
-            tenant_id=event.tenant_id,
-            updated_at=event.occurred_at,
-            **changes,
-        )
-    )
-
-
-def _latest(a: datetime, b: datetime) -> datetime:
-    return max(a, b)

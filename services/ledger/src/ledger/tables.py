@@ -1,10 +1,24 @@
-"""Tables of the ``ledger`` schema: the append-only event store and the status read model."""
+"""Tables of the ``ledger`` schema: the append-only event store, the read models rebuilt
+from it, and the callback outbox (which a rebuild leaves alone: callbacks are not re-sent)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData(schema="ledger")
@@ -20,8 +34,17 @@ events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("body", JSONB, nullable=False),
+    Column("wamid", Text, nullable=True),
     Index("events_by_notification", "notification_id", "seq"),
+    Index(
+        "events_unlinked_by_wamid",
+        "wamid",
+        "seq",
+        postgresql_where=text("notification_id IS NULL AND wamid IS NOT NULL"),
+    ),
 )
+"""Every event as it arrived. ``notification_id`` is the one the event named; a status
+found by its wamid alone keeps NULL there and is linked through ``wamid``."""
 
 notifications = Table(
     "notifications",
@@ -39,6 +62,20 @@ notifications = Table(
     Column("failed_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("scheduled_at", DateTime(timezone=True), nullable=True),
+    Column("expired_at", DateTime(timezone=True), nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("suppressed_at", DateTime(timezone=True), nullable=True),
+    Column("phone_number_id", Text, nullable=True),
+    Column("recipient", Text, nullable=True),
+    Column("recipient_country", Text, nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("metadata", JSONB, nullable=True),
+    Column("pricing_category", Text, nullable=True),
+    Column("billable", Boolean, nullable=True),
+    Column("pricing_model", Text, nullable=True),
+    Column("billed_at", DateTime(timezone=True), nullable=True),
+    Column("usage_counted", Boolean, nullable=False, server_default="false"),
 )
 
 windows = Table(
@@ -67,6 +104,39 @@ A recipient is suppressed while ``since`` (latest opt-out) is later than ``lifte
 same whatever order the events arrive in, which is what lets a rebuild reproduce it."""
 
 
+usage = Table(
+    "usage",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("category", Text, primary_key=True),
+    Column("billable", Boolean, primary_key=True),
+    Column("country", Text, primary_key=True),
+    Column("messages", BigInteger, nullable=False),
+)
+"""Messages Meta priced, per tenant, UTC day, pricing category, billable flag and country."""
+
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("notification_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", UUID(as_uuid=True), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("body", JSONB, nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+)
+"""Status callbacks owed to customers: written in the projection's transaction, so a status
+change and its callback commit together; delivered at least once by ``ledger.callbacks``."""
+
+
 @dataclass(frozen=True)
 class ReadModel:
     """The read-model tables one projection writes: the live ones, or a rebuild's copies."""
@@ -74,6 +144,7 @@ class ReadModel:
     notifications: Table
     windows: Table
     suppressions: Table
+    usage: Table
 
     @classmethod
     def in_schema(cls, schema: str) -> ReadModel:
@@ -82,10 +153,11 @@ class ReadModel:
             notifications.to_metadata(copies, schema=schema),
             windows.to_metadata(copies, schema=schema),
             suppressions.to_metadata(copies, schema=schema),
+            usage.to_metadata(copies, schema=schema),
         )
 
     def tables(self) -> tuple[Table, ...]:
-        return (self.notifications, self.windows, self.suppressions)
+        return (self.notifications, self.windows, self.suppressions, self.usage)
 
 
-LIVE = ReadModel(notifications, windows, suppressions)
+LIVE = ReadModel(notifications, windows, suppressions, usage)

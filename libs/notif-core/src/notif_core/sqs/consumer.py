@@ -236,20 +236,37 @@ class Consumer:
 
     # --- batch mode (ledger) --------------------------------------------------------------
 
-    async def run_batches(self, handler: BatchHandler) -> None:
-        """Hand each received batch (≤ 10) to ``handler`` and apply its outcomes."""
-        loops = [asyncio.create_task(self._batch_loop(url, handler)) for url in self._queue_urls]
+    async def run_batches(
+        self, handler: BatchHandler, *, batch_size: int = MAX_BATCH, loops_per_queue: int = 1
+    ) -> None:
+        """Hand batches of up to ``batch_size`` messages to ``handler`` and apply its outcomes.
+
+        A batch starts with one long poll (at most ten messages, SQS's limit); while the queue
+        keeps giving full answers, more receives without waiting top it up, so a backlog is
+        handled ``batch_size`` at a time and a trickle is not held back."""
+        loops = [
+            asyncio.create_task(self._batch_loop(url, handler, batch_size))
+            for url in self._queue_urls
+            for _ in range(loops_per_queue)
+        ]
         await self._stopping.wait()
         await asyncio.wait(loops, timeout=self._drain_seconds)
         for loop in loops:
             loop.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
 
-    async def _batch_loop(self, queue_url: str, handler: BatchHandler) -> None:
+    async def _batch_loop(self, queue_url: str, handler: BatchHandler, batch_size: int) -> None:
         while not self._stopping.is_set():
             messages = await self._receive(queue_url, MAX_BATCH)
             if not messages:
                 continue
+            while len(messages) < batch_size and len(messages) % MAX_BATCH == 0:
+                more = await self._receive(
+                    queue_url, min(MAX_BATCH, batch_size - len(messages)), wait_seconds=0
+                )
+                messages += more
+                if len(more) < MAX_BATCH:
+                    break
             deliveries = [Delivery.from_message(queue_url, m) for m in messages]
             try:
                 outcomes = await handler(deliveries)
@@ -257,15 +274,17 @@ class Consumer:
                 log.exception("batch_handler_failed", size=len(deliveries))
                 outcomes = [Outcome.retry(error_backoff(d.receive_count)) for d in deliveries]
             acks = [d for d, o in zip(deliveries, outcomes, strict=True) if o.delete]
-            if acks:
-                await self._delete_entries(queue_url, acks)
+            for start in range(0, len(acks), MAX_BATCH):
+                await self._delete_entries(queue_url, acks[start : start + MAX_BATCH])
             for d, o in zip(deliveries, outcomes, strict=True):
                 if not o.delete and o.retry_after is not None:
                     await self._change_visibility(d, o.retry_after)
 
     # --- SQS calls ------------------------------------------------------------------------
 
-    async def _receive(self, queue_url: str, count: int) -> list[MessageTypeDef]:
+    async def _receive(
+        self, queue_url: str, count: int, *, wait_seconds: int | None = None
+    ) -> list[MessageTypeDef]:
         """Long-poll once. A poll under way when stop() comes is allowed to finish, and
         whatever it brings is made visible again at once: abandoning the poll instead would
         leave its messages hidden for a whole visibility timeout."""
@@ -273,7 +292,7 @@ class Consumer:
             response = await self._client.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=count,
-                WaitTimeSeconds=self._wait_seconds,
+                WaitTimeSeconds=self._wait_seconds if wait_seconds is None else wait_seconds,
                 MessageSystemAttributeNames=[RECEIVE_COUNT_ATTRIBUTE],
                 MessageAttributeNames=["All"],
             )

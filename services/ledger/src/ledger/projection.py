@@ -1,0 +1,225 @@
+"""What one event does to one notification's read-model row, as a pure function.
+
+``fold`` knows nothing of SQL: the store loads the rows a batch touches, folds every event
+into them in the order they were stored, and writes the rows back in one statement. The live
+consumer and a rebuild go through the same fold, which is why a rebuild reproduces exactly
+what was built live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import phonenumbers
+
+from ledger.status import next_status
+from notif_core.events import (
+    STATUS_OF_EVENT,
+    Event,
+    MessageInboundReceived,
+    NotificationAccepted,
+    NotificationAttemptFailed,
+    NotificationFailed,
+    UsageBilled,
+)
+
+META_OPT_OUT = "131050"
+"""Meta's "user stopped marketing messages": the recipient joins the marketing suppression list."""
+UNKNOWN_COUNTRY = "ZZ"
+"""CLDR's code for an unknown region, used when a number maps to no country."""
+TERMINAL_ERRORS_ONLY = frozenset({"failed", "expired", "cancelled", "suppressed"})
+
+
+@dataclass
+class Notification:
+    """One row of ``ledger.notifications``; field names are its column names."""
+
+    id: UUID
+    status: str = "accepted"
+    tenant_id: UUID | None = None
+    wamid: str | None = None
+    last_error: dict[str, Any] | None = None
+    attempts: int = 0
+    accepted_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    failed_at: datetime | None = None
+    expired_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    suppressed_at: datetime | None = None
+    phone_number_id: str | None = None
+    recipient: str | None = None
+    recipient_country: str | None = None
+    callback_url: str | None = None
+    metadata: dict[str, Any] | None = None
+    pricing_category: str | None = None
+    billable: bool | None = None
+    pricing_model: str | None = None
+    billed_at: datetime | None = None
+    usage_counted: bool = False
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Notification:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class UsageKey:
+    tenant_id: UUID
+    day: date
+    category: str
+    billable: bool
+    country: str
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """A recipient to put on the marketing suppression list, because Meta said 131050."""
+
+    phone_number_id: str
+    recipient: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A status the customer should hear about through its callback URL."""
+
+    notification_id: UUID
+    previous: str
+    status: str
+    event: Event
+
+
+@dataclass
+class Folded:
+    """The outcome of one fold: the new row and what else the event caused."""
+
+    state: Notification
+    new_wamid: str | None = None
+    change: StatusChange | None = None
+    usage: UsageKey | None = None
+    opt_outs: list[OptOut] = field(default_factory=list)
+
+
+def event_wamid(event: Event) -> str | None:
+    """The wamid of our outbound message an event speaks of (an inbound message's own
+    wamid names no notification of ours)."""
+    if isinstance(event, MessageInboundReceived):
+        return None
+    wamid = getattr(event.payload, "wamid", None)
+    return wamid if isinstance(wamid, str) and wamid else None
+
+
+def country_of(number: str) -> str:
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return UNKNOWN_COUNTRY
+    return region or UNKNOWN_COUNTRY
+
+
+def fold(state: Notification | None, notification_id: UUID, event: Event) -> Folded:
+    """Apply one new event to a notification's row (``None``: the first event seen)."""
+    incoming = STATUS_OF_EVENT.get(event.type)
+    if state is None:
+        state = Notification(id=notification_id, status=incoming or "accepted")
+        previous: str | None = None
+    else:
+        previous = state.status
+    out = Folded(state)
+    if incoming is not None:
+        status = next_status(previous, incoming)
+        if status is not None:
+            state.status = status
+        column = f"{incoming}_at"
+        if getattr(state, column) is None:
+            setattr(state, column, event.occurred_at)
+    if state.tenant_id is None and event.tenant_id is not None:
+        state.tenant_id = event.tenant_id
+    wamid = event_wamid(event)
+    if wamid and state.wamid is None:
+        state.wamid = out.new_wamid = wamid
+    error = getattr(event.payload, "error", None)
+    if error is not None and (
+        isinstance(event, NotificationFailed) or state.status not in TERMINAL_ERRORS_ONLY
+    ):
+        state.last_error = error.model_dump(mode="json")
+    if isinstance(event, NotificationAttemptFailed):
+        state.attempts += 1
+    learned_recipient = False
+    if isinstance(event, NotificationAccepted) and state.recipient is None:
+        p = event.payload
+        state.phone_number_id = p.phone_number_id
+        state.recipient = p.to
+        state.recipient_country = country_of(p.to)
+        state.callback_url = p.callback_url
+        state.metadata = p.metadata
+        learned_recipient = True
+    if isinstance(event, UsageBilled) and state.pricing_category is None:
+        state.pricing_category = event.payload.category or "unknown"
+        state.billable = event.payload.billable
+        state.pricing_model = event.payload.pricing_model
+        state.billed_at = event.occurred_at
+    state.updated_at = (
+        event.occurred_at if state.updated_at is None else max(state.updated_at, event.occurred_at)
+    )
+    out.usage = _count_usage(state)
+    out.opt_outs = _meta_opt_outs(state, event, learned_recipient)
+    out.change = _change(state, previous, event, learned_recipient)
+    return out
+
+
+def _count_usage(state: Notification) -> UsageKey | None:
+    """Count a message once, when both its price (Meta) and its tenant and country (our
+    accepted event) are known, whichever arrived last."""
+    if state.usage_counted or state.pricing_category is None or state.billed_at is None:
+        return None
+    if state.tenant_id is None or state.recipient is None:
+        return None
+    state.usage_counted = True
+    return UsageKey(
+        tenant_id=state.tenant_id,
+        day=state.billed_at.date(),
+        category=state.pricing_category,
+        billable=bool(state.billable),
+        country=state.recipient_country or UNKNOWN_COUNTRY,
+    )
+
+
+def _meta_opt_outs(state: Notification, event: Event, learned_recipient: bool) -> list[OptOut]:
+    """A 131050 suppresses marketing to the recipient: now, or when we learn who it was."""
+    if state.recipient is None:
+        return []
+    sender = state.phone_number_id or "*"
+    if isinstance(event, NotificationFailed) and str(event.payload.error.code) == META_OPT_OUT:
+        return [OptOut(sender, state.recipient, event.occurred_at)]
+    if (
+        learned_recipient
+        and state.failed_at is not None
+        and state.last_error is not None
+        and str(state.last_error.get("code")) == META_OPT_OUT
+    ):
+        return [OptOut(sender, state.recipient, state.failed_at)]
+    return []
+
+
+def _change(
+    state: Notification, previous: str | None, event: Event, learned_recipient: bool
+) -> StatusChange | None:
+    """Status changes after acceptance. When the accepted event itself arrives late, the
+    customer hears the status reached so far, once."""
+    if previous is not None and previous != state.status:
+        return StatusChange(state.id, previous, state.status, event)
+    if learned_recipient and previous is not None and state.status != "accepted":
+        return StatusChange(state.id, "accepted", state.status, event)
+    return None
