@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install run sandbox test lint typecheck unit e2e contracts bench-deps bench-ingest \
-	bench-dispatcher bench-sandbox clean
+	bench-dispatcher bench-sandbox bench-ledger clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench-ingest: install bench-deps ## ingest vs a bare FastAPI endpoint; webhook i
 
 bench-dispatcher: install ## one dispatcher's max sends/s and CPU per message, httpx vs aiohttp
 	$(BIN)/python bench/dispatcher_load.py --messages 3000
+
+bench-ledger: install ## ledger projection: batched appends vs one event per transaction
+	$(BIN)/python bench/ledger_projection.py
 
 bench-sandbox: install ## load the sandbox alone; writes bench/results/sandbox-*.json
 	$(BIN)/python bench/sandbox_load.py --seconds 10

@@ -58,6 +58,7 @@ def test_statuses_become_events_with_stable_ids() -> None:
     ]
     first = events_from_payload(envelope({"statuses": statuses}))
     again = events_from_payload(envelope({"statuses": statuses}))
+    assert not any(e.type == "usage.billed" for e in first)  # no pricing, no usage
     assert [e.type for e in first] == [
         "notification.sent",
         "notification.delivered",
@@ -66,6 +67,28 @@ def test_statuses_become_events_with_stable_ids() -> None:
     assert [e.event_id for e in first] == [e.event_id for e in again]
     assert all(e.notification_id == nid for e in first)
     assert first[0].occurred_at.timestamp() == 1764244800
+
+
+def test_pricing_becomes_one_usage_event_per_message() -> None:
+    pricing = {"billable": True, "pricing_model": "PMP", "category": "utility", "type": "regular"}
+    statuses = [
+        {"id": "wamid.P", "status": s, "timestamp": "1764244800", "pricing": pricing}
+        for s in ("sent", "delivered")
+    ]
+    found = events_from_payload(envelope({"statuses": statuses}))
+    usage = [e for e in found if e.type == "usage.billed"]
+    assert len(usage) == 2
+    assert usage[0].event_id == usage[1].event_id  # the ledger stores it once
+    assert usage[0].payload.model_dump() == {
+        "wamid": "wamid.P",
+        "category": "utility",
+        "billable": True,
+        "pricing_model": "PMP",
+    }
+    failed = {"id": "wamid.Q", "status": "failed", "pricing": pricing, "errors": [{"code": 1}]}
+    assert [e.type for e in events_from_payload(envelope({"statuses": [failed]}))] == [
+        "notification.failed"
+    ]
 
 
 def test_failed_status_carries_meta_code_and_details() -> None:

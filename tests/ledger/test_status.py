@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.status import PROGRESS, next_status
+from ledger.status import next_status
+from notif_core.events import PROGRESS
 
 
 def fold(statuses: list[str]) -> str | None:

@@ -294,6 +294,12 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
+PROGRESS: tuple[str, ...] = ("accepted", "scheduled", "sent", "delivered", "read")
+"""Statuses in the order a notification moves through them."""
+TERMINAL: tuple[str, ...] = ("cancelled", "expired", "failed", "suppressed")
+"""Statuses that end a notification's progress."""
+STATUSES: tuple[str, ...] = PROGRESS + TERMINAL
+
 STATUS_OF_EVENT: dict[str, str] = {
     "notification.accepted": "accepted",
     "notification.scheduled": "scheduled",

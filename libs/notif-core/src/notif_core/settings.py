@@ -29,6 +29,10 @@ class CoreSettings(BaseSettings):
     queue_prefix: str = Field(default="notif", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0")
     log_level: str = Field(default="INFO")
+    whatsapp_phone_number_id: str = Field(
+        default="100000000000001",
+        description="Default sender: for notifications and suppressions that name none.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -15,7 +15,6 @@ class DispatcherSettings(CoreSettings):
     port: int = Field(default=3002, alias="DISPATCHER_PORT", description="Metrics and probes.")
     whatsapp_api_base_url: str = Field(default="http://127.0.0.1:3900")
     whatsapp_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
-    whatsapp_phone_number_id: str = Field(default="100000000000001")
     whatsapp_access_token: SecretStr = Field(default=SecretStr("sandbox-access-token"))
     whatsapp_timeout_seconds: float = Field(default=10.0, gt=0)
     http_client: Literal["httpx", "aiohttp"] = Field(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ingest.schemas import ErrorBody
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -122,3 +123,8 @@ def install_error_handlers(app: FastAPI) -> None:
             "The database is unavailable; retry shortly.",
             headers={"Retry-After": str(DB_RETRY_AFTER_SECONDS)},
         )
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route gives (plus those every route gives)."""
+    return {code: {"model": ErrorBody} for code in (401, 429, 503, *codes)}

@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ingest import callback_secrets
 from ingest.tables import api_keys, tenants
 from notif_core.ids import new_id
 
@@ -79,6 +80,7 @@ async def ensure_tenant(
     if tenant_id is None:
         tenant_id = new_id()
         await conn.execute(tenants.insert().values(id=tenant_id, name=name, **changes))
+        await callback_secrets.add(conn, tenant_id)
     elif changes:
         await conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**changes))
     return tenant_id

@@ -1,7 +1,8 @@
 """Meta's webhook: signature check on the raw body, and translation into our events.
 
 Event ids are derived from (wamid, status), so a webhook Meta delivers twice becomes the
-same event twice and the ledger stores it once.
+same event twice and the ledger stores it once. Meta repeats a message's ``pricing`` on
+several statuses; it becomes one ``usage.billed`` event per wamid, for the same reason.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from notif_core.events import (
     Pricing,
     SentPayload,
     StatusPayload,
+    UsageBilled,
+    UsagePayload,
 )
 from notif_core.ids import derived_id
 
@@ -107,6 +110,27 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
     return model(event_id=derived_id(wamid, kind), payload=payload, **common)
 
 
+def usage_event(status: dict[str, Any]) -> Event | None:
+    """Meta's price for a message, once per wamid whichever status carried it first."""
+    wamid = str(status.get("id", ""))
+    pricing = status.get("pricing")
+    if not wamid or not isinstance(pricing, dict) or status.get("status") == "failed":
+        return None
+    billable = pricing.get("billable")
+    return UsageBilled(
+        event_id=derived_id(wamid, "usage"),
+        producer=PRODUCER,
+        notification_id=_notification_id(status),
+        occurred_at=_timestamp(status.get("timestamp")),
+        payload=UsagePayload(
+            wamid=wamid,
+            category=str(pricing["category"]) if pricing.get("category") else None,
+            billable=billable if isinstance(billable, bool) else None,
+            pricing_model=str(pricing["pricing_model"]) if pricing.get("pricing_model") else None,
+        ),
+    )
+
+
 def inbound_event(message: dict[str, Any], phone_number_id: str) -> Event | None:
     wamid = str(message.get("id", ""))
     sender = message.get("from")
@@ -146,9 +170,9 @@ def events_from_payload(payload: dict[str, Any]) -> list[Event]:
                 str(metadata.get("phone_number_id", "")) if isinstance(metadata, dict) else ""
             )
             for status in _dicts(value.get("statuses")):
-                event = status_event(status, phone_number_id or None)
-                if event is not None:
-                    events.append(event)
+                for event in (status_event(status, phone_number_id or None), usage_event(status)):
+                    if event is not None:
+                        events.append(event)
             for message in _dicts(value.get("messages")):
                 event = inbound_event(message, phone_number_id)
                 if event is not None:

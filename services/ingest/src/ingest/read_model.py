@@ -16,23 +16,39 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest.errors import ApiError
-from ingest.schemas import HistoryItem, NotificationSummary, NotificationView
-from notif_core.events import STATUS_OF_EVENT
+from ingest.schemas import (
+    CallbackDelivery,
+    HistoryItem,
+    NotificationSummary,
+    NotificationView,
+    Pricing,
+)
+from notif_core.events import STATUS_OF_EVENT, STATUSES
 
 _STATUS = "COALESCE(l.status, CASE WHEN n.send_at IS NOT NULL THEN 'scheduled' ELSE 'accepted' END)"
 _VIEW = text(
     """
     SELECT n.id, n.to, n.priority, n.send_at, n.expires_at, n.created_at,
            n.request->'metadata' AS metadata, STATUS AS status,
-           l.wamid, l.last_error, l.updated_at
+           l.wamid, l.last_error, l.updated_at, l.attempts, l.pricing_category, l.billable,
+           l.pricing_model, TIMESTAMPS
     FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id
     WHERE n.id = :id AND n.tenant_id = :tenant
-    """.replace("STATUS", _STATUS)
+    """.replace("STATUS", _STATUS).replace("TIMESTAMPS", ", ".join(f"l.{s}_at" for s in STATUSES))
 )
 _HISTORY = text(
-    "SELECT event_id, type, occurred_at, recorded_at, body->'payload' AS data "
-    "FROM ledger.events WHERE notification_id = :id ORDER BY seq"
+    """
+    SELECT seq, event_id, type, occurred_at, recorded_at, body->'payload' AS data
+    FROM ledger.events WHERE notification_id = :id
+    UNION ALL
+    SELECT e.seq, e.event_id, e.type, e.occurred_at, e.recorded_at, e.body->'payload'
+    FROM ledger.notifications l
+    JOIN ledger.events e ON e.wamid = l.wamid AND e.notification_id IS NULL
+    WHERE l.id = :id
+    ORDER BY seq
+    """
 )
+"""Events that named the notification, and Meta's statuses that named only its wamid."""
 _HIDDEN = frozenset({"to", "message", "from", "metadata", "callback_url"})
 
 
@@ -77,24 +93,45 @@ async def notification_view(
         priority=row.priority,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        timestamps={s: at for s in STATUSES if (at := getattr(row, f"{s}_at")) is not None},
+        attempts=row.attempts or 0,
+        pricing=Pricing(
+            category=row.pricing_category, billable=row.billable, pricing_model=row.pricing_model
+        )
+        if row.pricing_category
+        else None,
         history=await history(conn, notification_id),
+        callbacks=(await callback_deliveries(conn, tenant_id, notification_id=notification_id))[0],
     )
 
 
-def encode_cursor(created_at: datetime, notification_id: UUID) -> str:
-    raw = f"{created_at.isoformat()}|{notification_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _bad_cursor() -> ApiError:
+    return ApiError(400, "invalid_cursor", "The cursor is not one we issued.", field="cursor")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+def encode_cursor(*parts: str) -> str:
+    """An opaque keyset cursor: the sort key of the last item served."""
+    return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, count: int) -> list[str]:
+    """The parts of a cursor we issued, or 400 invalid_cursor."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, ident = raw.partition("|")
-        return datetime.fromisoformat(stamp), UUID(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(
-            400, "invalid_cursor", "The cursor is not one we issued.", field="cursor"
-        ) from None
+        raw = ""
+    parts = raw.split("|")
+    if len(parts) != count:
+        raise _bad_cursor()
+    return parts
+
+
+def _time_and_id(cursor: str) -> tuple[datetime, UUID]:
+    stamp, ident = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(stamp), UUID(ident)
+    except ValueError:
+        raise _bad_cursor() from None
 
 
 async def list_notifications(
@@ -124,7 +161,7 @@ async def list_notifications(
         clauses.append("n.created_at < :before")
         params["before"] = created_before
     if cursor is not None:
-        params["c_time"], params["c_id"] = decode_cursor(cursor)
+        params["c_time"], params["c_id"] = _time_and_id(cursor)
         clauses.append("(n.created_at, n.id) < (:c_time, :c_id)")
     query = text(
         f"""
@@ -148,5 +185,65 @@ async def list_notifications(
         )
         for r in page
     ]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    last = page[-1] if page else None
+    next_cursor = (
+        encode_cursor(last.created_at.isoformat(), str(last.id))
+        if last is not None and len(rows) > limit
+        else None
+    )
+    return items, next_cursor
+
+
+async def callback_deliveries(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    *,
+    notification_id: UUID | None = None,
+    state: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> tuple[list[CallbackDelivery], str | None]:
+    """Status callbacks and how their delivery went, newest first."""
+    clauses = ["tenant_id = :tenant"]
+    params: dict[str, Any] = {"tenant": tenant_id, "limit": limit + 1}
+    if notification_id is not None:
+        clauses.append("notification_id = :nid")
+        params["nid"] = notification_id
+    if state is not None:
+        clauses.append("state = :state")
+        params["state"] = state
+    if cursor is not None:
+        (last_id,) = decode_cursor(cursor, 1)
+        if not last_id.isdigit():
+            raise _bad_cursor()
+        clauses.append("id < :after")
+        params["after"] = int(last_id)
+    query = text(
+        f"""
+        SELECT id, notification_id, event_id, body->>'status' AS status, url, state, attempts,
+               last_status_code, last_error, next_attempt_at, created_at, delivered_at
+        FROM ledger.callbacks WHERE {" AND ".join(clauses)}
+        ORDER BY id DESC LIMIT :limit
+        """  # noqa: S608 - clauses are fixed strings; values are bound parameters
+    )
+    rows = list(await conn.execute(query, params))
+    page = rows[:limit]
+    items = [
+        CallbackDelivery(
+            id=r.id,
+            notification_id=r.notification_id,
+            event_id=r.event_id,
+            status=r.status,
+            url=r.url,
+            state=r.state,
+            attempts=r.attempts,
+            last_status_code=r.last_status_code,
+            last_error=r.last_error,
+            next_attempt_at=r.next_attempt_at if r.state == "pending" else None,
+            created_at=r.created_at,
+            delivered_at=r.delivered_at,
+        )
+        for r in page
+    ]
+    next_cursor = encode_cursor(str(page[-1].id)) if page and len(rows) > limit else None
     return items, next_cursor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -17,6 +17,20 @@ MAX_BATCH = 1000
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 UNCAPTIONED = frozenset({"audio", "sticker"})
 Category = Literal["marketing", "utility", "authentication"]
+
+
+def e164(value: str) -> str:
+    """A phone number in E.164 (``+`` and digits), or ValueError saying what is wrong."""
+    try:
+        number = phonenumbers.parse(value if value.startswith("+") else "+" + value)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    # "Possible" (right length for its country) rather than "valid": fictional test
+    # ranges such as +1 555 must pass, and Meta is the judge of who is on WhatsApp.
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError("not a possible phone number for its country code")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
 
 _EXAMPLE_TEMPLATE: dict[str, Any] = {
     "to": "+14155550101",
@@ -170,15 +184,7 @@ class NotificationRequest(_Body):
     @field_validator("to")
     @classmethod
     def _e164(cls, value: str) -> str:
-        try:
-            number = phonenumbers.parse(value if value.startswith("+") else "+" + value)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError(f"not a phone number: {exc}") from None
-        # "Possible" (right length for its country) rather than "valid": fictional test
-        # ranges such as +1 555 must pass, and Meta is the judge of who is on WhatsApp.
-        if not phonenumbers.is_possible_number(number):
-            raise ValueError("not a possible phone number for its country code")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return e164(value)
 
     @field_validator("send_at", "expires_at")
     @classmethod
@@ -281,12 +287,45 @@ class HistoryItem(BaseModel):
     data: dict[str, Any]
 
 
+class Pricing(BaseModel):
+    category: str = Field(examples=["utility"])
+    billable: bool | None = None
+    pricing_model: str | None = Field(default=None, examples=["PMP"])
+
+
+class CallbackDelivery(BaseModel):
+    """One status callback owed to the customer, and how its delivery went."""
+
+    id: int
+    notification_id: UUID
+    event_id: UUID
+    status: str = Field(description="The notification status the callback reports.")
+    url: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None = None
+    last_error: str | None = None
+    next_attempt_at: datetime | None = Field(default=None, description="Set while pending.")
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+class CallbackPage(BaseModel):
+    items: list[CallbackDelivery]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
 class NotificationView(BaseModel):
     id: UUID
     status: str
     to: str | None = None
     wamid: str | None = None
     last_error: dict[str, Any] | None = None
+    timestamps: dict[str, datetime] = Field(
+        default_factory=dict, description="When each status was reached (accepted, sent, …)."
+    )
+    attempts: int = 0
+    pricing: Pricing | None = None
     metadata: dict[str, Any] | None = None
     send_at: datetime | None = None
     expires_at: datetime | None = None
@@ -294,6 +333,7 @@ class NotificationView(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     history: list[HistoryItem]
+    callbacks: list[CallbackDelivery] = Field(default_factory=list)
 
 
 class NotificationSummary(BaseModel):
@@ -313,6 +353,85 @@ class NotificationPage(BaseModel):
 class EventsView(BaseModel):
     id: UUID
     events: list[HistoryItem]
+
+
+UsageDimension = Literal["day", "category", "country", "billable"]
+
+
+class UsageItem(BaseModel):
+    day: date | None = None
+    category: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166 alpha-2; ZZ if unknown.")
+    billable: bool | None = None
+    messages: int
+    billable_messages: int
+
+
+class UsageReport(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    group_by: list[UsageDimension]
+    items: list[UsageItem]
+    total: UsageItem
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SuppressionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipient: str = Field(examples=["+14155550101"])
+    scope: Literal["all", "marketing"] = Field(
+        default="all", description="all: nothing is sent; marketing: only marketing templates."
+    )
+    phone_number_id: str | None = Field(
+        default=None, description="One of your sender numbers; unset means all of them."
+    )
+
+    @field_validator("recipient")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        return e164(value)
+
+
+class SuppressionAccepted(BaseModel):
+    recipient: str
+    scope: Literal["all", "marketing"] | None = None
+    phone_number_ids: list[str]
+    action: Literal["suppress", "lift"]
+
+
+class Suppression(BaseModel):
+    recipient: str
+    phone_number_id: str = Field(description="The sender it applies to; * means every sender.")
+    scope: Literal["all", "marketing"]
+    source: str | None = Field(description="keyword, meta_error or api.")
+    since: datetime
+
+
+class SuppressionPage(BaseModel):
+    items: list[Suppression]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class CallbackSecret(BaseModel):
+    id: UUID
+    secret: str
+    created_at: datetime
+    expires_at: datetime | None = Field(description="Null: valid until the next rotation.")
+
+
+class CallbackSecrets(BaseModel):
+    secrets: list[CallbackSecret] = Field(description="Active secrets, newest first.")
+
+
+class RotateRequest(BaseModel):
+    overlap_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=7 * 86_400,
+        description="How long the current secrets keep signing after the new one appears.",
+    )
 
 
 class ErrorDetail(BaseModel):

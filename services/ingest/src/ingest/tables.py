@@ -61,6 +61,18 @@ notifications = Table(
     Index("notifications_by_tenant_to", "tenant_id", "to", "created_at"),
 )
 
+callback_secrets = Table(
+    "callback_secrets",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("ingest.tenants.id"), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+)
+"""HMAC secrets for status callbacks. Kept in clear (unlike API keys): signing needs them,
+and the tenant reads them back through the API to verify."""
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

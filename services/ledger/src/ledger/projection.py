@@ -15,7 +15,7 @@ from uuid import UUID
 
 import phonenumbers
 
-from ledger.status import next_status
+from ledger.status import TERMINAL, next_status
 from notif_core.events import (
     STATUS_OF_EVENT,
     Event,
@@ -30,7 +30,6 @@ META_OPT_OUT = "131050"
 """Meta's "user stopped marketing messages": the recipient joins the marketing suppression list."""
 UNKNOWN_COUNTRY = "ZZ"
 """CLDR's code for an unknown region, used when a number maps to no country."""
-TERMINAL_ERRORS_ONLY = frozenset({"failed", "expired", "cancelled", "suppressed"})
 
 
 @dataclass
@@ -121,11 +120,14 @@ def event_wamid(event: Event) -> str | None:
 
 
 def country_of(number: str) -> str:
+    """The recipient's country, which Meta's per-message price depends on. A number no
+    region claims (a fictional range) counts for its calling code's main country."""
     try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+        parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return UNKNOWN_COUNTRY
-    return region or UNKNOWN_COUNTRY
+    region = phonenumbers.region_code_for_number(parsed)
+    return region or phonenumbers.region_code_for_country_code(parsed.country_code or 0)
 
 
 def fold(state: Notification | None, notification_id: UUID, event: Event) -> Folded:
@@ -151,7 +153,7 @@ def fold(state: Notification | None, notification_id: UUID, event: Event) -> Fol
         state.wamid = out.new_wamid = wamid
     error = getattr(event.payload, "error", None)
     if error is not None and (
-        isinstance(event, NotificationFailed) or state.status not in TERMINAL_ERRORS_ONLY
+        isinstance(event, NotificationFailed) or state.status not in TERMINAL
     ):
         state.last_error = error.model_dump(mode="json")
     if isinstance(event, NotificationAttemptFailed):

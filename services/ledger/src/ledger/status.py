@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Final
 
-PROGRESS: Final = ("accepted", "scheduled", "sent", "delivered", "read")
-TERMINAL: Final = frozenset({"failed", "expired", "cancelled", "suppressed"})
+from notif_core.events import PROGRESS
+from notif_core.events import TERMINAL as _TERMINAL
+
+TERMINAL: Final = frozenset(_TERMINAL)
 _RANK: Final = {status: rank for rank, status in enumerate(PROGRESS)}
 
 

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import phonenumbers
 import structlog
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
@@ -15,7 +14,7 @@ from pydantic import ValidationError
 from ingest import accept, idempotency
 from ingest.cancel import GATE_TO_STATUS, cancel
 from ingest.deps import CurrentTenant, State
-from ingest.errors import ApiError, validation_fields
+from ingest.errors import ApiError, error_responses, validation_fields
 from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
 from ingest.read_model import current_status, history, list_notifications, notification_view
@@ -24,12 +23,12 @@ from ingest.schemas import (
     BatchItem,
     BatchRequest,
     BatchResponse,
-    ErrorBody,
     EventsView,
     ItemError,
     NotificationPage,
     NotificationRequest,
     NotificationView,
+    e164,
 )
 from notif_core.events import utcnow
 from notif_core.logging import get_logger
@@ -56,10 +55,6 @@ StatusFilter = Literal[
     "cancelled",
     "suppressed",
 ]
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorBody} for code in (401, 429, 503, *codes)}
 
 
 async def _accept(
@@ -91,7 +86,7 @@ async def _accept(
     "",
     status_code=202,
     response_model=Accepted,
-    responses=_errors(400, 409, 413, 415, 422),
+    responses=error_responses(400, 409, 413, 415, 422),
     summary="Send one notification",
 )
 async def create_notification(
@@ -120,7 +115,7 @@ async def create_notification(
     "/batch",
     status_code=202,
     response_model=BatchResponse,
-    responses=_errors(400, 413, 415, 422),
+    responses=error_responses(400, 413, 415, 422),
     summary="Send up to 1,000 notifications",
 )
 async def create_batch(
@@ -165,7 +160,9 @@ async def create_batch(
     )
 
 
-@router.get("", response_model=NotificationPage, responses=_errors(400, 422), summary="List")
+@router.get(
+    "", response_model=NotificationPage, responses=error_responses(400, 422), summary="List"
+)
 async def list_(
     tenant: CurrentTenant,
     state: State,
@@ -180,12 +177,9 @@ async def list_(
     recipient = None
     if to is not None:
         try:
-            recipient = phonenumbers.format_number(
-                phonenumbers.parse(to if to.startswith("+") else "+" + to),
-                phonenumbers.PhoneNumberFormat.E164,
-            )
-        except phonenumbers.NumberParseException:
-            raise ApiError(422, "validation_error", "not a phone number", field="to") from None
+            recipient = e164(to)
+        except ValueError as exc:
+            raise ApiError(422, "validation_error", str(exc), field="to") from None
     async with state.engine.connect() as conn:
         items, next_cursor = await list_notifications(
             conn,
@@ -200,7 +194,7 @@ async def list_(
     return NotificationPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{notification_id}", responses=_errors(404), summary="Status and history")
+@router.get("/{notification_id}", responses=error_responses(404), summary="Status and history")
 async def get_notification(
     notification_id: UUID, tenant: CurrentTenant, state: State
 ) -> NotificationView:
@@ -211,7 +205,7 @@ async def get_notification(
     return view
 
 
-@router.get("/{notification_id}/events", responses=_errors(404), summary="Event history")
+@router.get("/{notification_id}/events", responses=error_responses(404), summary="Event history")
 async def get_events(notification_id: UUID, tenant: CurrentTenant, state: State) -> EventsView:
     async with state.engine.connect() as conn:
         if await current_status(conn, tenant.id, notification_id) is None:
@@ -221,7 +215,7 @@ async def get_events(notification_id: UUID, tenant: CurrentTenant, state: State)
 
 @router.post(
     "/{notification_id}/cancel",
-    responses=_errors(404, 409),
+    responses=error_responses(404, 409),
     summary="Cancel before it is sent",
 )
 async def cancel_notification(

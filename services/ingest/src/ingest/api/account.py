@@ -1,0 +1,175 @@
+"""The tenant's account: usage and cost, the suppression list, status callbacks."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from ingest import callback_secrets, suppressions, usage
+from ingest.deps import AppState, CurrentTenant, State
+from ingest.errors import ApiError, error_responses
+from ingest.keys import Tenant
+from ingest.read_model import callback_deliveries
+from ingest.schemas import (
+    CallbackPage,
+    CallbackSecrets,
+    RotateRequest,
+    SuppressionAccepted,
+    SuppressionPage,
+    SuppressionRequest,
+    UsageReport,
+    e164,
+)
+from notif_core.events import utcnow
+
+router = APIRouter(prefix="/v1", tags=["account"])
+
+Cursor = Annotated[str | None, Query(max_length=400)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+@router.get("/usage", responses=error_responses(400, 422), summary="Usage and cost")
+async def get_usage(
+    tenant: CurrentTenant,
+    state: State,
+    from_: Annotated[date | None, Query(alias="from", description="First day (UTC).")] = None,
+    to: Annotated[date | None, Query(description="Last day (UTC), included.")] = None,
+    group_by: Annotated[
+        str, Query(max_length=64, description="day, category, country, billable; comma-separated.")
+    ] = "day",
+) -> UsageReport:
+    """Messages Meta priced, by UTC day, pricing category, billable flag and recipient
+    country. Defaults to the last 30 days."""
+    end = to or utcnow().date()
+    start = from_ or end - timedelta(days=29)
+    dims = usage.parse_group_by(group_by)
+    async with state.engine.connect() as conn:
+        return await usage.report(conn, tenant.id, start, end, dims)
+
+
+@router.get("/suppressions", responses=error_responses(400, 422), summary="Suppression list")
+async def list_suppressions(
+    tenant: CurrentTenant,
+    state: State,
+    recipient: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> SuppressionPage:
+    """Recipients nothing (scope all) or no marketing (scope marketing) is sent to, from
+    STOP keywords, Meta's 131050 and this API."""
+    wanted = None
+    if recipient is not None:
+        try:
+            wanted = e164(recipient)
+        except ValueError as exc:
+            raise ApiError(422, "validation_error", str(exc), field="recipient") from None
+    numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id)
+    async with state.engine.connect() as conn:
+        items, next_cursor = await suppressions.active(
+            conn, numbers, recipient=wanted, cursor=cursor, limit=limit
+        )
+    return SuppressionPage(items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/suppressions",
+    status_code=202,
+    responses=error_responses(400, 422),
+    summary="Suppress a recipient",
+)
+async def add_suppression(
+    body: SuppressionRequest, tenant: CurrentTenant, state: State
+) -> SuppressionAccepted:
+    """Recorded at once; the dispatcher honours it within about a second (the time the
+    ledger takes to apply it)."""
+    numbers = suppressions.senders(
+        tenant, state.settings.whatsapp_phone_number_id, body.phone_number_id
+    )
+    return await _record(state, tenant, body.recipient, numbers, "suppress", body.scope)
+
+
+@router.delete(
+    "/suppressions/{recipient}",
+    status_code=202,
+    responses=error_responses(400, 422),
+    summary="Lift a suppression",
+)
+async def lift_suppression(
+    recipient: str,
+    tenant: CurrentTenant,
+    state: State,
+    phone_number_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> SuppressionAccepted:
+    """Lifts every scope for the recipient, as an opt-in keyword (START) would."""
+    try:
+        number = e164(recipient)
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", str(exc), field="recipient") from None
+    numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id, phone_number_id)
+    return await _record(state, tenant, number, numbers, "lift")
+
+
+async def _record(
+    state: AppState,
+    tenant: Tenant,
+    recipient: str,
+    numbers: list[str],
+    action: Literal["suppress", "lift"],
+    scope: Literal["all", "marketing"] = "all",
+) -> SuppressionAccepted:
+    async with state.engine.begin() as conn:
+        answer, rows = await suppressions.record(conn, tenant, recipient, numbers, action, scope)
+    state.pump.enqueue(rows)
+    return answer
+
+
+@router.get("/callbacks", responses=error_responses(400, 422), summary="Callback deliveries")
+async def list_callbacks(
+    tenant: CurrentTenant,
+    state: State,
+    delivery_state: Annotated[
+        Literal["pending", "delivered", "failed"] | None,
+        Query(alias="state", description="failed: given up after the retry period."),
+    ] = None,
+    notification_id: UUID | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> CallbackPage:
+    """Status callbacks sent (or being retried) to your callback URLs, newest first."""
+    async with state.engine.connect() as conn:
+        items, next_cursor = await callback_deliveries(
+            conn,
+            tenant.id,
+            notification_id=notification_id,
+            state=delivery_state,
+            cursor=cursor,
+            limit=limit,
+        )
+    return CallbackPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/callback-secrets", responses=error_responses(), summary="Callback signing secrets")
+async def get_callback_secrets(tenant: CurrentTenant, state: State) -> CallbackSecrets:
+    """The secrets that sign ``X-Notif-Signature``; during a rotation, more than one."""
+    async with state.engine.connect() as conn:
+        return await callback_secrets.active(conn, tenant.id)
+
+
+@router.post(
+    "/callback-secrets/rotate",
+    status_code=201,
+    responses=error_responses(422),
+    summary="Rotate the callback signing secret",
+)
+async def rotate_callback_secret(
+    tenant: CurrentTenant, state: State, body: RotateRequest | None = None
+) -> JSONResponse:
+    """A new secret signs from now on; the current ones keep signing for ``overlap_seconds``."""
+    overlap = (body or RotateRequest()).overlap_seconds
+    async with state.engine.begin() as conn:
+        secrets = await callback_secrets.rotate(conn, tenant.id, overlap)
+    return JSONResponse(secrets.model_dump(mode="json"), status_code=201)

@@ -1,0 +1,68 @@
+"""Per-tenant secrets that sign status callbacks.
+
+Every tenant starts with one. A rotation adds a new secret and lets the old ones live on for
+an overlap period; the ledger signs each callback with every active secret (one ``v1=`` each),
+so the customer can switch its verifier at any moment of the overlap without a failed check.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ingest.schemas import CallbackSecret, CallbackSecrets
+from ingest.tables import callback_secrets
+from notif_core.events import utcnow
+from notif_core.ids import new_id
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a visible prefix, not a secret
+
+
+def generate() -> str:
+    return SECRET_PREFIX + secrets.token_hex(32)
+
+
+async def add(conn: AsyncConnection, tenant_id: UUID) -> None:
+    await conn.execute(
+        callback_secrets.insert().values(id=new_id(), tenant_id=tenant_id, secret=generate())
+    )
+
+
+async def active(conn: AsyncConnection, tenant_id: UUID) -> CallbackSecrets:
+    table = callback_secrets
+    rows = await conn.execute(
+        select(table)
+        .where(
+            table.c.tenant_id == tenant_id,
+            or_(table.c.expires_at.is_(None), table.c.expires_at > func.now()),
+        )
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+    )
+    return CallbackSecrets(
+        secrets=[
+            CallbackSecret(
+                id=r.id, secret=r.secret, created_at=r.created_at, expires_at=r.expires_at
+            )
+            for r in rows
+        ]
+    )
+
+
+async def rotate(conn: AsyncConnection, tenant_id: UUID, overlap_seconds: int) -> CallbackSecrets:
+    """Add a secret; the active ones expire after the overlap (never later than before)."""
+    until = utcnow() + timedelta(seconds=overlap_seconds)
+    table = callback_secrets
+    await conn.execute(
+        update(table)
+        .where(
+            table.c.tenant_id == tenant_id,
+            or_(table.c.expires_at.is_(None), table.c.expires_at > until),
+        )
+        .values(expires_at=until)
+    )
+    await add(conn, tenant_id)
+    return await active(conn, tenant_id)

@@ -1,0 +1,116 @@
+"""The suppression list through the API: opt-outs and opt-ins the customer records itself.
+
+Writes go the same way as a STOP keyword: a ``recipient.opted_out`` (or ``opted_in``) event
+through the outbox to the ledger, whose suppression list the dispatcher checks before every
+send. Reads come from that list, limited to the tenant's own sender numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ingest import outbox
+from ingest.errors import ApiError
+from ingest.keys import Tenant
+from ingest.read_model import decode_cursor, encode_cursor
+from ingest.schemas import Suppression, SuppressionAccepted
+from notif_core.events import OptPayload, RecipientOptedIn, RecipientOptedOut
+
+SOURCE = "api"
+
+
+def senders(tenant: Tenant, default_sender: str, chosen: str | None = None) -> list[str]:
+    """The sender numbers a request speaks for: the one chosen, or all of the tenant's."""
+    own = list(tenant.phone_number_ids) or [default_sender]
+    if chosen is None:
+        return own
+    if chosen not in own:
+        raise ApiError(
+            422,
+            "unknown_phone_number_id",
+            "phone_number_id is not one of this tenant's numbers.",
+            field="phone_number_id",
+        )
+    return [chosen]
+
+
+async def record(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    recipient: str,
+    numbers: list[str],
+    action: Literal["suppress", "lift"],
+    scope: Literal["all", "marketing"] = "all",
+) -> tuple[SuppressionAccepted, list[outbox.OutboxRow]]:
+    """One event per sender number, in the outbox of the caller's transaction."""
+    pending = []
+    for number in numbers:
+        payload = OptPayload(
+            phone_number_id=number, recipient=recipient, source=SOURCE, scope=scope
+        )
+        event = (
+            RecipientOptedOut(producer="ingest", tenant_id=tenant.id, payload=payload)
+            if action == "suppress"
+            else RecipientOptedIn(producer="ingest", tenant_id=tenant.id, payload=payload)
+        )
+        pending.append(outbox.Pending("events", event))
+    rows = await outbox.add_many(conn, pending)
+    answer = SuppressionAccepted(
+        recipient=recipient,
+        scope=scope if action == "suppress" else None,
+        phone_number_ids=numbers,
+        action=action,
+    )
+    return answer, rows
+
+
+async def active(
+    conn: AsyncConnection,
+    numbers: list[str],
+    *,
+    recipient: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Suppression], str | None]:
+    """Who is suppressed now for these senders (or for every sender), in a stable order."""
+    clauses = [
+        "phone_number_id = ANY(:numbers)",
+        "since IS NOT NULL",
+        "(lifted_at IS NULL OR since > lifted_at)",
+    ]
+    params: dict[str, Any] = {"numbers": [*numbers, "*"], "limit": limit + 1}
+    if recipient is not None:
+        clauses.append("recipient = :recipient")
+        params["recipient"] = recipient
+    if cursor is not None:
+        params["c_r"], params["c_p"], params["c_s"] = decode_cursor(cursor, 3)
+        clauses.append("(recipient, phone_number_id, scope) > (:c_r, :c_p, :c_s)")
+    query = text(
+        f"""
+        SELECT recipient, phone_number_id, scope, source, since FROM ledger.suppressions
+        WHERE {" AND ".join(clauses)}
+        ORDER BY recipient, phone_number_id, scope LIMIT :limit
+        """  # noqa: S608 - clauses are fixed strings; values are bound parameters
+    )
+    rows = list(await conn.execute(query, params))
+    page = rows[:limit]
+    items = [
+        Suppression(
+            recipient=r.recipient,
+            phone_number_id=r.phone_number_id,
+            scope=r.scope,
+            source=r.source,
+            since=r.since,
+        )
+        for r in page
+    ]
+    last = page[-1] if page else None
+    next_cursor = (
+        encode_cursor(last.recipient, last.phone_number_id, last.scope)
+        if last is not None and len(rows) > limit
+        else None
+    )
+    return items, next_cursor
