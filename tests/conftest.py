@@ -91,6 +91,8 @@ def services(stack: Stack) -> Iterator[Services]:
         "MAX_ATTEMPTS": "10",
         "API_RATE_LIMIT_PER_SECOND": "1000",
         "BREAKER_PROBE_SECONDS": "2",
+        "CALLBACK_RETRY_BASE_SECONDS": "0.2",
+        "CALLBACK_RETRY_CAP_SECONDS": "1",
         "DRAIN_SECONDS": "10",
     }
     log_dir = stack.root / "service-logs"

@@ -11,9 +11,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import store
+from ledger.consumer import EventsHandler
 from ledger.tables import events, notifications, usage
 from notif_core import events as ev
 from notif_core.ids import derived_id, new_id
+from notif_core.sqs import Delivery
 
 T0 = datetime(2026, 11, 27, 23, 59, 58, tzinfo=UTC)
 
@@ -206,3 +208,22 @@ async def test_a_batch_with_a_duplicate_inside_counts_it_once(engine: AsyncEngin
             )
         ).scalar_one()
     assert stored == 2
+
+
+async def test_one_poison_event_does_not_hold_back_its_batch(engine: AsyncEngine) -> None:
+    """PostgreSQL refuses a NUL character: that event alone goes back to the queue."""
+    good, bad, tenant = new_id(), new_id(), new_id()
+    poison = accepted(bad, tenant)
+    poison = poison.model_copy(
+        update={"payload": poison.payload.model_copy(update={"metadata": {"x": "\x00"}})}
+    )
+    bodies = [ev.dump_event(e) for e in (accepted(good, tenant), poison)]
+    deliveries = [
+        Delivery("queue", f"m{i}", f"r{i}", body, receive_count=1) for i, body in enumerate(bodies)
+    ]
+    deliveries.append(Delivery("queue", "m9", "r9", "not an event", receive_count=1))
+    outcomes = await EventsHandler(engine)(deliveries)
+    assert [o.delete for o in outcomes] == [True, False, False]
+    assert outcomes[1].retry_after is not None  # back to the queue, then the DLQ
+    assert outcomes[2].retry_after is None  # unparseable: left for the redrive policy
+    assert (await row(engine, good))["status"] == "accepted"

@@ -4,7 +4,7 @@ FastStream has no SQS broker (see docs/architecture.md), so this small runtime s
 """
 
 from notif_core.sqs.client import sqs_client
-from notif_core.sqs.consumer import Consumer, Delivery, Outcome
+from notif_core.sqs.consumer import Consumer, Delivery, Outcome, error_backoff
 from notif_core.sqs.publisher import Publisher
 from notif_core.sqs.queues import (
     QueueDirectory,
@@ -21,6 +21,7 @@ __all__ = [
     "QueueDirectory",
     "QueueKey",
     "QueueNames",
+    "error_backoff",
     "provision_queues",
     "sqs_client",
 ]
