@@ -59,9 +59,9 @@ async def test_replaying_a_batch_stores_nothing_new(engine: AsyncEngine) -> None
     nid, tenant = new_id(), new_id()
     batch = [accepted(nid, tenant), status("sent", nid, f"wamid.{nid}", T0 + timedelta(seconds=1))]
     async with engine.begin() as conn:
-        assert await store.append(conn, batch) == 2
+        assert (await store.append(conn, batch)).new == 2
     async with engine.begin() as conn:
-        assert await store.append(conn, batch) == 0
+        assert (await store.append(conn, batch)).new == 0
     async with engine.connect() as conn:
         count = (
             await conn.execute(

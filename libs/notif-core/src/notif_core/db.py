@@ -10,8 +10,18 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from prometheus_client import Gauge
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+DB_POOL_IN_USE = Gauge(
+    "notif_db_pool_connections_in_use", "Database connections checked out of the pool.", ["pool"]
+)
+DB_POOL_SIZE = Gauge(
+    "notif_db_pool_connections_max",
+    "Most connections the pool may open (size + overflow).",
+    ["pool"],
+)
 
 
 def make_engine(
@@ -31,7 +41,7 @@ def make_engine(
     dropped the pooled connections, the first statement fails, SQLAlchemy invalidates the
     whole pool, and the next one reconnects; consumers retry that message a second later.
     """
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -44,6 +54,12 @@ def make_engine(
             "options": f"-c statement_timeout={statement_timeout_ms}",
         },
     )
+    pool = engine.sync_engine.pool
+    DB_POOL_IN_USE.labels(application_name).set_function(
+        lambda: float(getattr(pool, "checkedout", lambda: 0)())
+    )
+    DB_POOL_SIZE.labels(application_name).set(pool_size * 2)
+    return engine
 
 
 async def ping(engine: AsyncEngine) -> bool:

@@ -1,7 +1,9 @@
 """JSON logs to stdout, one line per event, through structlog.
 
 Keys named like phone numbers are masked on the way out, so a careless ``log.info(to=...)``
-cannot leak a full number.
+cannot leak a full number; free text (messages, exceptions, errors) has phone numbers and
+secrets masked, and every other string has API keys and callback secrets masked. Each line
+carries the active trace id, so logs and traces meet.
 """
 
 from __future__ import annotations
@@ -13,9 +15,29 @@ from typing import Any
 
 import structlog
 
-from notif_core.privacy import mask_phone
+from notif_core.privacy import mask_phone, scrub_secrets, scrub_text
+from notif_core.telemetry import current_trace_id
 
 _PHONE_KEYS = frozenset({"to", "phone", "recipient", "from_", "wa_id", "recipient_id"})
+_FREE_TEXT_KEYS = frozenset({"event", "exception", "error", "message", "detail", "body"})
+
+
+def _scrub_values(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = scrub_text(value) if key in _FREE_TEXT_KEYS else scrub_secrets(value)
+    return event_dict
+
+
+def _add_trace_id(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    trace_id = current_trace_id()
+    if trace_id is not None:
+        event_dict.setdefault("trace_id", trace_id)
+    return event_dict
 
 
 def _mask_phone_fields(
@@ -43,12 +65,14 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_id,
         _mask_phone_fields,
     ]
     structlog.configure(
         processors=[
             *shared,
             structlog.processors.format_exc_info,
+            _scrub_values,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(log_level),
@@ -61,6 +85,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                _scrub_values,
                 structlog.processors.JSONRenderer(ensure_ascii=False),
             ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

@@ -6,6 +6,8 @@ import re
 
 _MASK = "\u2022" * 4
 _PHONE_RE = re.compile(r"\+?\d{8,15}")
+_SECRET_RE = re.compile(r"\b(wn_live_|whsec_)[A-Za-z0-9_\-]{8,}")
+"""API keys and callback secrets: their prefix stays, so a reader knows what was there."""
 
 
 def mask_phone(number: str | None) -> str | None:
@@ -22,3 +24,13 @@ def mask_phone(number: str | None) -> str | None:
 def scrub_phones(text: str) -> str:
     """Mask every phone-number-like run of digits in free text."""
     return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)) or "", text)
+
+
+def scrub_secrets(text: str) -> str:
+    """Replace API keys and callback secrets in free text by their prefix and a mask."""
+    return _SECRET_RE.sub(lambda m: m.group(1) + _MASK, text)
+
+
+def scrub_text(text: str) -> str:
+    """Free text (an exception, a message) with phone numbers and secrets masked."""
+    return scrub_phones(scrub_secrets(text))

@@ -11,11 +11,25 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-def on_stop_signals(callback: Callable[[], None]) -> None:
-    """Call ``callback`` once on SIGTERM or SIGINT (Kubernetes stop, Ctrl-C)."""
+def on_stop_signals(callback: Callable[[], None], stopping: asyncio.Event | None = None) -> None:
+    """Call ``callback`` on SIGTERM or SIGINT (Kubernetes stop, Ctrl-C); or, when a service
+    runs inside another program (a test), once ``stopping`` is set, leaving signals alone."""
     loop = asyncio.get_running_loop()
+    if stopping is not None:
+
+        async def wait_then_stop() -> None:
+            await stopping.wait()
+            callback()
+
+        task = loop.create_task(wait_then_stop())
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+        return
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, callback)
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 class EmbeddedServer(uvicorn.Server):

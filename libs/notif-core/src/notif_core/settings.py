@@ -29,6 +29,9 @@ class CoreSettings(BaseSettings):
     queue_prefix: str = Field(default="notif", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0")
     log_level: str = Field(default="INFO")
+    queue_metrics_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between samples of queue depth (metrics)."
+    )
     whatsapp_phone_number_id: str = Field(
         default="100000000000001",
         description="Default sender: for notifications and suppressions that name none.",

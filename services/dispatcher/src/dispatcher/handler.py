@@ -18,7 +18,15 @@ from pydantic import ValidationError
 from dispatcher.cloud_api import CloudApi
 from dispatcher.gate import Claim, Gate
 from dispatcher.meta_errors import MAX_ATTEMPTS_EXCEEDED, is_retryable
-from dispatcher.metrics import BREAKER_OPEN, BREAKER_WAITS, META_ERRORS, PACING_WAITS, SEND_SECONDS
+from dispatcher.metrics import (
+    BREAKER_OPEN,
+    BREAKER_WAITS,
+    META_ERRORS,
+    PACING_WAITS,
+    RETRIES,
+    SEND_SECONDS,
+    SENDS,
+)
 from dispatcher.pacing import BREAKER_CODES, INLINE_WAIT, Pacer
 from dispatcher.recipients import RecipientPolicy
 from notif_core.backoff import RetryPolicy
@@ -224,6 +232,7 @@ class DispatchHandler:
                 BREAKER_OPEN.labels(sender=sender).set(0)
                 log.info("breaker_closed", sender=sender)
             await self._emit(self._sent(event, result.wamid, sender, result.wa_id))
+            SENDS.labels(result="sent").inc()
             log.info("sent", wamid=result.wamid, to=event.payload.to)
             return Outcome.ack()
 
@@ -234,6 +243,7 @@ class DispatchHandler:
             BREAKER_OPEN.labels(sender=sender).set(1)
             await self._gate.release(nid, refund_attempt=True)
             log.warning("breaker_open", sender=sender, code=error.code, probe_in=state.interval)
+            SENDS.labels(result="requeued").inc()
             return Outcome.requeue(state.interval)
         if error.code == 130429:
             rate = await self._pacer.throttled(sender)
@@ -242,6 +252,7 @@ class DispatchHandler:
             wait = await self._pacer.pair_limited(sender, event.payload.to, str(nid))
             await self._gate.release(nid)
             log.info("pair_limited", retry_in=wait)
+            SENDS.labels(result="requeued").inc()
             return Outcome.requeue(wait)
         if is_retryable(error.code) and attempt < self._retry.max_attempts:
             delay = self._retry.delay(attempt)
@@ -258,6 +269,8 @@ class DispatchHandler:
                     )
                 )
                 log.info("attempt_failed", code=error.code, attempt=attempt, retry_in=delay)
+                SENDS.labels(result="retry").inc()
+                RETRIES.labels(code=str(error.code)).inc()
                 return Outcome.retry(delay)
         if is_retryable(error.code):
             error = MetaError(
@@ -272,6 +285,7 @@ class DispatchHandler:
                 event, NotificationFailed, "failed", FailedPayload(error=error, attempts=attempt)
             )
         )
+        SENDS.labels(result="failed").inc()
         log.info("failed", code=error.code, attempt=attempt)
         return Outcome.ack()
 

@@ -20,14 +20,17 @@ from dispatcher.handler import DispatchHandler
 from dispatcher.pacing import Pacer
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
-from notif_core import __version__
+from notif_core import __version__, telemetry
 from notif_core.backoff import RetryPolicy
 from notif_core.db import make_engine, ping, upgrade
 from notif_core.health import probes_app
 from notif_core.ids import new_id
 from notif_core.logging import configure_logging, get_logger
 from notif_core.runtime import http_server, on_stop_signals
+from notif_core.sentry import setup_sentry
 from notif_core.sqs import Consumer, Publisher, QueueDirectory, QueueNames, sqs_client
+from notif_core.sqs.metrics import QueueSampler
+from notif_core.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -58,12 +61,14 @@ async def cloud_api(settings: DispatcherSettings) -> AsyncIterator[CloudApi]:
         yield HttpxCloudApi(client, **options)
 
 
-async def serve(settings: DispatcherSettings) -> None:
+async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or until ``stopping`` is set, for in-process use)."""
     engine = make_engine(
         settings.database_url,
         pool_size=min(settings.worker_concurrency, 20),
         application_name="dispatcher",
     )
+    telemetry.instrument_engine(engine)
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     async with sqs_client(settings) as sqs, cloud_api(settings) as api:
         queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
@@ -98,15 +103,24 @@ async def serve(settings: DispatcherSettings) -> None:
             settings.port,
         )
 
+        sampler = QueueSampler(
+            sqs,
+            await queues.with_dlqs("dispatch_high", "dispatch"),
+            settings.queue_metrics_interval,
+        )
+
         def stop() -> None:
             consumer.stop()  # before logging: a broken stdout must not block the stop
+            sampler.stop()
             server.should_exit = True
             log.info("stopping", in_flight=consumer.in_flight)
 
-        on_stop_signals(stop)
+        on_stop_signals(stop, stopping)
         probes = asyncio.create_task(server.serve())
+        sampling = asyncio.create_task(sampler.run())
         log.info("dispatcher_started", concurrency=settings.worker_concurrency)
         await consumer.run_each(handler, concurrency=settings.worker_concurrency)
+        await sampling
         await probes
     await redis.aclose()
     await engine.dispose()
@@ -116,4 +130,6 @@ async def serve(settings: DispatcherSettings) -> None:
 def run() -> None:
     settings = DispatcherSettings()
     configure_logging("dispatcher", settings.log_level)
+    setup_sentry("dispatcher")
+    setup_tracing("dispatcher")
     asyncio.run(serve(settings))

@@ -20,3 +20,16 @@ SEND_SECONDS = Histogram(
     "Duration of one Cloud API send call.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SENDS = Counter(
+    "dispatcher_sends",
+    "Cloud API send outcomes: sent, retry (a retryable error), failed (terminal), requeued "
+    "(rate limit or breaker: sent back to wait, no attempt counted).",
+    ["result"],
+)
+RETRIES = Counter("dispatcher_retries", "Retries scheduled after a Meta error, by code.", ["code"])
+SENDER_RATE = Gauge(
+    "dispatcher_sender_rate_mps",
+    "Messages/s the sender may send now: its cap, lowered after 130429 (AIMD).",
+    ["sender"],
+)
+SENDER_CAP = Gauge("dispatcher_sender_cap_mps", "Configured throughput cap per sender.", ["sender"])

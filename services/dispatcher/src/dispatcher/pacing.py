@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dispatcher.metrics import SENDER_CAP, SENDER_RATE
 from notif_core.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class Pacer:
     async def sender_slot(self, sender: str) -> float | None:
         """Seconds to wait inline for a sender slot, or None: come back later."""
         rate = await self.current_rate(sender)
+        SENDER_RATE.labels(sender=sender).set(rate)
+        SENDER_CAP.labels(sender=sender).set(self._config.cap(sender))
         burst = max(1, int(rate * 0.1))
         decision = await self._limiter.reserve(f"sender:{sender}", rate, burst, INLINE_WAIT)
         return decision.retry_after if decision.allowed else None

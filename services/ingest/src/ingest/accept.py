@@ -26,6 +26,7 @@ from notif_core.events import (
 )
 from notif_core.ids import new_id
 from notif_core.sqs import QueueKey
+from notif_core.telemetry import current_traceparent
 
 PRODUCER = "ingest"
 
@@ -61,6 +62,7 @@ def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prep
         tenant_id=tenant.id,
         notification_id=notification_id,
         occurred_at=now,
+        traceparent=current_traceparent(),
         payload=AcceptedPayload(
             to=request.to,
             message=request.cloud_api_message(),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest.errors import ApiError
 from ingest.group_commit import GroupCommitter
 from ingest.keys import KeyCache, Tenant
+from ingest.metrics import RATE_LIMITED
 from ingest.outbox import OutboxPump, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
@@ -76,6 +77,7 @@ async def get_tenant(
         log.warning("rate_limiter_unavailable", error=type(exc).__name__)
         return tenant
     if not decision.allowed:
+        RATE_LIMITED.inc()
         raise ApiError(
             429,
             "rate_limited",

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from ingest import idempotency
+from ingest import idempotency, metrics
 from ingest.api import account, health, notifications, webhooks
 from ingest.api.middleware import RequestGuard
 from ingest.deps import AppState
@@ -21,10 +21,11 @@ from ingest.keys import KeyCache, bootstrap_keys
 from ingest.outbox import OutboxPump, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
-from notif_core import __version__
+from notif_core import __version__, telemetry
 from notif_core.db import make_engine, upgrade
 from notif_core.logging import configure_logging, get_logger
 from notif_core.ratelimit import RateLimiter
+from notif_core.sentry import setup_sentry
 from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,13 +41,14 @@ Authenticate with `X-API-Key`. Every error answers
 
 
 async def maintenance(state: AppState) -> None:
-    """The outbox relay, and the purge of expired idempotency keys."""
+    """The outbox relay, the outbox metrics, and the purge of expired idempotency keys."""
     settings = state.settings
     last_purge = 0.0
     loop = asyncio.get_running_loop()
     while True:
         try:
             await state.relay.relay_once(settings.outbox_relay_grace)
+            await metrics.sample_outbox(state.engine)
         except Exception as exc:
             log.warning("relay_failed", error=type(exc).__name__)
         if loop.time() - last_purge > PURGE_EVERY_SECONDS:
@@ -67,6 +69,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         engine = make_engine(
             settings.database_url, pool_size=settings.db_pool_size, application_name="ingest"
         )
+        telemetry.instrument_engine(engine)
         if settings.api_keys is not None:
             async with engine.begin() as conn:
                 added = await bootstrap_keys(conn, settings.api_keys.get_secret_value())
@@ -112,6 +115,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
     )
     install_error_handlers(app)
+    metrics.instrument(app)
+    if telemetry.tracing_active():
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/health")
     app.add_middleware(
         RequestGuard,
         max_body=settings.max_body_bytes,
@@ -132,6 +140,8 @@ def migrate(database_url: str) -> None:
 def run() -> None:
     settings = IngestSettings()
     configure_logging("ingest", settings.log_level)
+    setup_sentry("ingest")
+    telemetry.setup_tracing("ingest")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import outbox
 from ingest.meta_webhooks import events_from_payload
+from ingest.metrics import WEBHOOK_EVENTS
 from ingest.outbox import OutboxPump
 from ingest.tables import webhook_inbox
 from notif_core.events import Event
 from notif_core.logging import get_logger
+from notif_core.sqs.publisher import with_trace
 
 log = get_logger(__name__)
 
@@ -33,7 +35,7 @@ class WebhookInbox:
         """Commit the raw body and its events; returns how many events it carried."""
         events: list[Event] | None
         try:
-            events = events_from_payload(json.loads(raw))
+            events = [with_trace(e) for e in events_from_payload(json.loads(raw))]
         except Exception as exc:  # signed by Meta but not understood: keep it for inspection
             log.error("webhook_not_translated", error=type(exc).__name__)
             events = None
@@ -45,4 +47,6 @@ class WebhookInbox:
             )
             rows = await outbox.add_many(conn, [outbox.Pending("events", e) for e in events or []])
         self._pump.enqueue(rows)
+        for event in events or []:
+            WEBHOOK_EVENTS.labels(type=event.type).inc()
         return len(events or [])

@@ -25,11 +25,12 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.projection import Notification, StatusChange
+from notif_core import telemetry
 from notif_core.backoff import RetryPolicy
 from notif_core.logging import get_logger
 
@@ -39,6 +40,13 @@ SIGNATURE_HEADER = "X-Notif-Signature"
 EVENT_ID_HEADER = "X-Notif-Event-Id"
 ERROR_TEXT_LIMIT = 500
 
+BACKLOG_EVERY = 15.0
+PENDING = Gauge(
+    "ledger_callbacks_pending", "Status callbacks not delivered yet (retries included)."
+)
+OLDEST_PENDING = Gauge(
+    "ledger_callbacks_oldest_pending_age_seconds", "Age of the oldest undelivered callback."
+)
 DELIVERIES = Counter(
     "ledger_callback_deliveries",
     "Status callback attempts by result: delivered, retry (will try again), failed (gave up).",
@@ -66,6 +74,7 @@ def callback_row(change: StatusChange, state: Notification) -> dict[str, Any] | 
         "tenant_id": state.tenant_id,
         "url": state.callback_url,
         "body": body,
+        "traceparent": event.traceparent,
     }
 
 
@@ -95,6 +104,7 @@ class _Due:
     body: dict[str, Any]
     attempts: int
     created_at: datetime
+    traceparent: str | None
 
 
 _CLAIM = text(
@@ -109,7 +119,7 @@ _CLAIM = text(
         FOR UPDATE SKIP LOCKED
     ) due
     WHERE c.id = due.id
-    RETURNING c.id, c.tenant_id, c.url, c.body, c.attempts, c.created_at
+    RETURNING c.id, c.tenant_id, c.url, c.body, c.attempts, c.created_at, c.traceparent
     """
 )
 _SECRETS = text(
@@ -118,6 +128,11 @@ _SECRETS = text(
     WHERE tenant_id = ANY(:tenants) AND (expires_at IS NULL OR expires_at > now())
     ORDER BY created_at DESC
     """
+)
+_BACKLOG = text(
+    "SELECT count(*) AS pending, "
+    "extract(epoch FROM now() - min(created_at))::float AS oldest "
+    "FROM ledger.callbacks WHERE state = 'pending'"
 )
 _DELIVERED = text(
     "UPDATE ledger.callbacks SET state = 'delivered', delivered_at = now(), "
@@ -144,7 +159,12 @@ class CallbackDeliverer:
         self._stopping.set()
 
     async def run(self) -> None:
+        sampled = 0.0
         while not self._stopping.is_set():
+            if time.monotonic() - sampled > BACKLOG_EVERY:
+                sampled = time.monotonic()
+                with contextlib.suppress(Exception):
+                    await self.sample_backlog()
             try:
                 delivered = await self.deliver_due()
             except Exception:
@@ -153,6 +173,12 @@ class CallbackDeliverer:
             if delivered == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._config.idle_seconds)
+
+    async def sample_backlog(self) -> None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_BACKLOG)).one()
+        PENDING.set(row.pending)
+        OLDEST_PENDING.set(row.oldest or 0.0)
 
     async def deliver_due(self) -> int:
         """One round: claim up to a batch of due callbacks and try each; returns how many."""
@@ -166,7 +192,10 @@ class CallbackDeliverer:
             if tenants:
                 for s in await conn.execute(_SECRETS, {"tenants": tenants}):
                     secrets.setdefault(s.tenant_id, []).append(s.secret)
-        due = [_Due(r.id, r.tenant_id, r.url, r.body, r.attempts, r.created_at) for r in rows]
+        due = [
+            _Due(r.id, r.tenant_id, r.url, r.body, r.attempts, r.created_at, r.traceparent)
+            for r in rows
+        ]
         results = await asyncio.gather(
             *(self._post(d, secrets.get(d.tenant_id, []) if d.tenant_id else []) for d in due)
         )
@@ -209,9 +238,10 @@ class CallbackDeliverer:
             "User-Agent": "whatsapp-notif-callbacks",
         }
         try:
-            response = await self._http.post(
-                due.url, content=body, headers=headers, timeout=self._config.timeout_seconds
-            )
+            with telemetry.continued("callback deliver", due.traceparent):
+                response = await self._http.post(
+                    due.url, content=body, headers=headers, timeout=self._config.timeout_seconds
+                )
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger import store
+from ledger import metrics, store
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.rebuild import share_lock
+from notif_core import telemetry
 from notif_core.events import Event, parse_event
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome, error_backoff
@@ -36,7 +37,8 @@ class EventsHandler:
         if not parsed:
             return outcomes
         try:
-            new = await self._append(parsed)
+            with telemetry.batch_spans("events project", [e.traceparent for e in parsed]):
+                new = await self._append(parsed)
         except Exception:
             # One bad event must not hold the whole batch hostage: append them one by one,
             # so only the event that fails goes back to the queue (and on to the DLQ).
@@ -48,7 +50,9 @@ class EventsHandler:
     async def _append(self, batch: list[Event]) -> int:
         async with self._engine.begin() as conn:
             await share_lock(conn)  # a rebuild's swap waits for this batch, and vice versa
-            return await store.append(conn, batch, self._keywords)
+            appended = await store.append(conn, batch, self._keywords)
+        metrics.record(appended)
+        return appended.new
 
     async def _one_by_one(
         self, deliveries: list[Delivery], parsed: list[Event], outcomes: list[Outcome]

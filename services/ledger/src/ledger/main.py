@@ -11,12 +11,15 @@ import httpx
 from ledger.callbacks import CallbackDeliverer
 from ledger.consumer import EventsHandler
 from ledger.settings import LedgerSettings
-from notif_core import __version__
+from notif_core import __version__, telemetry
 from notif_core.db import make_engine, ping, upgrade
 from notif_core.health import probes_app
 from notif_core.logging import configure_logging, get_logger
 from notif_core.runtime import http_server, on_stop_signals
+from notif_core.sentry import setup_sentry
 from notif_core.sqs import Consumer, QueueDirectory, QueueNames, sqs_client
+from notif_core.sqs.metrics import QueueSampler
+from notif_core.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -27,8 +30,10 @@ def migrate(database_url: str) -> None:
     upgrade(MIGRATIONS, database_url, "ledger")
 
 
-async def serve(settings: LedgerSettings) -> None:
+async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or until ``stopping`` is set, for in-process use)."""
     engine = make_engine(settings.database_url, pool_size=4, application_name="ledger")
+    telemetry.instrument_engine(engine)
 
     async def readiness() -> tuple[bool, dict[str, Any]]:
         ok = await ping(engine)
@@ -46,23 +51,29 @@ async def serve(settings: LedgerSettings) -> None:
             wait_seconds=settings.sqs_wait_seconds,
         )
 
+        sampler = QueueSampler(
+            sqs, await queues.with_dlqs("events"), settings.queue_metrics_interval
+        )
         http_client = httpx.AsyncClient(follow_redirects=False)
         deliverer = CallbackDeliverer(engine, http_client, settings.callbacks())
 
         def stop() -> None:
             consumer.stop()  # before logging: a broken stdout must not block the stop
             deliverer.stop()
+            sampler.stop()
             server.should_exit = True
             log.info("stopping")
 
-        on_stop_signals(stop)
+        on_stop_signals(stop, stopping)
         http = asyncio.create_task(server.serve())
         delivering = asyncio.create_task(deliverer.run())
+        sampling = asyncio.create_task(sampler.run())
         log.info("ledger_started", port=settings.port)
         await consumer.run_batches(
             EventsHandler(engine, settings.keywords()), batch_size=settings.batch_size
         )
         await delivering
+        await sampling
         await http_client.aclose()
         await http
     await engine.dispose()
@@ -72,4 +83,6 @@ async def serve(settings: LedgerSettings) -> None:
 def run() -> None:
     settings = LedgerSettings()
     configure_logging("ledger", settings.log_level)
+    setup_sentry("ledger")
+    setup_tracing("ledger")
     asyncio.run(serve(settings))

@@ -54,13 +54,25 @@ Stored = tuple[int, Event]
 """An event with its ``seq`` in the event store."""
 
 
+@dataclass(frozen=True)
+class Appended:
+    """What a batch added: the new events, and each status a notification reached."""
+
+    events: list[Event]
+    statuses: list[str]
+
+    @property
+    def new(self) -> int:
+        return len(self.events)
+
+
 async def append(
     conn: AsyncConnection,
     batch: Sequence[Event],
     keywords: Keywords = DEFAULT_KEYWORDS,
     rm: ReadModel = LIVE,
-) -> int:
-    """Store and project every event not seen before; returns how many were new."""
+) -> Appended:
+    """Store and project every event not seen before."""
     seen: set[UUID] = set()
     unique = []
     for e in batch:
@@ -68,7 +80,7 @@ async def append(
             seen.add(e.event_id)
             unique.append(e)
     if not unique:
-        return 0
+        return Appended([], [])
     wamids = sorted({w for e in unique if (w := event_wamid(e))})
     if wamids:
         await conn.execute(
@@ -97,8 +109,8 @@ async def append(
     )
     seq_of = {row.event_id: row.seq for row in inserted}
     new = sorted(((seq_of[e.event_id], e) for e in unique if e.event_id in seq_of), key=_seq)
-    await project(conn, new, keywords, rm, emit_callbacks=rm is LIVE)
-    return len(new)
+    reached = await project(conn, new, keywords, rm, emit_callbacks=rm is LIVE)
+    return Appended([e for _, e in new], reached)
 
 
 def _seq(item: Stored) -> int:
@@ -117,12 +129,18 @@ class _Batch:
     """Unlinked events per wamid that this batch may link."""
     dirty: set[UUID] = field(default_factory=set)
     changes: list[tuple[StatusChange, Notification]] = field(default_factory=list)
+    reached: list[str] = field(default_factory=list)
+    """Every status a notification moved into (its first one included)."""
     usage: Counter[UsageKey] = field(default_factory=Counter)
     opt_outs: list[OptOut] = field(default_factory=list)
 
     def apply(self, seq: int, event: Event, notification_id: UUID) -> None:
-        result: Folded = fold(self.states.get(notification_id), notification_id, event)
+        before = self.states.get(notification_id)
+        previous = before.status if before is not None else None
+        result: Folded = fold(before, notification_id, event)
         state = self.states[notification_id] = result.state
+        if state.status != previous:
+            self.reached.append(state.status)
         self.dirty.add(notification_id)
         if result.change is not None:
             self.changes.append((result.change, state))
@@ -148,11 +166,11 @@ async def project(
     rm: ReadModel,
     *,
     emit_callbacks: bool = False,
-) -> None:
+) -> list[str]:
     """Fold stored events (in ``seq`` order) into the read models: the one code path of
-    both the live consumer and a rebuild."""
+    both the live consumer and a rebuild. Returns the statuses notifications reached."""
     if not items:
-        return
+        return []
     batch = await _load(conn, items, rm)
     for seq, event in items:
         notification_id = event.notification_id
@@ -164,6 +182,7 @@ async def project(
             batch.apply(seq, event, notification_id)
         await project_recipient(conn, event, keywords, rm)
     await _write(conn, batch, emit_callbacks)
+    return batch.reached
 
 
 async def _load(conn: AsyncConnection, items: Sequence[Stored], rm: ReadModel) -> _Batch:

@@ -125,6 +125,7 @@ callbacks = Table(
     Column("tenant_id", UUID(as_uuid=True), nullable=True),
     Column("url", Text, nullable=False),
     Column("body", JSONB, nullable=False),
+    Column("traceparent", Text, nullable=True),
     Column("state", Text, nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from notif_core import telemetry
 from notif_core.logging import get_logger
 from notif_core.sqs._sqs import (
     MAX_BATCH,
@@ -27,8 +28,10 @@ from notif_core.sqs._sqs import (
     MAX_VISIBILITY_TIMEOUT,
     MAX_WAIT_SECONDS,
     RECEIVE_COUNT_ATTRIBUTE,
+    TRACEPARENT_ATTRIBUTE,
 )
 from notif_core.sqs.batching import Batcher
+from notif_core.sqs.metrics import SENT_TIMESTAMP_ATTRIBUTE, record_receive
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -91,6 +94,11 @@ class Outcome:
     def requeue(cls, after_seconds: float) -> Outcome:
         seconds = max(0, min(math.ceil(after_seconds), MAX_DELAY_SECONDS))
         return cls(delete=True, requeue_after=seconds)
+
+
+def queue_name(queue_url: str) -> str:
+    """The queue's name: the last part of its URL."""
+    return queue_url.rsplit("/", 1)[-1]
 
 
 def error_backoff(receive_count: int) -> int:
@@ -226,7 +234,12 @@ class Consumer:
 
     async def _handle_one(self, handler: Handler, delivery: Delivery) -> None:
         try:
-            outcome = await handler(delivery)
+            with telemetry.continued(
+                f"{queue_name(delivery.queue_url)} process",
+                delivery.attributes.get(TRACEPARENT_ATTRIBUTE),
+                **{"messaging.system": "aws_sqs", "messaging.message.id": delivery.message_id},
+            ):
+                outcome = await handler(delivery)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -293,14 +306,15 @@ class Consumer:
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=count,
                 WaitTimeSeconds=self._wait_seconds if wait_seconds is None else wait_seconds,
-                MessageSystemAttributeNames=[RECEIVE_COUNT_ATTRIBUTE],
+                MessageSystemAttributeNames=[RECEIVE_COUNT_ATTRIBUTE, SENT_TIMESTAMP_ATTRIBUTE],
                 MessageAttributeNames=["All"],
             )
         except Exception:
-            log.exception("receive_failed", queue=queue_url.rsplit("/", 1)[-1])
+            log.exception("receive_failed", queue=queue_name(queue_url))
             await asyncio.sleep(1)
             return []
         messages = response.get("Messages", [])
+        record_receive(queue_name(queue_url), messages)
         if messages and self._stopping.is_set():
             for message in messages:
                 await self._change_visibility(Delivery.from_message(queue_url, message), 0)

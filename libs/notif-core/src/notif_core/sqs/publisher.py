@@ -13,6 +13,7 @@ from notif_core.sqs._sqs import (
     TRACEPARENT_ATTRIBUTE,
 )
 from notif_core.sqs.batching import Batcher
+from notif_core.telemetry import current_traceparent
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -27,6 +28,14 @@ class PublishError(RuntimeError):
         self.failed_ids = failed_ids
 
 
+def with_trace(event: Event) -> Event:
+    """The event, stamped with the active span's ``traceparent`` if it has none yet."""
+    if event.traceparent is not None:
+        return event
+    traceparent = current_traceparent()
+    return event if traceparent is None else event.model_copy(update={"traceparent": traceparent})
+
+
 class Publisher:
     """Sends events to SQS; raises unless every event was accepted.
 
@@ -39,7 +48,8 @@ class Publisher:
         self._batcher: Batcher[Event] = Batcher(self._send_batch)
 
     async def publish_one(self, queue_url: str, event: Event) -> None:
-        await self._batcher.submit(queue_url, event)
+        """Batched with concurrent calls; carries the caller's trace context."""
+        await self._batcher.submit(queue_url, with_trace(event))
 
     async def _send_batch(
         self, queue_url: str, events: Sequence[Event]
@@ -55,6 +65,7 @@ class Publisher:
         self, queue_url: str, events: Sequence[Event], *, delay_seconds: int = 0
     ) -> None:
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
+        events = [with_trace(e) for e in events]
         for start in range(0, len(events), MAX_BATCH):
             chunk = events[start : start + MAX_BATCH]
             entries: list[SendMessageBatchRequestEntryTypeDef] = []

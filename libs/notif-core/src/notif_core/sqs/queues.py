@@ -88,3 +88,13 @@ class QueueDirectory:
             name = getattr(self._names, key)
             self._urls[key] = (await self._client.get_queue_url(QueueName=name))["QueueUrl"]
         return self._urls[key]
+
+    async def with_dlqs(self, *keys: QueueKey) -> dict[str, str]:
+        """Name → URL of these queues and of their DLQs: what a service watches."""
+        found: dict[str, str] = {}
+        for key in keys:
+            name = getattr(self._names, key)
+            found[name] = await self.url(key)
+            dlq = self._names.dlq(name)
+            found[dlq] = (await self._client.get_queue_url(QueueName=dlq))["QueueUrl"]
+        return found

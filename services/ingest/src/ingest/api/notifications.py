@@ -17,6 +17,7 @@ from ingest.deps import CurrentTenant, State
 from ingest.errors import ApiError, error_responses, validation_fields
 from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
+from ingest.metrics import ACCEPTED
 from ingest.read_model import current_status, history, list_notifications, notification_view
 from ingest.schemas import (
     Accepted,
@@ -79,6 +80,8 @@ async def _accept(
             status_code=stored.status_code,
             headers={idempotency.REPLAYED_HEADER: "true"},
         )
+    for one in prepared:
+        ACCEPTED.labels(priority=one.event.payload.priority).inc()
     return JSONResponse(answer, status_code=202)
 
 

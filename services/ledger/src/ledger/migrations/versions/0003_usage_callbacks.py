@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.Column("tenant_id", UUID(as_uuid=True), nullable=True),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("body", JSONB, nullable=False),
+        sa.Column("traceparent", sa.Text, nullable=True),
         sa.Column("state", sa.Text, nullable=False, server_default="pending"),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("next_attempt_at", _TS, nullable=False, server_default=sa.func.now()),
