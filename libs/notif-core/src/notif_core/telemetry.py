@@ -8,7 +8,8 @@ SQS carries no trace context by itself. Each event carries its W3C ``traceparent
 sent as an SQS message attribute); a consumer starts its span as a child of it, so one trace
 spans ingest → dispatcher → Meta call → ledger → customer callback. aiobotocore is not
 covered by the botocore instrumentation (it overrides the call path with coroutines), which
-is why the SQS hops are carried by hand here.
+is why the SQS hops are carried by hand here. Database spans come from the psycopg
+instrumentation: the SQLAlchemy one refuses SQLAlchemy 2.1.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
@@ -25,9 +26,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from notif_core import __version__
 
 if TYPE_CHECKING:
+    import httpx
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 TRACER = "whatsapp-notif"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -49,8 +50,6 @@ def setup_tracing(service: str, exporter: SpanExporter | None = None) -> TracerP
     endpoint, headers and protocol from the ``OTEL_EXPORTER_OTLP_*`` variables."""
     if exporter is None and not tracing_configured():
         return None
-    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
@@ -69,8 +68,9 @@ def setup_tracing(service: str, exporter: SpanExporter | None = None) -> TracerP
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    HTTPXClientInstrumentor().instrument()
-    AioHttpClientInstrumentor().instrument()
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+    PsycopgInstrumentor().instrument(enable_commenter=False, skip_dep_check=True)
     return provider
 
 
@@ -79,12 +79,24 @@ def tracing_active() -> bool:
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-def instrument_engine(engine: AsyncEngine) -> None:
-    """Database spans for this engine, when tracing is on."""
-    if tracing_active():
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+def aiohttp_trace_configs() -> list[Any]:
+    """Client spans (and ``traceparent`` injection) for one aiohttp session: the Cloud API
+    one. Not global: aiobotocore speaks aiohttp too, and each SQS long poll would otherwise
+    open a trace of its own."""
+    if not tracing_active():
+        return []
+    from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    return [create_trace_config()]
+
+
+def instrument_httpx(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Client spans and ``traceparent`` on this client's requests (the callback client)."""
+    if tracing_active():
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor.instrument_client(client)
+    return client
 
 
 def tracer() -> trace.Tracer:

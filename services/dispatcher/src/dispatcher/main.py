@@ -52,12 +52,16 @@ async def cloud_api(settings: DispatcherSettings) -> AsyncIterator[CloudApi]:
     if settings.http_client == "aiohttp":
         timeout = aiohttp.ClientTimeout(total=settings.whatsapp_timeout_seconds)
         connector = aiohttp.TCPConnector(limit=settings.worker_concurrency)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=connector, trace_configs=telemetry.aiohttp_trace_configs()
+        ) as session:
             yield AiohttpCloudApi(session, **options)
         return
     limits = httpx.Limits(max_connections=settings.worker_concurrency)
     timeout_x = httpx.Timeout(settings.whatsapp_timeout_seconds)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout_x) as client:
+    async with telemetry.instrument_httpx(
+        httpx.AsyncClient(limits=limits, timeout=timeout_x)
+    ) as client:
         yield HttpxCloudApi(client, **options)
 
 
@@ -68,7 +72,6 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
         pool_size=min(settings.worker_concurrency, 20),
         application_name="dispatcher",
     )
-    telemetry.instrument_engine(engine)
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     async with sqs_client(settings) as sqs, cloud_api(settings) as api:
         queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))

@@ -69,7 +69,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         engine = make_engine(
             settings.database_url, pool_size=settings.db_pool_size, application_name="ingest"
         )
-        telemetry.instrument_engine(engine)
         if settings.api_keys is not None:
             async with engine.begin() as conn:
                 added = await bootstrap_keys(conn, settings.api_keys.get_secret_value())

@@ -33,7 +33,6 @@ def migrate(database_url: str) -> None:
 async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or until ``stopping`` is set, for in-process use)."""
     engine = make_engine(settings.database_url, pool_size=4, application_name="ledger")
-    telemetry.instrument_engine(engine)
 
     async def readiness() -> tuple[bool, dict[str, Any]]:
         ok = await ping(engine)
@@ -54,7 +53,7 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
         sampler = QueueSampler(
             sqs, await queues.with_dlqs("events"), settings.queue_metrics_interval
         )
-        http_client = httpx.AsyncClient(follow_redirects=False)
+        http_client = telemetry.instrument_httpx(httpx.AsyncClient(follow_redirects=False))
         deliverer = CallbackDeliverer(engine, http_client, settings.callbacks())
 
         def stop() -> None:
