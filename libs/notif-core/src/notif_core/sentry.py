@@ -49,7 +49,6 @@ def setup_sentry(service: str, transport: type[Transport] | Transport | None = N
         release=f"whatsapp-notif@{__version__}",
         environment=os.environ.get("SENTRY_ENVIRONMENT", "production"),
         server_name=service,
-        send_default_pii=False,
         before_send=scrub,
         before_send_transaction=scrub,
         integrations=[StarletteIntegration(), FastApiIntegration(), AsyncioIntegration()],
