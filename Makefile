@@ -8,8 +8,9 @@ UV := $(BIN)/uv
 UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run sandbox test lint typecheck unit e2e contracts bench-deps bench-ingest \
+.PHONY: install run sandbox test test-deps lint typecheck unit e2e contracts bench-deps bench-ingest \
 	bench-dispatcher bench-sandbox bench-ledger clean
 
 $(BIN)/python:
@@ -46,11 +47,15 @@ unit: install
 e2e: install
 	$(BIN)/pytest -m e2e
 
-test: lint typecheck ## ruff, mypy, then every test (unit, integration, end-to-end)
+test: lint typecheck test-deps ## ruff, mypy, then every test (unit, integration, end-to-end)
 	$(BIN)/pytest
 
+test-deps: ## promtool and prometheus, which the alert-rule tests run (a Debian package)
+	@command -v promtool >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus)
+
 bench-deps: ## wrk, the HTTP load generator (a Debian package)
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)
 
 bench-ingest: install bench-deps ## ingest vs a bare FastAPI endpoint; webhook intake latency
 	$(BIN)/python bench/ingest_load.py --seconds 10

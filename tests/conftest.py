@@ -93,6 +93,7 @@ def services(stack: Stack) -> Iterator[Services]:
         "BREAKER_PROBE_SECONDS": "2",
         "CALLBACK_RETRY_BASE_SECONDS": "0.2",
         "CALLBACK_RETRY_CAP_SECONDS": "1",
+        "QUEUE_METRICS_INTERVAL": "2",
         "DRAIN_SECONDS": "10",
     }
     log_dir = stack.root / "service-logs"

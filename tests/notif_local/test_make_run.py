@@ -69,6 +69,7 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         "SANDBOX_PORT": free_port(),
         "LOCAL_PG_PORT": free_port(),
         "LOCAL_SQS_PORT": free_port(),
+        "PROMETHEUS_PORT": free_port(),  # Debian's prometheus is installed by `make test`
     }
     base = f"http://127.0.0.1:{ports['INGEST_PORT']}"
     proc = start(root, ports, tmp_path / "run1.log")
@@ -88,6 +89,15 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
             status = httpx.get(f"{base}/v1/notifications/{nid}", headers=headers).json()["status"]
             time.sleep(0.1)
         assert status == "read"
+        scraped = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/query"
+        up: list[object] = []
+        while len(up) < 3 and time.monotonic() < deadline + 30:
+            try:
+                up = httpx.get(scraped, params={"query": "up == 1"}).json()["data"]["result"]
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert len(up) == 3  # the local Prometheus scrapes all three services
     finally:
         code = ctrl_c(proc)
     assert code in (0, 130), (tmp_path / "run1.log").read_text()[-3000:]

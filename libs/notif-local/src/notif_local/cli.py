@@ -24,6 +24,7 @@ from honcho.printer import Printer
 
 from notif_core.settings import CoreSettings
 from notif_core.sqs._sqs import DEFAULT_MAX_RECEIVE_COUNT
+from notif_local import prometheus
 from notif_local.devtenant import ensure_dev_key
 from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
 
@@ -78,15 +79,19 @@ def run(root: Path, procfile: Path) -> int:
             f"http://127.0.0.1:{ports.ledger}/health",
             f"http://127.0.0.1:{ports.dispatcher}/health",
         ]
+        extra: dict[str, str] = {}
+        command = prometheus.prepare(root, ports)
+        if command is not None:
+            extra["prometheus"] = command
         threading.Thread(
             target=announce, args=(health, key, ports.ingest, started), daemon=True
         ).start()
-        return run_processes(procfile, names)
+        return run_processes(procfile, names, extra)
     finally:
         stack.stop()
 
 
-def run_processes(procfile: Path, names: list[str]) -> int:
+def run_processes(procfile: Path, names: list[str], extra: dict[str, str] | None = None) -> int:
     """Run the named Procfile entries under honcho until one stops or a signal arrives.
 
     honcho SIGKILLs whatever is still running some seconds after the first stop; that wait
@@ -98,6 +103,8 @@ def run_processes(procfile: Path, names: list[str]) -> int:
     manager = honcho.manager.Manager(Printer(OUTPUT))
     for name in names:
         manager.add_process(name, entries[name], env=env)
+    for name, command in (extra or {}).items():
+        manager.add_process(name, command, env=env)
     try:
         manager.loop()
     finally:

@@ -14,10 +14,12 @@ import aiohttp
 import httpx
 from redis.asyncio import Redis
 
+from dispatcher import metrics
 from dispatcher.cloud_api import AiohttpCloudApi, CloudApi, HttpxCloudApi
 from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler
-from dispatcher.pacing import Pacer
+from dispatcher.meta_errors import RETRYABLE
+from dispatcher.pacing import BREAKER_CODES, Pacer
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
 from notif_core import __version__, telemetry
@@ -118,6 +120,10 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             server.should_exit = True
             log.info("stopping", in_flight=consumer.in_flight)
 
+        metrics.initialise(
+            [settings.whatsapp_phone_number_id, *(s for s, _ in settings.pacing().sender_rates)],
+            sorted({str(c) for c in RETRYABLE} | {str(c) for c in BREAKER_CODES}),
+        )
         on_stop_signals(stop, stopping)
         probes = asyncio.create_task(server.serve())
         sampling = asyncio.create_task(sampler.run())

@@ -33,3 +33,17 @@ SENDER_RATE = Gauge(
     ["sender"],
 )
 SENDER_CAP = Gauge("dispatcher_sender_cap_mps", "Configured throughput cap per sender.", ["sender"])
+
+
+def initialise(senders: list[str], codes: list[str]) -> None:
+    """Export every known label value at zero from the start, so rates and alerts see a
+    series before the first event instead of no data."""
+    for result in ("sent", "retry", "failed", "requeued"):
+        SENDS.labels(result=result)
+    for limit in ("pair", "sender"):
+        PACING_WAITS.labels(limit=limit)
+    for code in codes:
+        META_ERRORS.labels(code=code)
+        RETRIES.labels(code=code)
+    for sender in senders:
+        BREAKER_OPEN.labels(sender=sender).set(0)

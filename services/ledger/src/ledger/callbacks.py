@@ -52,6 +52,8 @@ DELIVERIES = Counter(
     "Status callback attempts by result: delivered, retry (will try again), failed (gave up).",
     ["result"],
 )
+for _result in ("delivered", "retry", "failed"):
+    DELIVERIES.labels(result=_result)
 
 
 def callback_row(change: StatusChange, state: Notification) -> dict[str, Any] | None:

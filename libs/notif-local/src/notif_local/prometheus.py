@@ -1,0 +1,38 @@
+"""A local Prometheus for ``make run``, when the ``prometheus`` binary is installed (Debian's
+package): it scrapes the three services every 5 s and evaluates the project's alert rules,
+so the metrics and alerts can be seen at http://127.0.0.1:9090 without any cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from notif_local.stack import Ports
+
+DEFAULT_PORT = 9090
+RULES = Path("charts/whatsapp-notif/files/prometheus/alerts.yml")
+
+
+def prepare(root: Path, ports: Ports, rules: Path = RULES) -> str | None:
+    """Write the config and return the command line, or None (no binary, or
+    ``PROMETHEUS_PORT=0``)."""
+    binary = shutil.which("prometheus")
+    port = int(os.environ.get("PROMETHEUS_PORT", DEFAULT_PORT))
+    if binary is None or port == 0:
+        return None
+    targets = [f"127.0.0.1:{p}" for p in (ports.ingest, ports.ledger, ports.dispatcher)]
+    config = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": [str(rules.resolve())] if rules.exists() else [],
+        "scrape_configs": [
+            {"job_name": "whatsapp-notif", "static_configs": [{"targets": targets}]}
+        ],
+    }
+    path = root / "prometheus.yml"
+    path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is valid YAML
+    return (
+        f"{binary} --config.file={path} --storage.tsdb.path={root / 'prometheus'} "
+        f"--web.listen-address=127.0.0.1:{port} --log.level=warn"
+    )
