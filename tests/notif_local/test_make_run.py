@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -92,10 +93,8 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         scraped = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/query"
         up: list[object] = []
         while len(up) < 3 and time.monotonic() < deadline + 30:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 up = httpx.get(scraped, params={"query": "up == 1"}).json()["data"]["result"]
-            except httpx.HTTPError:
-                pass
             time.sleep(0.5)
         assert len(up) == 3  # the local Prometheus scrapes all three services
     finally:
