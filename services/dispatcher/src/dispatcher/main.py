@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,14 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
 
 
 def run() -> None:
+    """``notif-dispatcher`` serves; ``notif-dispatcher migrate`` upgrades its schema and exits (the
+    Kubernetes migration hook runs that)."""
     settings = DispatcherSettings()
     configure_logging("dispatcher", settings.log_level)
+    if sys.argv[1:] == ["migrate"]:
+        migrate(settings.database_url)
+        log.info("migrated", schema="dispatcher")
+        return
     setup_sentry("dispatcher")
     setup_tracing("dispatcher")
     asyncio.run(serve(settings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -137,8 +138,14 @@ def migrate(database_url: str) -> None:
 
 
 def run() -> None:
+    """``notif-ingest`` serves; ``notif-ingest migrate`` upgrades its schema and exits (the
+    Kubernetes migration hook runs that)."""
     settings = IngestSettings()
     configure_logging("ingest", settings.log_level)
+    if sys.argv[1:] == ["migrate"]:
+        migrate(settings.database_url)
+        log.info("migrated", schema="ingest")
+        return
     setup_sentry("ingest")
     telemetry.setup_tracing("ingest")
     uvicorn.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,14 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
 
 
 def run() -> None:
+    """``notif-ledger`` serves; ``notif-ledger migrate`` upgrades its schema and exits (the
+    Kubernetes migration hook runs that)."""
     settings = LedgerSettings()
     configure_logging("ledger", settings.log_level)
+    if sys.argv[1:] == ["migrate"]:
+        migrate(settings.database_url)
+        log.info("migrated", schema="ledger")
+        return
     setup_sentry("ledger")
     setup_tracing("ledger")
     asyncio.run(serve(settings))
