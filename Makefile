@@ -80,6 +80,14 @@ test-deps: ## promtool and prometheus, which the alert-rule tests run (a Debian 
 	@command -v promtool >/dev/null || ($(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus)
 
+REGISTRY ?= whatsapp-notif
+TAG ?= dev
+images: ## docker build of every service image (needs a Docker engine; CI has none)
+	@docker info >/dev/null 2>&1 || (echo "make images needs a running Docker engine" >&2; exit 1)
+	for svc in ingest dispatcher ledger wa-sandbox; do \
+		docker build -f services/$$svc/Dockerfile -t $(REGISTRY)/$$svc:$(TAG) . || exit 1; \
+	done
+
 bench-deps: ## wrk, the HTTP load generator (a Debian package)
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)
 

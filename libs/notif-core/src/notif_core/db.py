@@ -90,6 +90,23 @@ def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head")
     command.upgrade(alembic_config(migrations_dir, url, schema), revision)
 
 
+def downgrade(migrations_dir: Path, url: str, schema: str, revision: str) -> None:
+    """Migrate the schema back to ``revision`` (``-1``: one step)."""
+    command.downgrade(alembic_config(migrations_dir, url, schema), revision)
+
+
+def migration_command(argv: list[str], migrations_dir: Path, url: str, schema: str) -> bool:
+    """``migrate [REVISION]`` or ``downgrade REVISION`` on a service's command line: run it
+    and return True; anything else is not a migration command (False)."""
+    if argv[:1] == ["migrate"] and len(argv) <= 2:
+        upgrade(migrations_dir, url, schema, argv[1] if len(argv) == 2 else "head")
+        return True
+    if argv[:1] == ["downgrade"] and len(argv) == 2:
+        downgrade(migrations_dir, url, schema, argv[1])
+        return True
+    return False
+
+
 def run_alembic_env(schema: str) -> None:
     """Body of every service's ``env.py``: online migrations with a per-schema version table."""
     from alembic import context

@@ -25,7 +25,7 @@ from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
 from notif_core import __version__, telemetry
 from notif_core.backoff import RetryPolicy
-from notif_core.db import make_engine, ping, upgrade
+from notif_core.db import make_engine, migration_command, ping, upgrade
 from notif_core.health import probes_app
 from notif_core.ids import new_id
 from notif_core.logging import configure_logging, get_logger
@@ -138,13 +138,13 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
 
 
 def run() -> None:
-    """``notif-dispatcher`` serves; ``notif-dispatcher migrate`` upgrades its schema and exits (the
-    Kubernetes migration hook runs that)."""
+    """``notif-dispatcher`` serves; ``notif-dispatcher migrate [REVISION]`` upgrades its schema and
+    ``notif-dispatcher downgrade REVISION`` takes it back, then exit (the migration hook runs
+    ``migrate``)."""
     settings = DispatcherSettings()
     configure_logging("dispatcher", settings.log_level)
-    if sys.argv[1:] == ["migrate"]:
-        migrate(settings.database_url)
-        log.info("migrated", schema="dispatcher")
+    if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "dispatcher"):
+        log.info("migrated", schema="dispatcher", command=" ".join(sys.argv[1:]))
         return
     setup_sentry("dispatcher")
     setup_tracing("dispatcher")

@@ -23,7 +23,7 @@ from ingest.outbox import OutboxPump, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
-from notif_core.db import make_engine, upgrade
+from notif_core.db import make_engine, migration_command, upgrade
 from notif_core.logging import configure_logging, get_logger
 from notif_core.ratelimit import RateLimiter
 from notif_core.sentry import setup_sentry
@@ -138,13 +138,13 @@ def migrate(database_url: str) -> None:
 
 
 def run() -> None:
-    """``notif-ingest`` serves; ``notif-ingest migrate`` upgrades its schema and exits (the
-    Kubernetes migration hook runs that)."""
+    """``notif-ingest`` serves; ``notif-ingest migrate [REVISION]`` upgrades its schema and
+    ``notif-ingest downgrade REVISION`` takes it back, then exit (the migration hook runs
+    ``migrate``)."""
     settings = IngestSettings()
     configure_logging("ingest", settings.log_level)
-    if sys.argv[1:] == ["migrate"]:
-        migrate(settings.database_url)
-        log.info("migrated", schema="ingest")
+    if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "ingest"):
+        log.info("migrated", schema="ingest", command=" ".join(sys.argv[1:]))
         return
     setup_sentry("ingest")
     telemetry.setup_tracing("ingest")

@@ -13,7 +13,7 @@ from ledger.callbacks import CallbackDeliverer
 from ledger.consumer import EventsHandler
 from ledger.settings import LedgerSettings
 from notif_core import __version__, telemetry
-from notif_core.db import make_engine, ping, upgrade
+from notif_core.db import make_engine, migration_command, ping, upgrade
 from notif_core.health import probes_app
 from notif_core.logging import configure_logging, get_logger
 from notif_core.runtime import http_server, on_stop_signals
@@ -81,13 +81,13 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
 
 
 def run() -> None:
-    """``notif-ledger`` serves; ``notif-ledger migrate`` upgrades its schema and exits (the
-    Kubernetes migration hook runs that)."""
+    """``notif-ledger`` serves; ``notif-ledger migrate [REVISION]`` upgrades its schema and
+    ``notif-ledger downgrade REVISION`` takes it back, then exit (the migration hook runs
+    ``migrate``)."""
     settings = LedgerSettings()
     configure_logging("ledger", settings.log_level)
-    if sys.argv[1:] == ["migrate"]:
-        migrate(settings.database_url)
-        log.info("migrated", schema="ledger")
+    if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "ledger"):
+        log.info("migrated", schema="ledger", command=" ".join(sys.argv[1:]))
         return
     setup_sentry("ledger")
     setup_tracing("ledger")
