@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifctl import keys, ledger, queues
+from notifctl import k8s, keys, ledger, queues
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,11 +14,14 @@ def main(argv: list[str] | None = None) -> int:
     keys.register(sub)
     queues.register(sub)
     ledger.register(sub)
+    k8s.register(sub)
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys.run(args)
     if args.command == "ledger":
         return ledger.run(args)
+    if args.command == "k8s":
+        return k8s.run(args)
     return queues.run(args)
 
 
