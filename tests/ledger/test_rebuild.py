@@ -210,3 +210,42 @@ async def test_notifctl_rebuild_swaps_in_an_equal_read_model(stack: Stack) -> No
     assert len(windows_before) == 1
     assert windows_after == windows_before
     assert leftover == 0
+
+
+async def test_verify_finds_a_tampered_read_model(stack: Stack) -> None:
+    """``compare`` (``notifctl ledger verify``) on a database of its own: equal after
+    appends, and a hand-edited row shows as a difference."""
+    import psycopg
+
+    from ledger.main import migrate
+    from ledger.rebuild import compare
+
+    database = f"verify_{new_id().hex[:12]}"
+    admin = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    url = stack.database_url.rsplit("/", 1)[0] + "/" + database
+    await asyncio.to_thread(migrate, url)
+    engine = make_engine(url, pool_size=2, application_name="tests")
+    nid, to = new_id(), f"+1418{new_id().int % 10**7:07d}"
+    try:
+        stream = stream_for(nid, to, f"wamid.{nid}")
+        async with engine.begin() as conn:
+            await store.append(conn, stream[:5])
+            await store.append(conn, stream[6:])
+        assert await compare(engine) == {
+            "notifications": 0,
+            "windows": 0,
+            "suppressions": 0,
+            "usage": 0,
+        }
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE ledger.notifications SET status = 'sent' WHERE id = :id"),
+                {"id": nid},
+            )
+        differences = await compare(engine)
+        assert differences["notifications"] == 2  # the edited row, and the rebuilt one
+        assert differences["windows"] == 0
+    finally:
+        await engine.dispose()

@@ -20,6 +20,7 @@ from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.tables import LIVE, ReadModel, events
 
 SCRATCH = "ledger_rebuild"
+VERIFY = "ledger_verify"
 LOCK_ID = 7_302_640_113
 """Advisory lock between a rebuild's swap (exclusive) and consumer batches (shared)."""
 PAGE = 1000
@@ -61,16 +62,44 @@ async def create_scratch(conn: AsyncConnection, schema: str) -> ReadModel:
     return ReadModel.in_schema(schema)
 
 
-async def rebuild(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) -> Report:
+async def _replay_all(
+    engine: AsyncEngine, schema: str, keywords: Keywords
+) -> tuple[ReadModel, int, int]:
+    """Fresh read models in ``schema``, replayed page by page; (model, last seq, count)."""
     async with engine.begin() as conn:
-        scratch = await create_scratch(conn, SCRATCH)
+        scratch = await create_scratch(conn, schema)
     last, total = 0, 0
     while True:
         async with engine.begin() as conn:
             last, count = await _replay(conn, scratch, last, keywords, PAGE)
         total += count
         if count < PAGE:
-            break
+            return scratch, last, total
+
+
+async def compare(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) -> dict[str, int]:
+    """Rebuild into a scratch schema, count the rows that differ from the live tables (in
+    either direction; ``created_at`` aside, being the row's own insert time), drop the
+    scratch. Meant for a quiet ledger: events projected meanwhile show as differences."""
+    await _replay_all(engine, VERIFY, keywords)
+    differences: dict[str, int] = {}
+    try:
+        async with engine.connect() as conn:
+            for table in LIVE.tables():
+                columns = ", ".join(c.name for c in table.columns if c.name != "created_at")
+                live = f"SELECT {columns} FROM ledger.{table.name}"  # noqa: S608 - our names
+                rebuilt = f'SELECT {columns} FROM "{VERIFY}".{table.name}'  # noqa: S608
+                both = f"({live} EXCEPT ALL {rebuilt}) UNION ALL ({rebuilt} EXCEPT ALL {live})"
+                query = f"SELECT count(*) FROM ({both}) AS d"  # noqa: S608 - our names
+                differences[table.name] = int((await conn.execute(text(query))).scalar_one())
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{VERIFY}" CASCADE'))
+    return differences
+
+
+async def rebuild(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) -> Report:
+    scratch, last, total = await _replay_all(engine, SCRATCH, keywords)
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
         last, count = await _replay(conn, scratch, last, keywords, None)

@@ -1,0 +1,80 @@
+"""The four processes of the system, started for real as subprocesses on loopback ports:
+what the end-to-end tests, the benchmark and the chaos run drive, kill and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+COMMANDS = {
+    "sandbox": "wa-sandbox",
+    "ingest": "notif-ingest",
+    "ledger": "notif-ledger",
+    "dispatcher": "notif-dispatcher",
+}
+
+
+@dataclass
+class Services:
+    env: dict[str, str]
+    ports: dict[str, int]
+    log_dir: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self, name: str, timeout: float = 30) -> None:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [str(BIN / COMMANDS[name])],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited at start:\n{self.log(name)[-3000:]}")
+            try:
+                if httpx.get(self.url(name) + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{name} not healthy in {timeout}s:\n{self.log(name)[-3000:]}")
+
+    def kill9(self, name: str) -> None:
+        """SIGKILL: no drain, no goodbye (a crash or an OOM kill)."""
+        proc = self.procs.pop(name)
+        proc.kill()
+        proc.wait(30)
+
+    def signal(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send ``sig`` and wait for the exit code."""
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        return proc.wait(timeout)
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs.pop(name)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
