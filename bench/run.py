@@ -1,0 +1,499 @@
+"""``make bench``: the whole system on this machine, with its ceilings, in one run.
+
+Starts a fresh local stack (embedded PostgreSQL, ministack SQS, Valkey, the sandbox and the
+three services), then measures, in order:
+
+1. ceilings: a bare FastAPI endpoint parsing the same body, and the sandbox alone;
+2. ingest: accepted/s at maximum (closed loop), then latency at 50 % of it (open loop);
+3. end to end at 80 mps offered with the sandbox capped at 80, then at 400 mps with the
+   cap at 1,000 (two dispatcher processes): accepted → sent and accepted → read latency,
+   the dispatcher's sends/s against the cap and the 130429 count, the ledger's events/s
+   and lag, and each service's CPU-seconds per 1,000 notifications and peak RSS;
+4. lost (accepted but not read) and unexpected (sandbox receipts nobody submitted).
+
+Writes ``bench/results/<UTC>.json`` and a PNG plot beside it, and prints a one-screen
+summary. ``--smoke`` runs every phase briefly at low rates (``make test`` does, and checks
+lost = 0 and unexpected = 0). Traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from load import closed_loop, open_loop
+from results_file import write_result
+from sqlalchemy import text
+
+from notif_core.db import make_engine
+from notif_core.settings import CoreSettings
+from notif_core.sqs import QueueNames, provision_queues, sqs_client
+from notif_local.cluster import Services
+from notif_local.devtenant import ensure_dev_key
+from notif_local.ports import free_port, wait_for_port
+from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
+
+BIN = Path(sys.executable).parent
+TICKS = os.sysconf("SC_CLK_TCK")
+SECRET = "bench-app-secret"  # noqa: S105 - the local sandbox's webhook secret
+TOKEN = "sandbox-access-token"  # noqa: S105 - the sandbox's default token
+SENDER = "100000000000001"
+BODY = {"template": {"name": "hello_world", "language": "en_US"}}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def set_cap(sandbox: str, mps: int) -> None:
+    """Every sender's throughput cap (lists are replaced whole by a config change)."""
+    senders = httpx.get(sandbox + "/_sandbox/config").json()["senders"]
+    for sender in senders:
+        sender["throughput_mps"] = mps
+    httpx.post(sandbox + "/_sandbox/config", json={"senders": senders}).raise_for_status()
+
+
+class Bench:
+    def __init__(self, root: Path, smoke: bool) -> None:
+        self.root = root
+        self.smoke = smoke
+        self.stack = LocalStack(root / "stack", ports=Ports.all_free(), outer_env={})
+        self.services: Services | None = None
+        self.second: Services | None = None
+        self.key = ""
+        self.numbers = iter(range(10**9))
+
+    # --- the system -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        env = self.stack.start()
+        os.environ.update(env)
+        settings = CoreSettings()
+        migrate_all(settings.database_url)
+        create_queues(settings, max_receive_count=10)
+        self.key = ensure_dev_key(settings.database_url, self.root / "key")
+        ports = {
+            "ingest": self.stack.ports.ingest,
+            "ledger": self.stack.ports.ledger,
+            "dispatcher": self.stack.ports.dispatcher,
+            "sandbox": self.stack.ports.sandbox,
+        }
+        self.env = {
+            **env,
+            "LOG_LEVEL": "WARNING",
+            "WHATSAPP_APP_SECRET": SECRET,
+            "SANDBOX_APP_SECRET": SECRET,
+            "API_RATE_LIMIT_PER_SECOND": "100000",
+            "API_RATE_LIMIT_BURST": "100000",
+            "SENDER_RATE_PER_SECOND": "80",
+            "WORKER_CONCURRENCY": "64",
+            "PROMETHEUS_PORT": "0",
+        }
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        self.services = Services(env=self.env, ports=ports, log_dir=self.root / "logs")
+        for name in ("sandbox", "ledger", "ingest"):
+            self.services.start(name)
+
+    def stop(self) -> None:
+        for services in (self.second, self.services):
+            if services is not None:
+                services.stop_all()
+        self.stack.stop()
+
+    @property
+    def svc(self) -> Services:
+        assert self.services is not None
+        return self.services
+
+    def sandbox(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        url = self.svc.url("sandbox") + path
+        answer = (
+            httpx.post(url, json=body, timeout=30)
+            if body is not None
+            else httpx.get(url, timeout=60)
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+    def cap(self, mps: int) -> None:
+        set_cap(self.svc.url("sandbox"), mps)
+
+    def dispatchers(self, count: int, rate: int) -> list[int]:
+        """(Re)start ``count`` dispatcher processes paced at ``rate``; returns their pids."""
+        for services in (self.second, self.services):
+            if services is not None and "dispatcher" in services.procs:
+                services.signal("dispatcher")
+        self.svc.env["SENDER_RATE_PER_SECOND"] = str(rate)
+        self.svc.start("dispatcher")
+        pids = [self.svc.procs["dispatcher"].pid]
+        if count > 1:
+            port = free_port()
+            self.second = Services(
+                env={**self.svc.env, "DISPATCHER_PORT": str(port)},
+                ports={"dispatcher": port},
+                log_dir=self.root / "logs",
+            )
+            self.second.start("dispatcher")
+            pids.append(self.second.procs["dispatcher"].pid)
+        return pids
+
+    # --- requests -------------------------------------------------------------------------
+
+    def notification(self, i: int) -> tuple[str, dict[str, Any], dict[str, str]]:
+        del i
+        body = {**BODY, "to": f"+1415{next(self.numbers) % 10**7:07d}"}
+        return self.svc.url("ingest") + "/v1/notifications", body, {"X-API-Key": self.key}
+
+    # --- phases ---------------------------------------------------------------------------
+
+    async def ceilings(self, seconds: float) -> dict[str, Any]:
+        port = free_port()
+        bare = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measured loop
+            [
+                str(BIN / "uvicorn"),
+                "bare_app:app",
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=Path(__file__).parent,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, 30)
+
+            def to_bare(i: int) -> tuple[str, dict[str, Any], dict[str, str]]:
+                body = {**BODY, "to": f"+1415{i % 10**7:07d}"}
+                return f"http://127.0.0.1:{port}/v1/notifications", body, {}
+
+            bare_run = await closed_loop(to_bare, seconds, workers=32)
+        finally:
+            bare.terminate()
+            bare.wait(10)
+        # The sandbox alone: a process of its own, its webhooks going nowhere, so that
+        # neither its statuses nor their processing touch the rest of the run.
+        port = free_port()
+        alone = Services(
+            env={
+                **self.svc.env,
+                "SANDBOX_PORT": str(port),
+                "SANDBOX_WEBHOOK_URL": "http://127.0.0.1:9/nowhere",
+            },
+            ports={"sandbox": port},
+            log_dir=self.root / "logs",
+        )
+        alone.start("sandbox")
+        try:
+            base = alone.url("sandbox")
+            set_cap(base, 10_000)  # the sandbox's highest cap
+            url = f"{base}/v21.0/{SENDER}/messages"
+
+            def to_sandbox(i: int) -> tuple[str, dict[str, Any], dict[str, str]]:
+                body = {
+                    "messaging_product": "whatsapp",
+                    "to": f"1417{i % 10**7:07d}",
+                    "type": "template",
+                    "template": {"name": "hello_world", "language": {"code": "en_US"}},
+                    "biz_opaque_callback_data": f"ceiling-{i}",
+                }
+                return url, body, {"Authorization": f"Bearer {TOKEN}"}
+
+            sandbox_run = await closed_loop(to_sandbox, seconds, workers=32, ok=200)
+        finally:
+            alone.stop_all()
+        return {"bare_fastapi": bare_run.summary(), "sandbox_alone": sandbox_run.summary()}
+
+    async def ingest(self, seconds: float) -> dict[str, Any]:
+        """Ingest alone: its ceiling, then latency at half of it. It publishes to queues of
+        its own that nothing consumes, so the phase leaves no work behind for the next."""
+        settings = CoreSettings()
+        prefix = f"{settings.queue_prefix}-ingestonly"
+        async with sqs_client(settings) as sqs:
+            await provision_queues(sqs, QueueNames(prefix), max_receive_count=10)
+        self.svc.signal("ingest")
+        alone = Services(
+            env={**self.svc.env, "QUEUE_PREFIX": prefix},
+            ports={"ingest": self.svc.ports["ingest"]},
+            log_dir=self.root / "logs",
+        )
+        alone.start("ingest")
+        try:
+            maximum = await closed_loop(self.notification, seconds, workers=32)
+            half = max(1.0, maximum.rate / 2)
+            at_half = await open_loop(self.notification, half, seconds)
+        finally:
+            alone.stop_all()
+            self.svc.start("ingest")
+        return {
+            "max": maximum.summary(),
+            "at_half_max": {"offered_per_second": round(half, 1), **at_half.summary()},
+        }
+
+    async def end_to_end(
+        self, rate: float, seconds: float, cap: int, dispatchers: int, drain: float
+    ) -> dict[str, Any]:
+        self.sandbox("/_sandbox/reset", {})
+        self.cap(cap)
+        pids = {
+            f"dispatcher{'' if n == 0 else n + 1}": pid
+            for n, pid in enumerate(self.dispatchers(dispatchers, cap))
+        }
+        pids |= {n: self.svc.procs[n].pid for n in ("ingest", "ledger", "sandbox")}
+        cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+        started = datetime.now(UTC)
+        run = await open_loop(self.notification, rate, seconds, keep=True)
+        ids = [a["id"] for a in run.answers.values()]
+        done = await self.wait_read(ids, drain)
+        cpu = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
+        stats = self.sandbox("/_sandbox/stats")
+        messages = self.sandbox("/_sandbox/messages")["messages"]
+        figures = await self.ledger_figures(ids, started)
+        received = sorted(datetime.fromisoformat(m["received_at"]).timestamp() for m in messages)
+        span = (received[-1] - received[0]) if len(received) > 1 else 1.0
+        sends = (len(received) - 1) / span if len(received) > 1 else 0.0
+        mine = set(ids)
+        per_thousand = 1000 / max(1, len(ids))
+        return {
+            "offered_per_second": rate,
+            "seconds": seconds,
+            "sandbox_cap": cap,
+            "dispatchers": dispatchers,
+            "accepted": len(ids),
+            "ingest": run.summary(),
+            "read": done,
+            "lost": len(ids) - done,
+            "unexpected": sum(1 for m in messages if m["biz_opaque_callback_data"] not in mine),
+            "duplicates": len(messages) - len({m["biz_opaque_callback_data"] for m in messages}),
+            "dispatcher": {
+                "sends_per_second": round(sends, 1),
+                "utilisation_pct": round(100 * sends / min(cap, rate), 1),
+                "rejected_130429": stats["rejected"].get("130429", 0),
+            },
+            **figures,
+            "cpu_seconds_per_1000": {n: round(c * per_thousand, 2) for n, c in cpu.items()},
+            "peak_rss_mb": {n: peak_rss_mb(p) for n, p in pids.items()},
+        }
+
+    async def wait_read(self, ids: list[str], within: float) -> int:
+        engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="bench")
+        query = text(
+            "SELECT count(*) FROM ledger.notifications "
+            "WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'read'"
+        )
+        deadline = time.monotonic() + within
+        done = 0
+        try:
+            while time.monotonic() < deadline:
+                async with engine.connect() as conn:
+                    done = int((await conn.execute(query, {"ids": ids})).scalar_one())
+                if done >= len(ids):
+                    break
+                await asyncio.sleep(0.5)
+        finally:
+            await engine.dispose()
+        return done
+
+    async def ledger_figures(self, ids: list[str], since: datetime) -> dict[str, Any]:
+        """Latency percentiles from the ledger's per-status times, and its own pace."""
+        engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="bench")
+        try:
+            async with engine.connect() as conn:
+                sent, read = (
+                    await conn.execute(
+                        text(LATENCIES),
+                        {"ids": ids},
+                    )
+                ).one()
+                events = (
+                    await conn.execute(
+                        text(LEDGER_PACE),
+                        {"since": since},
+                    )
+                ).one()
+        finally:
+            await engine.dispose()
+
+        def ms(values: Any) -> dict[str, float]:
+            values = values or [0, 0, 0]
+            return {
+                f"p{q}_ms": round(float(v or 0) * 1000, 1)
+                for q, v in zip((50, 95, 99), values, strict=True)
+            }
+
+        count, span, lag = events
+        return {
+            "accepted_to_sent": ms(sent),
+            "accepted_to_read": ms(read),
+            "ledger": {
+                "events_per_second": round(int(count) / float(span or 1), 1),
+                "lag": ms(lag),
+            },
+        }
+
+
+LATENCIES = """
+WITH seen AS (
+    SELECT n.id, n.accepted_at,
+           min(e.recorded_at) FILTER (WHERE e.type = 'notification.sent') AS sent,
+           min(e.recorded_at) FILTER (WHERE e.type = 'notification.read') AS read
+    FROM ledger.notifications n
+    JOIN ledger.events e
+      ON e.notification_id = n.id OR (e.notification_id IS NULL AND e.wamid = n.wamid)
+    WHERE n.id = ANY(CAST(:ids AS uuid[]))
+    GROUP BY n.id, n.accepted_at
+)
+SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99])
+           WITHIN GROUP (ORDER BY extract(epoch FROM sent - accepted_at)),
+       percentile_cont(ARRAY[0.5, 0.95, 0.99])
+           WITHIN GROUP (ORDER BY extract(epoch FROM read - accepted_at))
+FROM seen
+"""
+"""From acceptance to the moment the ledger recorded the status, i.e. when a client reading
+the notification sees it (Meta's own status timestamps have whole seconds only)."""
+LEDGER_PACE = """
+SELECT count(*), extract(epoch FROM max(recorded_at) - min(recorded_at)),
+       percentile_cont(ARRAY[0.5, 0.95, 0.99])
+           WITHIN GROUP (ORDER BY extract(epoch FROM recorded_at - occurred_at))
+FROM ledger.events
+WHERE recorded_at >= :since AND type IN ('notification.accepted', 'notification.sent')
+"""
+"""The ledger's pace and lag over our own events (accepted, sent), whose ``occurred_at`` has
+full precision; Meta's webhook statuses carry whole seconds."""
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    phases = [k for k in ("e2e_80", "e2e_400") if k in result]
+    for n, phase in enumerate(phases):
+        figures = result[phase]
+        for m, measure in enumerate(("accepted_to_sent", "accepted_to_read")):
+            values = [figures[measure][f"p{q}_ms"] for q in (50, 95, 99)]
+            left.bar(
+                [x + n * 0.4 + m * 0.2 for x in range(3)],
+                values,
+                width=0.2,
+                label=f"{phase} {measure.replace('_', ' ')}",
+            )
+    left.set_xticks([0.3, 1.3, 2.3], ["p50", "p95", "p99"])
+    left.set_ylabel("ms")
+    left.set_title("End-to-end latency")
+    left.legend(fontsize=7)
+    names = ["bare FastAPI", "ingest max", "sandbox alone", "sends @80 cap", "sends @1000 cap"]
+    values = [
+        result["ceilings"]["bare_fastapi"]["per_second"],
+        result["ingest"]["max"]["per_second"],
+        result["ceilings"]["sandbox_alone"]["per_second"],
+        result.get("e2e_80", {}).get("dispatcher", {}).get("sends_per_second", 0),
+        result.get("e2e_400", {}).get("dispatcher", {}).get("sends_per_second", 0),
+    ]
+    right.barh(names, values)
+    right.set_xlabel("per second")
+    right.set_title("Throughput against ceilings")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+async def measure(bench: Bench, smoke: bool) -> dict[str, Any]:
+    short = 2.0 if smoke else 8.0
+    result: dict[str, Any] = {"smoke": smoke}
+    result["ceilings"] = await bench.ceilings(short)
+    result["ingest"] = await bench.ingest(short if smoke else 10.0)
+    if smoke:
+        result["e2e_80"] = await bench.end_to_end(20, 3, cap=80, dispatchers=1, drain=60)
+        return result
+    result["e2e_80"] = await bench.end_to_end(80, 20, cap=80, dispatchers=1, drain=90)
+    result["e2e_400"] = await bench.end_to_end(400, 15, cap=1000, dispatchers=2, drain=180)
+    return result
+
+
+def summary(r: dict[str, Any]) -> str:
+    bare = r["ceilings"]["bare_fastapi"]["per_second"]
+    alone = r["ceilings"]["sandbox_alone"]["per_second"]
+    ingest = r["ingest"]
+    share = ingest["max"]["per_second"] / max(bare, 1)
+    lines = [
+        "whatsapp-notif benchmark" + (" (smoke)" if r["smoke"] else ""),
+        f"ceilings: bare FastAPI {bare}/s, sandbox alone {alone}/s",
+        f"ingest: {ingest['max']['per_second']}/s at max ({share:.0%} of bare); "
+        f"at {ingest['at_half_max']['offered_per_second']}/s: "
+        f"p50 {ingest['at_half_max']['p50_ms']} ms, p95 {ingest['at_half_max']['p95_ms']} ms, "
+        f"p99 {ingest['at_half_max']['p99_ms']} ms",
+    ]
+    for key in ("e2e_80", "e2e_400"):
+        if key not in r:
+            continue
+        e = r[key]
+        d = e["dispatcher"]
+        lines += [
+            f"{key}: {e['offered_per_second']} mps offered, cap {e['sandbox_cap']}, "
+            f"{e['dispatchers']} dispatcher(s): {e['accepted']} accepted, {e['read']} read, "
+            f"lost {e['lost']}, unexpected {e['unexpected']}, duplicates {e['duplicates']}",
+            f"  accepted→sent p50/p95/p99 {e['accepted_to_sent']['p50_ms']}/"
+            f"{e['accepted_to_sent']['p95_ms']}/{e['accepted_to_sent']['p99_ms']} ms; "
+            f"→read {e['accepted_to_read']['p50_ms']}/{e['accepted_to_read']['p95_ms']}/"
+            f"{e['accepted_to_read']['p99_ms']} ms",
+            f"  sends {d['sends_per_second']}/s ({d['utilisation_pct']}% of the offered or cap, "
+            f"{d['sends_per_second'] / max(alone, 1):.1%} of the sandbox alone), "
+            f"130429 x {d['rejected_130429']}; ledger {e['ledger']['events_per_second']} events/s, "
+            f"lag p95 {e['ledger']['lag']['p95_ms']} ms",
+            f"  CPU-s per 1000: {e['cpu_seconds_per_1000']}; peak RSS MB: {e['peak_rss_mb']}",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="notif-bench-"))
+    bench = Bench(root, args.smoke)
+    started = time.monotonic()
+    try:
+        bench.start()
+        result = asyncio.run(measure(bench, args.smoke))
+    finally:
+        bench.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    result["wall_seconds"] = round(time.monotonic() - started, 1)
+    command = "make bench" + (" (--smoke)" if args.smoke else "")
+    path = write_result("bench-smoke" if args.smoke else "bench", command, result)
+    plot(result, path.with_suffix(".png"))
+    print(summary(result))
+    print(f"plot: {path.with_suffix('.png')}")
+    bad = [
+        k
+        for k in ("e2e_80", "e2e_400")
+        if k in result and (result[k]["lost"] or result[k]["unexpected"])
+    ]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

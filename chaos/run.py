@@ -1,0 +1,485 @@
+"""``make chaos``: steady load under random faults, then a total-queue check.
+
+A fresh local stack (embedded PostgreSQL, ministack SQS, Valkey, the WhatsApp sandbox, the
+three services) takes ``--rate`` notifications/s for ``--seconds`` while a seeded schedule
+kills services with SIGKILL and restarts them, restarts PostgreSQL and the SQS endpoint
+(ministack keeps its state across restarts), and injects sandbox 5xx storms and webhook
+delays. The client retries refused or broken requests with the same Idempotency-Key, as a
+real one should. After the load the system drains, and the checker reports:
+
+- lost: accepted (202) notifications that did not end read, delivered, or terminal with a
+  reason, in the ledger and (for the sent ones) in the sandbox: must be 0;
+- unexpected: sandbox receipts for anything the client did not submit: must be 0;
+- duplicates: sandbox receipts per notification above one, each explained against the
+  documented double-send window (a dispatcher killed between Meta's accept and the
+  ``sent`` commit);
+- the ledger's read models against a rebuild from the event store: must be equal.
+
+Writes ``chaos/results/<UTC>.json`` with the figures and the fault schedule. The seed is
+printed; ``--seed`` replays the same schedule. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from ledger.rebuild import compare
+from notif_core.db import make_engine
+from notif_core.settings import CoreSettings
+from notif_core.sqs import QueueNames, sqs_client
+from notif_local.cluster import Services
+from notif_local.devtenant import ensure_dev_key
+from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
+
+FINAL = ("read", "delivered", "failed", "expired", "cancelled", "suppressed")
+SENT = ("read", "delivered")
+APPS = ("ledger", "dispatcher", "ingest")
+ATTEMPT_ERRORS = """
+SELECT notification_id, array_agg(body->'payload'->'error'->>'code') AS codes
+FROM ledger.events
+WHERE type = 'notification.attempt_failed' AND notification_id = ANY(CAST(:ids AS uuid[]))
+GROUP BY 1
+"""
+SECRET = "chaos-app-secret"  # noqa: S105 - the local sandbox's webhook secret
+
+
+@dataclass
+class Fault:
+    at: float
+    kind: str
+    target: str
+    duration: float
+    started: float | None = None
+    ended: float | None = None
+
+
+def plan(seed: int, seconds: float, smoke: bool) -> list[Fault]:
+    """The fault schedule: a function of the seed alone, so a run can be replayed."""
+    rng = random.Random(seed)  # noqa: S311 - a replayable schedule, not a secret
+    late = max(3.0, seconds - 6)
+
+    def at() -> float:
+        return round(rng.uniform(2.0, late), 2)
+
+    faults = [
+        Fault(at(), "kill9", app, round(rng.uniform(0.5, 3.0), 2))
+        for app in APPS
+        for _ in range(1 if smoke else 3)
+    ]
+    faults.append(Fault(at(), "restart", "postgres", round(rng.uniform(1.0, 3.0), 2)))
+    faults.append(Fault(at(), "restart", "sqs", round(rng.uniform(1.0, 3.0), 2)))
+    faults += [
+        Fault(at(), "5xx_storm", "sandbox", round(rng.uniform(3.0, 6.0), 2))
+        for _ in range(1 if smoke else 2)
+    ]
+    faults.append(Fault(at(), "webhook_delay", "sandbox", round(rng.uniform(4.0, 8.0), 2)))
+    return sorted(faults, key=lambda f: f.at)
+
+
+@dataclass
+class Load:
+    accepted: dict[int, str] = field(default_factory=dict)
+    """Request number → notification id, for every 202 the client saw."""
+    attempts: int = 0
+    retried: int = 0
+    gave_up: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+class Chaos:
+    def __init__(self, args: argparse.Namespace, root: Path) -> None:
+        self.args = args
+        self.root = root
+        self.stack = LocalStack(root / "stack", ports=Ports.all_free(), outer_env={})
+        self.services: Services | None = None
+        self.t0 = 0.0
+        self.time_scale = 1.0
+        self.log: list[str] = []
+
+    # --- setup ----------------------------------------------------------------------------
+
+    def start(self) -> str:
+        env = self.stack.start()
+        os.environ.update(env)
+        settings = CoreSettings()
+        migrate_all(settings.database_url)
+        create_queues(settings, max_receive_count=10)
+        key = ensure_dev_key(settings.database_url, self.root / "key")
+        ports = {
+            "ingest": self.stack.ports.ingest,
+            "ledger": self.stack.ports.ledger,
+            "dispatcher": self.stack.ports.dispatcher,
+            "sandbox": self.stack.ports.sandbox,
+        }
+        service_env = {
+            **env,
+            "LOG_LEVEL": "WARNING",
+            "WHATSAPP_APP_SECRET": SECRET,
+            "SANDBOX_APP_SECRET": SECRET,
+            "SANDBOX_TIME_SCALE": "0.5",
+            "SENDER_RATE_PER_SECOND": str(max(80, int(self.args.rate * 1.5))),
+            "RETRY_BASE_SECONDS": "0.5",
+            "RETRY_CAP_SECONDS": "5",
+            "MAX_ATTEMPTS": "12",
+            "CLAIM_LEASE_SECONDS": "10",
+            "SQS_WAIT_SECONDS": "2",
+            "DRAIN_SECONDS": "5",
+            "API_RATE_LIMIT_PER_SECOND": "5000",
+            "API_RATE_LIMIT_BURST": "5000",
+            "OUTBOX_RELAY_GRACE": "2",
+            "PROMETHEUS_PORT": "0",
+        }
+        log_dir = self.root / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.services = Services(env=service_env, ports=ports, log_dir=log_dir)
+        for name in ("sandbox", *APPS):
+            self.services.start(name)
+        config = self._sandbox("/_sandbox/config")
+        senders = config["senders"]
+        for sender in senders:  # lists are replaced whole by a config change
+            sender["throughput_mps"] = max(80, int(self.args.rate * 2))
+        self._sandbox("/_sandbox/config", {"senders": senders})
+        self.time_scale = float(config["webhooks"]["time_scale"])
+        return key
+
+    def stop(self) -> None:
+        if self.services is not None:
+            self.services.stop_all()
+        self.stack.stop()
+
+    def _sandbox(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        assert self.services is not None
+        url = self.services.url("sandbox") + path
+        answer = (
+            httpx.post(url, json=body, timeout=10)
+            if body is not None
+            else httpx.get(url, timeout=30)
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+    # --- load -----------------------------------------------------------------------------
+
+    async def load(self, key: str) -> Load:
+        assert self.services is not None
+        result = Load()
+        base = self.services.url("ingest") + "/v1/notifications"
+        total = int(self.args.rate * self.args.seconds)
+        give_up_at = self.t0 + self.args.seconds + 120
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+
+            async def one(i: int) -> None:
+                body = {
+                    "to": f"+1416{i:07d}",
+                    "template": {"name": "hello_world", "language": "en_US"},
+                    "metadata": {"chaos": i},
+                }
+                headers = {"X-API-Key": key, "Idempotency-Key": f"chaos-{self.args.seed}-{i}"}
+                started = time.monotonic()
+                while time.monotonic() < give_up_at:
+                    result.attempts += 1
+                    try:
+                        answer = await client.post(base, json=body, headers=headers)
+                        if answer.status_code == 202:
+                            result.accepted[i] = answer.json()["id"]
+                            result.latencies.append(time.monotonic() - started)
+                            return
+                    except httpx.HTTPError:
+                        pass
+                    result.retried += 1
+                    await asyncio.sleep(0.5)
+                result.gave_up += 1
+
+            tasks = []
+            for i in range(total):
+                await asyncio.sleep(max(0.0, self.t0 + i / self.args.rate - time.monotonic()))
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+        return result
+
+    # --- faults ---------------------------------------------------------------------------
+
+    async def inject(self, faults: list[Fault]) -> None:
+        await asyncio.gather(*(self._one_fault(f) for f in faults))
+
+    async def _one_fault(self, fault: Fault) -> None:
+        assert self.services is not None
+        await asyncio.sleep(max(0.0, self.t0 + fault.at - time.monotonic()))
+        fault.started = round(time.monotonic() - self.t0, 2)
+        if fault.kind == "kill9":
+            await self._exclusive(fault.target, self._kill_and_restart, fault)
+        elif fault.kind == "restart" and fault.target == "postgres":
+            assert self.stack.postgres is not None
+            await asyncio.to_thread(self.stack.postgres.stop)
+            await asyncio.sleep(fault.duration)
+            await asyncio.to_thread(self.stack.postgres.start)
+        elif fault.kind == "restart" and fault.target == "sqs":
+            assert self.stack.sqs is not None
+            await asyncio.to_thread(self.stack.sqs.stop)
+            await asyncio.sleep(fault.duration)
+            await asyncio.to_thread(self.stack.sqs.start)
+        elif fault.kind == "5xx_storm":
+            self._sandbox("/_sandbox/config", {"faults": {"error_503": 0.3, "error_500": 0.1}})
+            await asyncio.sleep(fault.duration)
+            self._sandbox("/_sandbox/config", {"faults": {"error_503": 0.0, "error_500": 0.0}})
+        elif fault.kind == "webhook_delay":
+            self._sandbox("/_sandbox/config", {"webhooks": {"time_scale": self.time_scale * 20}})
+            await asyncio.sleep(fault.duration)
+            self._sandbox("/_sandbox/config", {"webhooks": {"time_scale": self.time_scale}})
+        fault.ended = round(time.monotonic() - self.t0, 2)
+        self.log.append(f"{fault.started:>7.2f}s {fault.kind} {fault.target} ({fault.duration}s)")
+
+    _locks: dict[str, asyncio.Lock] = {}
+
+    async def _exclusive(self, name: str, action: Any, fault: Fault) -> None:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:  # two kills of one service never overlap
+            await action(fault)
+
+    async def _kill_and_restart(self, fault: Fault) -> None:
+        assert self.services is not None
+        self.services.kill9(fault.target)
+        await asyncio.sleep(fault.duration)
+        await asyncio.to_thread(self.services.start, fault.target, 60)
+
+    # --- drain and check ------------------------------------------------------------------
+
+    async def drain(self, ids: list[str], within: float) -> dict[str, int]:
+        engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="chaos")
+        query = text(
+            "SELECT status, count(*) FROM ledger.notifications "
+            "WHERE id = ANY(CAST(:ids AS uuid[])) GROUP BY status"
+        )
+        deadline = time.monotonic() + within
+        counts: dict[str, int] = {}
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    async with engine.connect() as conn:
+                        counts = {r[0]: int(r[1]) for r in await conn.execute(query, {"ids": ids})}
+                except Exception:
+                    counts = {}
+                if sum(counts.get(s, 0) for s in FINAL) >= len(ids):
+                    break
+                await asyncio.sleep(1)
+            await self._queues_empty(deadline)
+        finally:
+            await engine.dispose()
+        return counts
+
+    async def _queues_empty(self, deadline: float) -> None:
+        """Wait until no work queue holds a message (events still being projected)."""
+        settings = CoreSettings()
+        names = QueueNames(settings.queue_prefix)
+        async with sqs_client(settings) as sqs:
+            quiet = 0
+            while time.monotonic() < deadline and quiet < 2:
+                total = 0
+                for name in names.all():
+                    url = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
+                    attrs = (
+                        await sqs.get_queue_attributes(
+                            QueueUrl=url,
+                            AttributeNames=[
+                                "ApproximateNumberOfMessages",
+                                "ApproximateNumberOfMessagesNotVisible",
+                            ],
+                        )
+                    )["Attributes"]
+                    total += sum(int(v) for v in attrs.values())
+                quiet = quiet + 1 if total == 0 else 0
+                await asyncio.sleep(1)
+
+    async def check(self, load: Load) -> dict[str, Any]:
+        ids = list(load.accepted.values())
+        engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="chaos")
+        try:
+            async with engine.connect() as conn:
+                rows = {
+                    str(r.id): r
+                    for r in await conn.execute(
+                        text(
+                            "SELECT id, status, last_error FROM ledger.notifications "
+                            "WHERE id = ANY(CAST(:ids AS uuid[]))"
+                        ),
+                        {"ids": ids},
+                    )
+                }
+            rebuild = await compare(engine)
+            messages = self._sandbox("/_sandbox/messages")["messages"]
+            receipts = Counter(m.get("biz_opaque_callback_data") for m in messages)
+            twice = [nid for nid, n in receipts.items() if n > 1]
+            async with engine.connect() as conn:
+                retried = {
+                    str(r.notification_id): r.codes
+                    for r in await conn.execute(
+                        text(ATTEMPT_ERRORS),
+                        {"ids": twice},
+                    )
+                }
+        finally:
+            await engine.dispose()
+        submitted = set(ids)
+        lost = []
+        for nid in ids:
+            row = rows.get(nid)
+            if row is None or row.status not in FINAL:
+                lost.append({"id": nid, "status": row.status if row else None})
+            elif row.status in SENT and receipts[nid] == 0:
+                lost.append({"id": nid, "status": row.status, "sandbox": 0})
+            elif row.status == "failed" and not row.last_error:
+                lost.append({"id": nid, "status": "failed", "reason": None})
+        unexpected = [m for m in messages if m.get("biz_opaque_callback_data") not in submitted]
+        return {
+            "statuses": dict(Counter(r.status for r in rows.values())),
+            "lost": lost,
+            "unexpected": len(unexpected),
+            "duplicates": self._explain(messages, receipts, retried),
+            "rebuild_differences": rebuild,
+            "sandbox_stats": self._sandbox("/_sandbox/stats"),
+        }
+
+    def _explain(
+        self, messages: list[dict[str, Any]], receipts: Counter[Any], retried: dict[str, Any]
+    ) -> list[Any]:
+        """Each notification Meta received twice, with what explains it: a dispatcher killed
+        just then, or an attempt the dispatcher recorded as failed (its answer lost)."""
+        kills = [f for f in self.faults if f.kind == "kill9" and f.target == "dispatcher"]
+        found = []
+        for nid, count in receipts.items():
+            if count < 2:
+                continue
+            times = sorted(
+                m["received_at"] for m in messages if m.get("biz_opaque_callback_data") == nid
+            )
+            first = datetime.fromisoformat(times[0]).timestamp() - self.wall0
+            killed = [
+                k.started
+                for k in kills
+                if k.started is not None and first - 1 <= k.started <= first + 1
+            ]
+            codes = [c for c in retried.get(nid, []) if c]
+            if killed:
+                why = (
+                    f"dispatcher SIGKILL at {killed[0]}s, between Meta's accept and the `sent` "
+                    "commit (docs/reliability.md, the remaining window)"
+                )
+            elif codes:
+                why = (
+                    f"an attempt recorded as failed ({', '.join(codes)}) although Meta had "
+                    "accepted it: its answer was lost (docs/reliability.md, the remaining window)"
+                )
+            else:
+                why = "unexplained"
+            found.append(
+                {
+                    "id": nid,
+                    "receipts": count,
+                    "first_receipt_s": round(first, 2),
+                    "explained_by": why,
+                }
+            )
+        return found
+
+    faults: list[Fault]
+    wall0: float
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="notif-chaos-"))
+    chaos = Chaos(args, root)
+    chaos.faults = plan(args.seed, args.seconds, args.smoke)
+    print(f"seed {args.seed} (replay: make chaos SEED={args.seed})", flush=True)
+    try:
+        key = await asyncio.to_thread(chaos.start)
+        chaos.t0 = time.monotonic()
+        chaos.wall0 = time.time()
+        load_task = asyncio.create_task(chaos.load(key))
+        await chaos.inject(chaos.faults)
+        load = await load_task
+        loaded = time.monotonic() - chaos.t0
+        counts = await chaos.drain(list(load.accepted.values()), args.drain)
+        drained = time.monotonic() - chaos.t0 - loaded
+        report = await chaos.check(load)
+    except BaseException:
+        for name in ("ingest", "dispatcher", "ledger", "sandbox"):
+            if chaos.services is not None:
+                print(f"--- {name} log tail ---\n{chaos.services.log(name)[-2000:]}")
+        raise
+    finally:
+        chaos.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    latencies = sorted(load.latencies) or [0.0]
+    return {
+        "seed": args.seed,
+        "smoke": args.smoke,
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "submitted": int(args.rate * args.seconds),
+        "accepted": len(load.accepted),
+        "client_attempts": load.attempts,
+        "client_retries": load.retried,
+        "client_gave_up": load.gave_up,
+        "accept_latency_p99_s": round(latencies[int(len(latencies) * 0.99) - 1], 3),
+        "load_seconds": round(loaded, 1),
+        "drain_seconds": round(drained, 1),
+        "drain_statuses": counts,
+        "faults": [asdict(f) for f in chaos.faults],
+        "fault_log": chaos.log,
+        "sqs_restart": "ministack keeps queues and messages across a restart (PERSIST_STATE)",
+        **report,
+        "lost_count": len(report["lost"]),
+        "duplicate_count": sum(d["receipts"] - 1 for d in report["duplicates"]),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--drain", type=float, default=240, help="seconds to wait for the end")
+    parser.add_argument("--smoke", action="store_true", help="one fault of each kind")
+    args = parser.parse_args()
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(10**6)
+    result = asyncio.run(run(args))
+    out = Path("chaos/results")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    ok = (
+        result["lost_count"] == 0
+        and result["unexpected"] == 0
+        and not any(result["rebuild_differences"].values())
+    )
+    print("\n".join(result["fault_log"]))
+    print(
+        f"seed {result['seed']}: {result['accepted']}/{result['submitted']} accepted, "
+        f"lost {result['lost_count']}, unexpected {result['unexpected']}, "
+        f"duplicates {result['duplicate_count']}, rebuild differences "
+        f"{sum(result['rebuild_differences'].values())}, statuses {result['statuses']}"
+    )
+    print(f"written to {path}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
