@@ -105,6 +105,8 @@ def tracer() -> trace.Tracer:
 
 def current_traceparent() -> str | None:
     """The W3C ``traceparent`` of the active span, to put on an event; None outside one."""
+    if not tracing_active():
+        return None
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return carrier.get("traceparent")
@@ -118,7 +120,11 @@ def current_trace_id() -> str | None:
 
 @contextmanager
 def continued(name: str, traceparent: str | None, **attributes: str) -> Iterator[Span]:
-    """A consumer span, child of the producer's ``traceparent`` (a new trace without one)."""
+    """A consumer span, child of the producer's ``traceparent`` (a new trace without one).
+    With tracing off, nothing at all: this runs for every message."""
+    if not tracing_active():
+        yield trace.INVALID_SPAN
+        return
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
     with tracer().start_as_current_span(
         name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
@@ -129,7 +135,11 @@ def continued(name: str, traceparent: str | None, **attributes: str) -> Iterator
 @contextmanager
 def batch_spans(name: str, traceparents: list[str | None]) -> Iterator[None]:
     """One consumer span per message of a batch, each a child of its own producer: a batch
-    mixes many traces, and every one of them should show this step."""
+    mixes many traces, and every one of them should show this step. With tracing off,
+    nothing at all: this runs for every event."""
+    if not tracing_active():
+        yield
+        return
     spans = [
         tracer().start_span(
             name,

@@ -55,7 +55,7 @@ class Publisher:
         self, queue_url: str, events: Sequence[Event]
     ) -> list[BaseException | None]:
         try:
-            await self.publish(queue_url, events)
+            await self._send(queue_url, events, 0)  # stamped by publish_one, in its caller
         except PublishError as exc:
             failed = set(exc.failed_ids)
             return [exc if str(e.event_id) in failed else None for e in events]
@@ -64,8 +64,11 @@ class Publisher:
     async def publish(
         self, queue_url: str, events: Sequence[Event], *, delay_seconds: int = 0
     ) -> None:
+        """Send now, in chunks of ten, stamped with the caller's trace context."""
+        await self._send(queue_url, [with_trace(e) for e in events], delay_seconds)
+
+    async def _send(self, queue_url: str, events: Sequence[Event], delay_seconds: int) -> None:
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
-        events = [with_trace(e) for e in events]
         for start in range(0, len(events), MAX_BATCH):
             chunk = events[start : start + MAX_BATCH]
             entries: list[SendMessageBatchRequestEntryTypeDef] = []
