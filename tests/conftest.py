@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notif_core.db import make_engine
+from notif_core.ids import new_id
 from notif_core.settings import CoreSettings
 from notif_local.devtenant import ensure_dev_key
 from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
@@ -35,6 +36,17 @@ class Stack:
     @property
     def database_url(self) -> str:
         return self.env["DATABASE_URL"]
+
+    def new_database(self, label: str) -> str:
+        """An empty database of its own on the stack's server (no migrations): for tests
+        that must not share state with the running services. Returns its URL."""
+        import psycopg
+
+        name = f"{label}_{new_id().hex[:12]}"
+        admin = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.database_url.rsplit("/", 1)[0] + "/" + name
 
     def settings(self, **overrides: str) -> CoreSettings:
         return CoreSettings(**overrides)  # type: ignore[arg-type]

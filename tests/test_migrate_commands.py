@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 
-from notif_core.ids import new_id
 from tests.conftest import Stack
 
 BIN = Path(sys.executable).parent
@@ -37,11 +36,7 @@ def versions(dsn: str) -> dict[str, str]:
 
 
 def test_migrate_then_downgrade_one_step(stack: Stack) -> None:
-    database = f"migrate_{new_id().hex[:12]}"
-    admin = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    url = stack.database_url.rsplit("/", 1)[0] + "/" + database
+    url = stack.new_database("migrate")
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     for service in ("ingest", "dispatcher", "ledger"):  # the Job's order
         done = run([str(BIN / f"notif-{service}"), "migrate"], url)

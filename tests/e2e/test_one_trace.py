@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from aiohttp import web
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -43,11 +42,7 @@ def own_env(
 ) -> tuple[dict[str, int], str]:
     """The services' settings, with a database, queues and ports of this test's own (the
     subprocess services must not take work meant for the in-process ones)."""
-    database = f"trace_{new_id().hex[:12]}"
-    dsn = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    database_url = stack.database_url.rsplit("/", 1)[0] + "/" + database
+    database_url = stack.new_database("trace")
     migrate_all(database_url)
     key = ensure_dev_key(database_url, tmp_path / "key")
     ports = {name: free_port() for name in ("ingest", "ledger", "dispatcher")}

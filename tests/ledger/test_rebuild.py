@@ -215,16 +215,10 @@ async def test_notifctl_rebuild_swaps_in_an_equal_read_model(stack: Stack) -> No
 async def test_verify_finds_a_tampered_read_model(stack: Stack) -> None:
     """``compare`` (``notifctl ledger verify``) on a database of its own: equal after
     appends, and a hand-edited row shows as a difference."""
-    import psycopg
-
     from ledger.main import migrate
     from ledger.rebuild import compare
 
-    database = f"verify_{new_id().hex[:12]}"
-    admin = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    url = stack.database_url.rsplit("/", 1)[0] + "/" + database
+    url = stack.new_database("verify")
     await asyncio.to_thread(migrate, url)
     engine = make_engine(url, pool_size=2, application_name="tests")
     nid, to = new_id(), f"+1418{new_id().int % 10**7:07d}"
