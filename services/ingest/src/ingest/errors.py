@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.schemas import ErrorBody
+from ingest.schemas import ErrorBody, e164
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -128,3 +128,12 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error answers a route gives (plus those every route gives)."""
     return {code: {"model": ErrorBody} for code in (401, 429, 503, *codes)}
+
+
+def phone_param(value: str, field: str) -> str:
+    """A phone number from a path or query parameter, in E.164, or 422 ``validation_error``
+    naming the parameter (bodies get the same check through their schema)."""
+    try:
+        return e164(value)
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", str(exc), field=field) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -114,6 +115,15 @@ def encode_cursor(*parts: str) -> str:
     return base64.urlsafe_b64encode("|".join(parts).encode()).decode().rstrip("=")
 
 
+def keyset_page(
+    rows: Sequence[Any], limit: int, key: Callable[[Any], tuple[str, ...]]
+) -> tuple[Sequence[Any], str | None]:
+    """The first ``limit`` of ``rows`` (fetched as ``limit + 1``) and the cursor of the next
+    page: the sort key of the last row served, or None on the last page."""
+    page = rows[:limit]
+    return page, (encode_cursor(*key(page[-1])) if page and len(rows) > limit else None)
+
+
 def decode_cursor(cursor: str, count: int) -> list[str]:
     """The parts of a cursor we issued, or 400 invalid_cursor."""
     try:
@@ -172,8 +182,11 @@ async def list_notifications(
         LIMIT :limit
         """  # noqa: S608 - clauses are fixed strings; values are bound parameters
     )
-    rows = list(await conn.execute(query, params))
-    page = rows[:limit]
+    page, next_cursor = keyset_page(
+        list(await conn.execute(query, params)),
+        limit,
+        lambda r: (r.created_at.isoformat(), str(r.id)),
+    )
     items = [
         NotificationSummary(
             id=r.id,
@@ -185,12 +198,6 @@ async def list_notifications(
         )
         for r in page
     ]
-    last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor(last.created_at.isoformat(), str(last.id))
-        if last is not None and len(rows) > limit
-        else None
-    )
     return items, next_cursor
 
 
@@ -226,8 +233,9 @@ async def callback_deliveries(
         ORDER BY id DESC LIMIT :limit
         """  # noqa: S608 - clauses are fixed strings; values are bound parameters
     )
-    rows = list(await conn.execute(query, params))
-    page = rows[:limit]
+    page, next_cursor = keyset_page(
+        list(await conn.execute(query, params)), limit, lambda r: (str(r.id),)
+    )
     items = [
         CallbackDelivery(
             id=r.id,
@@ -245,5 +253,4 @@ async def callback_deliveries(
         )
         for r in page
     ]
-    next_cursor = encode_cursor(str(page[-1].id)) if page and len(rows) > limit else None
     return items, next_cursor

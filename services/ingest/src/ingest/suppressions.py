@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ingest import outbox
 from ingest.errors import ApiError
 from ingest.keys import Tenant
-from ingest.read_model import decode_cursor, encode_cursor
+from ingest.read_model import decode_cursor, keyset_page
 from ingest.schemas import Suppression, SuppressionAccepted
 from notif_core.events import OptPayload, RecipientOptedIn, RecipientOptedOut
 
@@ -95,8 +95,11 @@ async def active(
         ORDER BY recipient, phone_number_id, scope LIMIT :limit
         """  # noqa: S608 - clauses are fixed strings; values are bound parameters
     )
-    rows = list(await conn.execute(query, params))
-    page = rows[:limit]
+    page, next_cursor = keyset_page(
+        list(await conn.execute(query, params)),
+        limit,
+        lambda r: (r.recipient, r.phone_number_id, r.scope),
+    )
     items = [
         Suppression(
             recipient=r.recipient,
@@ -107,10 +110,4 @@ async def active(
         )
         for r in page
     ]
-    last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor(last.recipient, last.phone_number_id, last.scope)
-        if last is not None and len(rows) > limit
-        else None
-    )
     return items, next_cursor

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from ingest import callback_secrets, suppressions, usage
 from ingest.deps import AppState, CurrentTenant, State
-from ingest.errors import ApiError, error_responses
+from ingest.errors import error_responses, phone_param
 from ingest.keys import Tenant
 from ingest.read_model import callback_deliveries
 from ingest.schemas import (
@@ -22,7 +22,6 @@ from ingest.schemas import (
     SuppressionPage,
     SuppressionRequest,
     UsageReport,
-    e164,
 )
 from notif_core.events import utcnow
 
@@ -61,12 +60,7 @@ async def list_suppressions(
 ) -> SuppressionPage:
     """Recipients nothing (scope all) or no marketing (scope marketing) is sent to, from
     STOP keywords, Meta's 131050 and this API."""
-    wanted = None
-    if recipient is not None:
-        try:
-            wanted = e164(recipient)
-        except ValueError as exc:
-            raise ApiError(422, "validation_error", str(exc), field="recipient") from None
+    wanted = phone_param(recipient, "recipient") if recipient is not None else None
     numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id)
     async with state.engine.connect() as conn:
         items, next_cursor = await suppressions.active(
@@ -105,10 +99,7 @@ async def lift_suppression(
     phone_number_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> SuppressionAccepted:
     """Lifts every scope for the recipient, as an opt-in keyword (START) would."""
-    try:
-        number = e164(recipient)
-    except ValueError as exc:
-        raise ApiError(422, "validation_error", str(exc), field="recipient") from None
+    number = phone_param(recipient, "recipient")
     numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id, phone_number_id)
     return await _record(state, tenant, number, numbers, "lift")
 

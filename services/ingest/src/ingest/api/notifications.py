@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ingest import accept, idempotency
 from ingest.cancel import GATE_TO_STATUS, cancel
 from ingest.deps import CurrentTenant, State
-from ingest.errors import ApiError, error_responses, validation_fields
+from ingest.errors import ApiError, error_responses, phone_param, validation_fields
 from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
 from ingest.metrics import ACCEPTED
@@ -29,7 +29,6 @@ from ingest.schemas import (
     NotificationPage,
     NotificationRequest,
     NotificationView,
-    e164,
 )
 from notif_core.events import utcnow
 from notif_core.logging import get_logger
@@ -177,12 +176,7 @@ async def list_(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NotificationPage:
     """The tenant's notifications, newest first, with a stable cursor."""
-    recipient = None
-    if to is not None:
-        try:
-            recipient = e164(to)
-        except ValueError as exc:
-            raise ApiError(422, "validation_error", str(exc), field="to") from None
+    recipient = phone_param(to, "to") if to is not None else None
     async with state.engine.connect() as conn:
         items, next_cursor = await list_notifications(
             conn,
