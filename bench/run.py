@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from load import closed_loop, open_loop
 from results_file import write_result
 from sqlalchemy import text
@@ -38,14 +37,12 @@ from sqlalchemy import text
 from notif_core.db import make_engine
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, provision_queues, sqs_client
-from notif_local.cluster import Services
-from notif_local.devtenant import ensure_dev_key
+from notif_local.cluster import Services, prepare
 from notif_local.ports import free_port, wait_for_port
-from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
+from notif_local.stack import LocalStack, Ports
 
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
-SECRET = "bench-app-secret"  # noqa: S105 - the local sandbox's webhook secret
 TOKEN = "sandbox-access-token"  # noqa: S105 - the sandbox's default token
 SENDER = "100000000000001"
 BODY = {"template": {"name": "hello_world", "language": "en_US"}}
@@ -63,14 +60,6 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def set_cap(sandbox: str, mps: int) -> None:
-    """Every sender's throughput cap (lists are replaced whole by a config change)."""
-    senders = httpx.get(sandbox + "/_sandbox/config").json()["senders"]
-    for sender in senders:
-        sender["throughput_mps"] = mps
-    httpx.post(sandbox + "/_sandbox/config", json={"senders": senders}).raise_for_status()
-
-
 class Bench:
     def __init__(self, root: Path, smoke: bool) -> None:
         self.root = root
@@ -86,31 +75,17 @@ class Bench:
     # --- the system -----------------------------------------------------------------------
 
     def start(self) -> None:
-        env = self.stack.start()
-        os.environ.update(env)
-        settings = CoreSettings()
-        migrate_all(settings.database_url)
-        create_queues(settings, max_receive_count=10)
-        self.key = ensure_dev_key(settings.database_url, self.root / "key")
-        ports = {
-            "ingest": self.stack.ports.ingest,
-            "ledger": self.stack.ports.ledger,
-            "dispatcher": self.stack.ports.dispatcher,
-            "sandbox": self.stack.ports.sandbox,
-        }
-        self.env = {
-            **env,
-            "LOG_LEVEL": "WARNING",
-            "WHATSAPP_APP_SECRET": SECRET,
-            "SANDBOX_APP_SECRET": SECRET,
-            "API_RATE_LIMIT_PER_SECOND": "100000",
-            "API_RATE_LIMIT_BURST": "100000",
-            "SENDER_RATE_PER_SECOND": "80",
-            "WORKER_CONCURRENCY": "64",
-            "PROMETHEUS_PORT": "0",
-        }
-        (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        self.services = Services(env=self.env, ports=ports, log_dir=self.root / "logs")
+        self.services, self.key = prepare(
+            self.stack,
+            self.root,
+            {
+                "LOG_LEVEL": "WARNING",
+                "API_RATE_LIMIT_PER_SECOND": "100000",
+                "API_RATE_LIMIT_BURST": "100000",
+                "SENDER_RATE_PER_SECOND": "80",
+                "WORKER_CONCURRENCY": "64",
+            },
+        )
         for name in ("sandbox", "ledger", "ingest"):
             self.services.start(name)
 
@@ -126,17 +101,10 @@ class Bench:
         return self.services
 
     def sandbox(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        url = self.svc.url("sandbox") + path
-        answer = (
-            httpx.post(url, json=body, timeout=30)
-            if body is not None
-            else httpx.get(url, timeout=60)
-        )
-        answer.raise_for_status()
-        return answer.json()
+        return self.svc.sandbox(path, body)
 
     def cap(self, mps: int) -> None:
-        set_cap(self.svc.url("sandbox"), mps)
+        self.svc.sandbox_cap(mps)
 
     def dispatchers(self, count: int, rate: int) -> list[int]:
         """(Re)start ``count`` dispatcher processes paced at ``rate``; returns their pids."""
@@ -211,7 +179,7 @@ class Bench:
         alone.start("sandbox")
         try:
             base = alone.url("sandbox")
-            set_cap(base, 10_000)  # the sandbox's highest cap
+            alone.sandbox_cap(10_000)  # the sandbox's highest cap
             url = f"{base}/v21.0/{SENDER}/messages"
 
             def to_sandbox(i: int) -> tuple[str, dict[str, Any], dict[str, str]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import sys
@@ -37,16 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 from sqlalchemy import text
 
 from ledger.rebuild import compare
 from notif_core.db import make_engine
 from notif_core.settings import CoreSettings
-from notif_core.sqs import QueueNames, sqs_client
-from notif_local.cluster import Services
-from notif_local.devtenant import ensure_dev_key
-from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
+from notif_core.sqs import QueueNames, queue_depths, sqs_client
+from notif_local.cluster import Services, prepare
+from notif_local.stack import LocalStack, Ports
 
 FINAL = ("read", "delivered", "failed", "expired", "cancelled", "suppressed")
 SENT = ("read", "delivered")
@@ -57,7 +54,6 @@ FROM ledger.events
 WHERE type = 'notification.attempt_failed' AND notification_id = ANY(CAST(:ids AS uuid[]))
 GROUP BY 1
 """
-SECRET = "chaos-app-secret"  # noqa: S105 - the local sandbox's webhook secret
 
 
 @dataclass
@@ -116,47 +112,28 @@ class Chaos:
     # --- setup ----------------------------------------------------------------------------
 
     def start(self) -> str:
-        env = self.stack.start()
-        os.environ.update(env)
-        settings = CoreSettings()
-        migrate_all(settings.database_url)
-        create_queues(settings, max_receive_count=10)
-        key = ensure_dev_key(settings.database_url, self.root / "key")
-        ports = {
-            "ingest": self.stack.ports.ingest,
-            "ledger": self.stack.ports.ledger,
-            "dispatcher": self.stack.ports.dispatcher,
-            "sandbox": self.stack.ports.sandbox,
-        }
-        service_env = {
-            **env,
-            "LOG_LEVEL": "INFO",
-            "WHATSAPP_APP_SECRET": SECRET,
-            "SANDBOX_APP_SECRET": SECRET,
-            "SANDBOX_TIME_SCALE": "0.5",
-            "SENDER_RATE_PER_SECOND": str(max(80, int(self.args.rate * 1.5))),
-            "RETRY_BASE_SECONDS": "0.5",
-            "RETRY_CAP_SECONDS": "5",
-            "MAX_ATTEMPTS": "12",
-            "CLAIM_LEASE_SECONDS": "10",
-            "SQS_WAIT_SECONDS": "2",
-            "DRAIN_SECONDS": "5",
-            "API_RATE_LIMIT_PER_SECOND": "5000",
-            "API_RATE_LIMIT_BURST": "5000",
-            "OUTBOX_RELAY_GRACE": "2",
-            "PROMETHEUS_PORT": "0",
-        }
-        log_dir = self.root / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.services = Services(env=service_env, ports=ports, log_dir=log_dir)
+        self.services, key = prepare(
+            self.stack,
+            self.root,
+            {
+                "LOG_LEVEL": "INFO",
+                "SANDBOX_TIME_SCALE": "0.5",
+                "SENDER_RATE_PER_SECOND": str(max(80, int(self.args.rate * 1.5))),
+                "RETRY_BASE_SECONDS": "0.5",
+                "RETRY_CAP_SECONDS": "5",
+                "MAX_ATTEMPTS": "12",
+                "CLAIM_LEASE_SECONDS": "10",
+                "SQS_WAIT_SECONDS": "2",
+                "DRAIN_SECONDS": "5",
+                "API_RATE_LIMIT_PER_SECOND": "5000",
+                "API_RATE_LIMIT_BURST": "5000",
+                "OUTBOX_RELAY_GRACE": "2",
+            },
+        )
         for name in ("sandbox", *APPS):
             self.services.start(name)
-        config = self._sandbox("/_sandbox/config")
-        senders = config["senders"]
-        for sender in senders:  # lists are replaced whole by a config change
-            sender["throughput_mps"] = max(80, int(self.args.rate * 2))
-        self._sandbox("/_sandbox/config", {"senders": senders})
-        self.time_scale = float(config["webhooks"]["time_scale"])
+        self.services.sandbox_cap(max(80, int(self.args.rate * 2)))
+        self.time_scale = float(self._sandbox("/_sandbox/config")["webhooks"]["time_scale"])
         return key
 
     def stop(self) -> None:
@@ -166,14 +143,7 @@ class Chaos:
 
     def _sandbox(self, path: str, body: dict[str, Any] | None = None) -> Any:
         assert self.services is not None
-        url = self.services.url("sandbox") + path
-        answer = (
-            httpx.post(url, json=body, timeout=10)
-            if body is not None
-            else httpx.get(url, timeout=30)
-        )
-        answer.raise_for_status()
-        return answer.json()
+        return self.services.sandbox(path, body)
 
     # --- load -----------------------------------------------------------------------------
 
@@ -298,20 +268,8 @@ class Chaos:
         async with sqs_client(settings) as sqs:
             quiet = 0
             while time.monotonic() < deadline and quiet < 2:
-                total = 0
-                for name in names.all():
-                    url = (await sqs.get_queue_url(QueueName=name))["QueueUrl"]
-                    attrs = (
-                        await sqs.get_queue_attributes(
-                            QueueUrl=url,
-                            AttributeNames=[
-                                "ApproximateNumberOfMessages",
-                                "ApproximateNumberOfMessagesNotVisible",
-                            ],
-                        )
-                    )["Attributes"]
-                    total += sum(int(v) for v in attrs.values())
-                quiet = quiet + 1 if total == 0 else 0
+                depths = await queue_depths(sqs, names.all())
+                quiet = quiet + 1 if not any(depths.values()) else 0
                 await asyncio.sleep(1)
 
     async def check(self, load: Load) -> dict[str, Any]:

@@ -10,8 +10,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from notif_core.settings import CoreSettings
+from notif_local.devtenant import ensure_dev_key
+from notif_local.stack import LocalStack, create_queues, migrate_all
 
 BIN = Path(sys.executable).parent
 COMMANDS = {
@@ -31,6 +36,24 @@ class Services:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    def sandbox(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The sandbox's control API: GET ``path``, or POST ``body`` to it."""
+        url = self.url("sandbox") + path
+        answer = (
+            httpx.post(url, json=body, timeout=30)
+            if body is not None
+            else httpx.get(url, timeout=60)
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+    def sandbox_cap(self, mps: int) -> None:
+        """Every sender's throughput cap (a config change replaces a list whole)."""
+        senders = self.sandbox("/_sandbox/config")["senders"]
+        for sender in senders:
+            sender["throughput_mps"] = mps
+        self.sandbox("/_sandbox/config", {"senders": senders})
 
     def start(self, name: str, timeout: float = 30) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
@@ -78,3 +101,30 @@ class Services:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def prepare(stack: LocalStack, root: Path, overrides: dict[str, str]) -> tuple[Services, str]:
+    """Start the stack's embedded parts, migrate, create the queues and a development key;
+    return the four services (not started yet) with their environment, and the key."""
+    env = stack.start()
+    os.environ.update(env)
+    settings = CoreSettings()
+    migrate_all(settings.database_url)
+    create_queues(settings, max_receive_count=10)
+    key = ensure_dev_key(settings.database_url, root / "key")
+    ports = {
+        "ingest": stack.ports.ingest,
+        "ledger": stack.ports.ledger,
+        "dispatcher": stack.ports.dispatcher,
+        "sandbox": stack.ports.sandbox,
+    }
+    secret = "local-app-secret"  # noqa: S105 - the local sandbox's webhook secret
+    service_env = {
+        **env,
+        "WHATSAPP_APP_SECRET": secret,
+        "SANDBOX_APP_SECRET": secret,
+        "PROMETHEUS_PORT": "0",
+        **overrides,
+    }
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    return Services(env=service_env, ports=ports, log_dir=root / "logs"), key

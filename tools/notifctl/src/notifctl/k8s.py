@@ -18,7 +18,7 @@ from typing import Any
 from kubernetes import client, config
 
 from notif_core.settings import CoreSettings
-from notif_core.sqs import QueueNames, sqs_client
+from notif_core.sqs import QueueNames, queue_depths, sqs_client
 
 SERVICES = ("ingest", "dispatcher", "ledger")
 QUEUES = {"ingest": (), "dispatcher": ("dispatch-high", "dispatch"), "ledger": ("events",)}
@@ -176,22 +176,9 @@ def _queue_depths() -> dict[str, int]:
     async def go() -> dict[str, int]:
         settings = CoreSettings()
         names = QueueNames(settings.queue_prefix)
-        found: dict[str, int] = {}
+        lanes = ("dispatch-high", "dispatch", "events")
         async with sqs_client(settings) as sqs:
-            for lane in ("dispatch-high", "dispatch", "events"):
-                url = (await sqs.get_queue_url(QueueName=f"{names.prefix}-{lane}"))["QueueUrl"]
-                attrs = (
-                    await sqs.get_queue_attributes(
-                        QueueUrl=url,
-                        AttributeNames=[
-                            "ApproximateNumberOfMessages",
-                            "ApproximateNumberOfMessagesNotVisible",
-                        ],
-                    )
-                )["Attributes"]
-                found[lane] = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
-                    attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
-                )
-        return found
+            found = await queue_depths(sqs, [f"{names.prefix}-{lane}" for lane in lanes])
+        return {lane: found[f"{names.prefix}-{lane}"] for lane in lanes}
 
     return asyncio.run(go())

@@ -11,6 +11,7 @@ from notif_core.sqs.queues import (
     QueueKey,
     QueueNames,
     provision_queues,
+    queue_depths,
 )
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "QueueNames",
     "error_backoff",
     "provision_queues",
+    "queue_depths",
     "sqs_client",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -98,3 +99,23 @@ class QueueDirectory:
             dlq = self._names.dlq(name)
             found[dlq] = (await self._client.get_queue_url(QueueName=dlq))["QueueUrl"]
         return found
+
+
+async def queue_depths(client: SQSClient, names: Sequence[str]) -> dict[str, int]:
+    """Visible plus in-flight messages per queue name, as KEDA's SQS scaler counts them."""
+    depths: dict[str, int] = {}
+    for name in names:
+        url = (await client.get_queue_url(QueueName=name))["QueueUrl"]
+        attrs = (
+            await client.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )
+        )["Attributes"]
+        depths[name] = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
+            attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
+        )
+    return depths
