@@ -105,9 +105,12 @@ class Chaos:
         self.root = root
         self.stack = LocalStack(root / "stack", ports=Ports.all_free(), outer_env={})
         self.services: Services | None = None
+        self.faults = plan(args.seed, args.seconds, args.smoke)
         self.t0 = 0.0
+        self.wall0 = 0.0
         self.time_scale = 1.0
         self.log: list[str] = []
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # --- setup ----------------------------------------------------------------------------
 
@@ -222,8 +225,6 @@ class Chaos:
             self._sandbox("/_sandbox/config", {"webhooks": {"time_scale": self.time_scale}})
         fault.ended = round(time.monotonic() - self.t0, 2)
         self.log.append(f"{fault.started:>7.2f}s {fault.kind} {fault.target} ({fault.duration}s)")
-
-    _locks: dict[str, asyncio.Lock] = {}
 
     async def _exclusive(self, name: str, action: Any, fault: Fault) -> None:
         lock = self._locks.setdefault(name, asyncio.Lock())
@@ -372,14 +373,10 @@ class Chaos:
             )
         return found
 
-    faults: list[Fault]
-    wall0: float
-
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="notif-chaos-"))
     chaos = Chaos(args, root)
-    chaos.faults = plan(args.seed, args.seconds, args.smoke)
     print(f"seed {args.seed} (replay: make chaos SEED={args.seed})", flush=True)
     try:
         key = await asyncio.to_thread(chaos.start)

@@ -8,8 +8,8 @@ from typing import Any
 
 from wa_sandbox.config import Component, SandboxConfig, Template
 
-SUPPORTED_TYPES = frozenset({"text", "template", "image", "video", "audio", "document", "sticker"})
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
+SUPPORTED_TYPES = frozenset({"text", "template"}) | MEDIA_TYPES
 CAPTIONED = frozenset({"image", "video", "document"})
 MAX_TEXT = 4096
 MAX_CALLBACK_BYTES = 512
