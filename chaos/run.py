@@ -11,8 +11,8 @@ real one should. After the load the system drains, and the checker reports:
   reason, in the ledger and (for the sent ones) in the sandbox: must be 0;
 - unexpected: sandbox receipts for anything the client did not submit: must be 0;
 - duplicates: sandbox receipts per notification above one, each explained against the
-  documented double-send window (a dispatcher killed between Meta's accept and the
-  ``sent`` commit);
+  documented double-send window (a dispatcher killed, or PostgreSQL down, between Meta's
+  accept and the ``sent`` commit);
 - the ledger's read models against a rebuild from the event store: must be equal.
 
 Writes ``chaos/results/<UTC>.json`` with the figures and the fault schedule. The seed is
@@ -334,9 +334,16 @@ class Chaos:
     def _explain(
         self, messages: list[dict[str, Any]], receipts: Counter[Any], retried: dict[str, Any]
     ) -> list[Any]:
-        """Each notification Meta received twice, with what explains it: a dispatcher killed
-        just then, or an attempt the dispatcher recorded as failed (its answer lost)."""
-        kills = [f for f in self.faults if f.kind == "kill9" and f.target == "dispatcher"]
+        """Each notification Meta received twice, with what explains it: a fault that cut
+        the time between Meta's accept and the ``sent`` commit (a dispatcher killed, or
+        PostgreSQL down for that commit), or an attempt the dispatcher recorded as failed
+        although Meta had accepted it (its answer lost)."""
+        cutting = [
+            f
+            for f in self.faults
+            if (f.kind, f.target) in {("kill9", "dispatcher"), ("restart", "postgres")}
+            and f.started is not None
+        ]
         found = []
         for nid, count in receipts.items():
             if count < 2:
@@ -345,15 +352,22 @@ class Chaos:
                 m["received_at"] for m in messages if m.get("biz_opaque_callback_data") == nid
             )
             first = datetime.fromisoformat(times[0]).timestamp() - self.wall0
-            killed = [
-                k.started
-                for k in kills
-                if k.started is not None and first - 1 <= k.started <= first + 1
+            during = [
+                f
+                for f in cutting
+                if f.started is not None
+                and f.started - 1 <= first <= (f.ended or f.started) + 1
+                and (f.target == "postgres" or first <= f.started + 1)
             ]
             codes = [c for c in retried.get(nid, []) if c]
-            if killed:
+            if during:
+                cause = (
+                    "dispatcher SIGKILL"
+                    if during[0].target == "dispatcher"
+                    else "PostgreSQL restart"
+                )
                 why = (
-                    f"dispatcher SIGKILL at {killed[0]}s, between Meta's accept and the `sent` "
+                    f"{cause} at {during[0].started}s, between Meta's accept and the `sent` "
                     "commit (docs/reliability.md, the remaining window)"
                 )
             elif codes:
