@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from procstat import cpu_seconds
 from results_file import write_result
 
 from notif_core import events as ev
@@ -30,12 +31,6 @@ from notif_local.ports import free_port, wait_for_port
 from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
 
 BIN = Path(sys.executable).parent
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 async def preload(count: int) -> None:

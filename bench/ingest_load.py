@@ -1,10 +1,12 @@
 """Ingest throughput against its ceiling, and webhook intake latency, on this machine.
 
 Starts an embedded stack (PostgreSQL with fsync on, local SQS, Valkey) on free loopback
-ports, then one ingest process, and drives it with wrk (closed loop):
+ports, then one ingest process and its outbox relay, and drives ingest with wrk (closed loop):
 
-1. POST /v1/notifications at maximum: accepted/s and latency percentiles;
-2. the same against a bare FastAPI endpoint that parses the same body (``bare_app.py``);
+1. POST /v1/notifications at maximum: accepted/s, latency percentiles, the CPU each process
+   used, and how long the relay took to publish everything once the load stopped;
+2. the same against a bare FastAPI endpoint that parses the same body (``bare_app.py``),
+   once the relay is idle, so the two runs have the machine to themselves alike;
 3. POST /webhooks/whatsapp (signed): latency percentiles, to check p99 <= 100 ms.
 
 Writes ``bench/results/ingest-<UTC>.json``. Traffic goes to 127.0.0.1 only.
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from procstat import cpu_seconds
 from results_file import write_result
 
 from notif_core.settings import CoreSettings
@@ -43,6 +47,18 @@ BODY = {
     },
 }
 APP_SECRET = "bench-app-secret"  # noqa: S105 - a throwaway value for the bench
+UNPUBLISHED = "SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL"
+
+
+def drain_seconds(database_url: str, limit: float = 300) -> float:
+    """Seconds until the relay has published every outbox row."""
+    started = time.monotonic()
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        while conn.execute(UNPUBLISHED).fetchone() != (0,):
+            if time.monotonic() - started > limit:
+                raise TimeoutError("the outbox did not drain")
+            time.sleep(0.2)
+    return round(time.monotonic() - started, 1)
 
 
 def wrk(
@@ -106,9 +122,10 @@ def main() -> None:
         migrate_all(env["DATABASE_URL"])
         create_queues(CoreSettings(), max_receive_count=5)
         key = ensure_dev_key(env["DATABASE_URL"], root / "key")
-        ingest_port, bare_port = free_port(), free_port()
+        ingest_port, relay_port, bare_port = free_port(), free_port(), free_port()
         ingest_env = env | {
             "INGEST_PORT": str(ingest_port),
+            "RELAY_PORT": str(relay_port),
             "API_RATE_LIMIT_PER_SECOND": "1000000",
             "API_RATE_LIMIT_BURST": "1000000",
             "WHATSAPP_APP_SECRET": APP_SECRET,
@@ -116,6 +133,8 @@ def main() -> None:
         procs.append(
             start([str(BIN / "notif-ingest")], ingest_env, ingest_port, root / "ingest.log")
         )
+        procs.append(start([str(BIN / "notif-relay")], ingest_env, relay_port, root / "relay.log"))
+        measured = {"ingest": procs[0].pid, "relay": procs[1].pid}
         procs.append(
             start(
                 [
@@ -149,6 +168,8 @@ def main() -> None:
             3,
             args.connections,
         )  # warm-up
+        drain_seconds(env["DATABASE_URL"])
+        cpu_before = {name: cpu_seconds(pid) for name, pid in measured.items()}
         ingest = wrk(
             f"http://127.0.0.1:{ingest_port}/v1/notifications",
             body,
@@ -156,6 +177,9 @@ def main() -> None:
             args.seconds,
             args.connections,
         )
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in measured.items()}
+        ingest["cpu_cores"] = {name: round(used / args.seconds, 2) for name, used in cpu.items()}
+        ingest["relay_drain_seconds_after"] = drain_seconds(env["DATABASE_URL"])
         bare = wrk(
             f"http://127.0.0.1:{bare_port}/v1/notifications",
             body,

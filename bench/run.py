@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from load import closed_loop, open_loop
+from procstat import cpu_seconds, peak_rss_mb
 from results_file import write_result
 from sqlalchemy import text
 
@@ -42,22 +42,9 @@ from notif_local.ports import free_port, wait_for_port
 from notif_local.stack import LocalStack, Ports
 
 BIN = Path(sys.executable).parent
-TICKS = os.sysconf("SC_CLK_TCK")
 TOKEN = "sandbox-access-token"  # noqa: S105 - the sandbox's default token
 SENDER = "100000000000001"
 BODY = {"template": {"name": "hello_world", "language": "en_US"}}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 class Bench:
@@ -86,7 +73,7 @@ class Bench:
                 "WORKER_CONCURRENCY": "64",
             },
         )
-        for name in ("sandbox", "ledger", "ingest"):
+        for name in ("sandbox", "ledger", "relay", "ingest"):
             self.services.start(name)
 
     def stop(self) -> None:
@@ -198,26 +185,30 @@ class Bench:
         return {"bare_fastapi": bare_run.summary(), "sandbox_alone": sandbox_run.summary()}
 
     async def ingest(self, seconds: float) -> dict[str, Any]:
-        """Ingest alone: its ceiling, then latency at half of it. It publishes to queues of
-        its own that nothing consumes, so the phase leaves no work behind for the next."""
+        """Ingest alone: its ceiling, then latency at half of it. Its relay publishes to
+        queues of their own that nothing consumes, so the phase leaves no work behind."""
         settings = CoreSettings()
         prefix = f"{settings.queue_prefix}-ingestonly"
         async with sqs_client(settings) as sqs:
             await provision_queues(sqs, QueueNames(prefix), max_receive_count=10)
-        self.svc.signal("ingest")
+        pair = ("relay", "ingest")
+        for name in pair:
+            self.svc.signal(name)
         alone = Services(
             env={**self.svc.env, "QUEUE_PREFIX": prefix},
-            ports={"ingest": self.svc.ports["ingest"]},
+            ports={name: self.svc.ports[name] for name in pair},
             log_dir=self.root / "logs",
         )
-        alone.start("ingest")
+        for name in pair:
+            alone.start(name)
         try:
             maximum = await closed_loop(self.notification, seconds, workers=32)
             half = max(1.0, maximum.rate / 2)
             at_half = await open_loop(self.notification, half, seconds)
         finally:
             alone.stop_all()
-            self.svc.start("ingest")
+            for name in pair:
+                self.svc.start(name)
         return {
             "max": maximum.summary(),
             "at_half_max": {"offered_per_second": round(half, 1), **at_half.summary()},
@@ -232,7 +223,7 @@ class Bench:
             f"dispatcher{'' if n == 0 else n + 1}": pid
             for n, pid in enumerate(self.dispatchers(dispatchers, cap))
         }
-        pids |= {n: self.svc.procs[n].pid for n in ("ingest", "ledger", "sandbox")}
+        pids |= {n: self.svc.procs[n].pid for n in ("ingest", "relay", "ledger", "sandbox")}
         cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
         started = datetime.now(UTC)
         run = await open_loop(self.notification, rate, seconds, keep=True)

@@ -47,7 +47,7 @@ from notif_local.stack import LocalStack, Ports
 
 FINAL = ("read", "delivered", "failed", "expired", "cancelled", "suppressed")
 SENT = ("read", "delivered")
-APPS = ("ledger", "dispatcher", "ingest")
+APPS = ("ledger", "dispatcher", "relay", "ingest")
 ATTEMPT_ERRORS = """
 SELECT notification_id, array_agg(body->'payload'->'error'->>'code') AS codes
 FROM ledger.events
@@ -130,7 +130,6 @@ class Chaos:
                 "DRAIN_SECONDS": "5",
                 "API_RATE_LIMIT_PER_SECOND": "5000",
                 "API_RATE_LIMIT_BURST": "5000",
-                "OUTBOX_RELAY_GRACE": "2",
             },
         )
         for name in ("sandbox", *APPS):
@@ -404,7 +403,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         drained = time.monotonic() - chaos.t0 - loaded
         report = await chaos.check(load)
     except BaseException:
-        for name in ("ingest", "dispatcher", "ledger", "sandbox"):
+        for name in ("ingest", "relay", "dispatcher", "ledger", "sandbox"):
             if chaos.services is not None:
                 print(f"--- {name} log tail ---\n{chaos.services.log(name)[-2000:]}")
         raise

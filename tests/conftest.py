@@ -90,6 +90,7 @@ def services(stack: Stack) -> Iterator[Services]:
         "ingest": stack.ports.ingest,
         "ledger": stack.ports.ledger,
         "dispatcher": stack.ports.dispatcher,
+        "relay": stack.ports.relay,
         "sandbox": stack.ports.sandbox,
     }
     env = {
@@ -112,7 +113,7 @@ def services(stack: Stack) -> Iterator[Services]:
     log_dir.mkdir(exist_ok=True)
     svc = Services(env=env, ports=ports, log_dir=log_dir)
     try:
-        for name in ("sandbox", "ledger", "dispatcher", "ingest"):
+        for name in ("sandbox", "ledger", "dispatcher", "relay", "ingest"):
             svc.start(name)
         yield svc
     finally:

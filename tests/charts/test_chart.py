@@ -61,7 +61,7 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def test_no_container_runs_as_root(objects: list[dict[str, Any]]) -> None:
     specs = list(pod_specs(objects))
-    assert len(specs) >= 5  # three Deployments, the migration Job, the helm test Pod
+    assert len(specs) >= 6  # four Deployments, the migration Job, the helm test Pod
     for name, spec in specs:
         pod = spec.get("securityContext", {})
         assert pod.get("runAsNonRoot") is True, name
@@ -82,6 +82,7 @@ def test_every_deployment_has_probes_resources_and_a_budget(
     deployments = by_kind(objects, "Deployment")
     assert {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments} == {
         "ingest",
+        "relay",
         "dispatcher",
         "ledger",
     }
@@ -159,6 +160,33 @@ def test_ingest_scales_on_cpu_and_alone_is_exposed() -> None:
     assert backends == {"notif-whatsapp-notif-ingest"}
     paths = [p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
     assert paths == ["/v1", "/webhooks/whatsapp"]
+
+
+def test_the_relay_runs_from_the_ingest_image_and_scales_on_cpu() -> None:
+    objects = render()
+    deployments = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in by_kind(objects, "Deployment")
+    }
+    (relay,) = deployments["relay"]["spec"]["template"]["spec"]["containers"]
+    (ingest,) = deployments["ingest"]["spec"]["template"]["spec"]["containers"]
+    assert relay["image"] == ingest["image"]
+    assert relay["command"] == ["notif-relay"]
+    assert "command" not in ingest  # the image's own entrypoint: the API
+    config = next(
+        o for o in by_kind(objects, "ConfigMap") if not o["metadata"]["name"].endswith("-migrate")
+    )
+    assert config["data"]["RELAY_PORT"] == str(relay["ports"][0]["containerPort"])
+    (hpa,) = [
+        o
+        for o in by_kind(objects, "HorizontalPodAutoscaler")
+        if o["metadata"]["name"].endswith("-relay")
+    ]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployments["relay"]["metadata"]["name"]
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    policies = by_kind(render("--set=networkPolicy.enabled=true"), "NetworkPolicy")
+    (policy,) = [p for p in policies if p["metadata"]["name"].endswith("-relay")]
+    assert policy["spec"]["ingress"][0]["from"] == [{"namespaceSelector": {}}]
 
 
 def test_the_migration_hook_runs_before_the_deployments(objects: list[dict[str, Any]]) -> None:

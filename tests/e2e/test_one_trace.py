@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from dispatcher.main import serve as serve_dispatcher
 from dispatcher.settings import DispatcherSettings
 from ingest.main import create_app
+from ingest.relay import serve as serve_relay
 from ingest.settings import IngestSettings
 from ledger.main import serve as serve_ledger
 from ledger.settings import LedgerSettings
@@ -45,7 +46,7 @@ def own_env(
     database_url = stack.new_database("trace")
     migrate_all(database_url)
     key = ensure_dev_key(database_url, tmp_path / "key")
-    ports = {name: free_port() for name in ("ingest", "ledger", "dispatcher")}
+    ports = {name: free_port() for name in ("ingest", "relay", "ledger", "dispatcher")}
     for name, value in services.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATABASE_URL", database_url)
@@ -53,6 +54,7 @@ def own_env(
     monkeypatch.setenv("INGEST_PORT", str(ports["ingest"]))
     monkeypatch.setenv("LEDGER_PORT", str(ports["ledger"]))
     monkeypatch.setenv("DISPATCHER_PORT", str(ports["dispatcher"]))
+    monkeypatch.setenv("RELAY_PORT", str(ports["relay"]))
     monkeypatch.setenv("WHATSAPP_API_BASE_URL", services.url("sandbox"))
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
     return ports, key
@@ -96,6 +98,7 @@ async def test_one_trace_spans_every_hop(own_env: tuple[dict[str, int], str]) ->
     ingest = http_server(create_app(IngestSettings()), "127.0.0.1", ports["ingest"])
     tasks = [
         asyncio.create_task(ingest.serve()),
+        asyncio.create_task(serve_relay(IngestSettings(), stopping)),
         asyncio.create_task(serve_dispatcher(DispatcherSettings(), stopping)),
         asyncio.create_task(serve_ledger(LedgerSettings(), stopping)),
     ]

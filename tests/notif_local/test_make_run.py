@@ -67,6 +67,7 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         "INGEST_PORT": free_port(),
         "LEDGER_PORT": free_port(),
         "DISPATCHER_PORT": free_port(),
+        "RELAY_PORT": free_port(),
         "SANDBOX_PORT": free_port(),
         "LOCAL_PG_PORT": free_port(),
         "LOCAL_SQS_PORT": free_port(),

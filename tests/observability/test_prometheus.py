@@ -81,7 +81,9 @@ def test_every_rule_points_to_a_runbook_section() -> None:
 @pytest.fixture
 def prometheus(services: Services, tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    targets = [f"127.0.0.1:{services.ports[n]}" for n in ("ingest", "ledger", "dispatcher")]
+    targets = [
+        f"127.0.0.1:{services.ports[n]}" for n in ("ingest", "relay", "ledger", "dispatcher")
+    ]
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
@@ -128,10 +130,10 @@ def test_every_expression_answers_from_the_running_services(
     up: list[object] = []
     while time.monotonic() < deadline:
         up = query(prometheus, "up == 1")["data"]["result"]  # type: ignore[index]
-        if len(up) == 3:
+        if len(up) == 4:
             break
         time.sleep(0.5)
-    assert len(up) == 3, up
+    assert len(up) == 4, up
     time.sleep(4)  # a few scrapes, so rate() has two points
 
     expressions = [(n, THRESHOLD.sub("", e.strip())) for n, e in rule_expressions()]

@@ -65,6 +65,7 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 INGEST_HOST: "0.0.0.0"
 INGEST_PORT: {{ .Values.ingest.port | quote }}
+RELAY_PORT: {{ .Values.relay.port | quote }}
 LEDGER_HOST: "0.0.0.0"
 LEDGER_PORT: {{ .Values.ledger.port | quote }}
 DISPATCHER_HOST: "0.0.0.0"

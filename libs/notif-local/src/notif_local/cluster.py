@@ -1,4 +1,4 @@
-"""The four processes of the system, started for real as subprocesses on loopback ports:
+"""The five processes of the system, started for real as subprocesses on loopback ports:
 what the end-to-end tests, the benchmark and the chaos run drive, kill and restart."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ BIN = Path(sys.executable).parent
 COMMANDS = {
     "sandbox": "wa-sandbox",
     "ingest": "notif-ingest",
+    "relay": "notif-relay",
     "ledger": "notif-ledger",
     "dispatcher": "notif-dispatcher",
 }
@@ -105,7 +106,7 @@ class Services:
 
 def prepare(stack: LocalStack, root: Path, overrides: dict[str, str]) -> tuple[Services, str]:
     """Start the stack's embedded parts, migrate, create the queues and a development key;
-    return the four services (not started yet) with their environment, and the key."""
+    return the five services (not started yet) with their environment, and the key."""
     env = stack.start()
     os.environ.update(env)
     settings = CoreSettings()
@@ -116,6 +117,7 @@ def prepare(stack: LocalStack, root: Path, overrides: dict[str, str]) -> tuple[S
         "ingest": stack.ports.ingest,
         "ledger": stack.ports.ledger,
         "dispatcher": stack.ports.dispatcher,
+        "relay": stack.ports.relay,
         "sandbox": stack.ports.sandbox,
     }
     secret = "local-app-secret"  # noqa: S105 - the local sandbox's webhook secret

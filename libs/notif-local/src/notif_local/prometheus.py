@@ -22,7 +22,9 @@ def prepare(root: Path, ports: Ports, rules: Path = RULES) -> str | None:
     port = int(os.environ.get("PROMETHEUS_PORT", DEFAULT_PORT))
     if binary is None or port == 0:
         return None
-    targets = [f"127.0.0.1:{p}" for p in (ports.ingest, ports.ledger, ports.dispatcher)]
+    targets = [
+        f"127.0.0.1:{p}" for p in (ports.ingest, ports.relay, ports.ledger, ports.dispatcher)
+    ]
     config = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
         "rule_files": [str(rules.resolve())] if rules.exists() else [],

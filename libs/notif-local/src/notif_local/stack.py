@@ -40,6 +40,7 @@ class Ports:
     ingest: int = 3000
     ledger: int = 3001
     dispatcher: int = 3002
+    relay: int = 3003
     sandbox: int = 3900
     postgres: int = 55432
     sqs: int = 4566
@@ -47,7 +48,7 @@ class Ports:
 
     @classmethod
     def all_free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*(free_port() for _ in range(8)))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -56,6 +57,7 @@ class Ports:
             "ingest": "INGEST_PORT",
             "ledger": "LEDGER_PORT",
             "dispatcher": "DISPATCHER_PORT",
+            "relay": "RELAY_PORT",
             "sandbox": "SANDBOX_PORT",
             "postgres": "LOCAL_PG_PORT",
             "sqs": "LOCAL_SQS_PORT",
@@ -107,6 +109,7 @@ class LocalStack:
             INGEST_PORT=str(self.ports.ingest),
             LEDGER_PORT=str(self.ports.ledger),
             DISPATCHER_PORT=str(self.ports.dispatcher),
+            RELAY_PORT=str(self.ports.relay),
             SANDBOX_PORT=str(self.ports.sandbox),
             SANDBOX_WEBHOOK_URL=f"http://127.0.0.1:{self.ports.ingest}/webhooks/whatsapp",
         )

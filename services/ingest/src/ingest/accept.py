@@ -107,11 +107,9 @@ def outbox_entries(tenant: Tenant, p: Prepared) -> list[outbox.Pending]:
     return entries
 
 
-async def write(
-    conn: AsyncConnection, items: Sequence[tuple[Tenant, Prepared]]
-) -> list[outbox.OutboxRow]:
+async def write(conn: AsyncConnection, items: Sequence[tuple[Tenant, Prepared]]) -> None:
     """Insert notifications and their outbox rows, two statements for any number of them."""
     if not items:
-        return []
+        return
     await conn.execute(notifications.insert(), [notification_row(t, p) for t, p in items])
-    return await outbox.add_many(conn, [e for t, p in items for e in outbox_entries(t, p)])
+    await outbox.add_many(conn, [e for t, p in items for e in outbox_entries(t, p)])

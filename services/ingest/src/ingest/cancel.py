@@ -44,15 +44,11 @@ def cancelled_event(tenant_id: UUID, notification_id: UUID, reason: str) -> Noti
     )
 
 
-async def cancel(
-    conn: AsyncConnection, tenant_id: UUID, notification_id: UUID
-) -> tuple[bool, str, list[outbox.OutboxRow]]:
-    """(cancelled now or before, gate state, outbox rows to publish)."""
+async def cancel(conn: AsyncConnection, tenant_id: UUID, notification_id: UUID) -> tuple[bool, str]:
+    """(cancelled now or before, gate state); the cancelled event goes to the outbox."""
     won = (await conn.execute(_CANCEL, {"id": notification_id})).first()
     if won is not None:
-        row = await outbox.add(
-            conn, "events", cancelled_event(tenant_id, notification_id, "client")
-        )
-        return True, "cancelled", [row]
+        await outbox.add(conn, "events", cancelled_event(tenant_id, notification_id, "client"))
+        return True, "cancelled"
     state = (await conn.execute(_STATE, {"id": notification_id})).scalar_one()
-    return state == "cancelled", state, []
+    return state == "cancelled", state

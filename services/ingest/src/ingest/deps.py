@@ -14,31 +14,23 @@ from ingest.errors import ApiError
 from ingest.group_commit import GroupCommitter
 from ingest.keys import KeyCache, Tenant
 from ingest.metrics import RATE_LIMITED
-from ingest.outbox import OutboxPump, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core.logging import get_logger
 from notif_core.ratelimit import RateLimiter
-from notif_core.sqs import Publisher, QueueDirectory
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from types_aiobotocore_sqs import SQSClient
 
 log = get_logger(__name__)
 
 
 @dataclass
 class AppState:
-    """Everything the lifespan opens and the routes use."""
+    """Everything the lifespan opens and the routes use (no SQS: the relay publishes)."""
 
     settings: IngestSettings
     engine: AsyncEngine
-    sqs: SQSClient
-    publisher: Publisher
-    queues: QueueDirectory
-    pump: OutboxPump
-    relay: OutboxRelay
     committer: GroupCommitter
     inbox: WebhookInbox
     redis: Redis
@@ -46,7 +38,8 @@ class AppState:
     limiter: RateLimiter
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread."""
     state: AppState = request.app.state.notif
     return state
 

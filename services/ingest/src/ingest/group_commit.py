@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest import accept, idempotency
 from ingest.errors import ApiError
 from ingest.keys import Tenant
-from ingest.outbox import OutboxPump
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,9 +43,8 @@ class _Submission:
 
 
 class GroupCommitter:
-    def __init__(self, engine: AsyncEngine, pump: OutboxPump) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._pump = pump
         self._queue: asyncio.Queue[_Submission] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -99,15 +97,12 @@ class GroupCommitter:
                         outcomes[index] = stored
                     else:
                         live.append(sub)
-                rows = await accept.write(
-                    conn, [(sub.tenant, p) for sub in live for p in sub.prepared]
-                )
+                await accept.write(conn, [(sub.tenant, p) for sub in live for p in sub.prepared])
         except Exception as exc:  # the whole transaction failed: every request learns why
             for sub in group:
                 if not sub.done.done():
                     sub.done.set_exception(exc)
             return
-        self._pump.enqueue(rows)
         for index, sub in enumerate(group):
             outcome = outcomes.get(index)
             if sub.done.done():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator
@@ -12,14 +11,13 @@ import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from ingest import idempotency, metrics
+from ingest import metrics
 from ingest.api import account, health, notifications, webhooks
 from ingest.api.middleware import RequestGuard
 from ingest.deps import AppState
 from ingest.errors import install_error_handlers
 from ingest.group_commit import GroupCommitter
 from ingest.keys import KeyCache, bootstrap_keys
-from ingest.outbox import OutboxPump, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
@@ -27,10 +25,8 @@ from notif_core.db import make_engine, migration_command, upgrade
 from notif_core.logging import configure_logging, get_logger
 from notif_core.ratelimit import RateLimiter
 from notif_core.sentry import setup_sentry
-from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PURGE_EVERY_SECONDS = 300
 log = get_logger(__name__)
 
 DESCRIPTION = """Send WhatsApp notifications through Meta's Cloud API and follow each one to
@@ -39,27 +35,6 @@ DESCRIPTION = """Send WhatsApp notifications through Meta's Cloud API and follow
 Authenticate with `X-API-Key`. Every error answers
 `{"error": {"code", "message", "field"?, "fields"?}}` with a stable `code`; see `docs/api.md`.
 """
-
-
-async def maintenance(state: AppState) -> None:
-    """The outbox relay, the outbox metrics, and the purge of expired idempotency keys."""
-    settings = state.settings
-    last_purge = 0.0
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            await state.relay.relay_once(settings.outbox_relay_grace)
-            await metrics.sample_outbox(state.engine)
-        except Exception as exc:
-            log.warning("relay_failed", error=type(exc).__name__)
-        if loop.time() - last_purge > PURGE_EVERY_SECONDS:
-            try:
-                async with state.engine.begin() as conn:
-                    await idempotency.purge(conn, settings.idempotency_ttl_hours)
-                last_purge = loop.time()
-            except Exception as exc:
-                log.warning("idempotency_purge_failed", error=type(exc).__name__)
-        await asyncio.sleep(settings.outbox_relay_interval)
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -75,36 +50,21 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 added = await bootstrap_keys(conn, settings.api_keys.get_secret_value())
             log.info("api_keys_bootstrapped", added=added)
         redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
-        async with sqs_client(settings) as sqs:
-            publisher = Publisher(sqs)
-            queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
-            pump = OutboxPump(engine, publisher, queues)
-            state = AppState(
-                settings=settings,
-                engine=engine,
-                sqs=sqs,
-                publisher=publisher,
-                queues=queues,
-                pump=pump,
-                relay=OutboxRelay(engine, publisher, queues),
-                committer=GroupCommitter(engine, pump),
-                inbox=WebhookInbox(engine, pump),
-                redis=redis,
-                keys=KeyCache(engine, settings.api_key_cache_seconds),
-                limiter=RateLimiter(redis, prefix="ingest"),
-            )
-            app.state.notif = state
-            pump.start()
-            state.committer.start()
-            relay = asyncio.create_task(maintenance(state))
-            try:
-                yield
-            finally:
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
-                await state.committer.stop()
-                await pump.stop()
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            committer=GroupCommitter(engine),
+            inbox=WebhookInbox(engine),
+            redis=redis,
+            keys=KeyCache(engine, settings.api_key_cache_seconds),
+            limiter=RateLimiter(redis, prefix="ingest"),
+        )
+        app.state.notif = state
+        state.committer.start()
+        try:
+            yield
+        finally:
+            await state.committer.stop()
         await redis.aclose()
         await engine.dispose()
 
@@ -119,7 +79,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
-    metrics.instrument(app)
+    metrics.expose(app)
     if telemetry.tracing_active():
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -1,6 +1,6 @@
-"""Ingest's Prometheus metrics, served on ``/metrics`` of the API port.
+"""Ingest's Prometheus metrics, served on ``/metrics`` of the API port (and the relay's).
 
-HTTP requests and latency come from prometheus-fastapi-instrumentator, labelled by route
+Requests are counted by :class:`ingest.api.middleware.RequestGuard`, labelled by route
 template (``/v1/notifications/{notification_id}``), never by the raw path, so an id never
 becomes a label. No label carries a phone number or a key.
 """
@@ -8,17 +8,22 @@ becomes a label. No label carries a phone number or a key.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from prometheus_client import Counter, Gauge
-from prometheus_fastapi_instrumentator import Instrumentator, metrics
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-# Created once per process: the instrumentator registers them on the default registry.
-_REQUESTS = metrics.requests()
-_LATENCY = metrics.latency(
+REQUESTS = Counter(
+    "http_requests",
+    "API requests, by route template and exact status.",
+    ["handler", "method", "status"],
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "API latency, by route template.",
+    ["handler", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-
 RATE_LIMITED = Counter("ingest_rate_limited", "Requests refused with 429 by the per-key limit.")
 ACCEPTED = Counter(
     "ingest_notifications_accepted", "Notifications accepted (202), by priority.", ["priority"]
@@ -26,6 +31,7 @@ ACCEPTED = Counter(
 WEBHOOK_EVENTS = Counter(
     "ingest_webhook_events", "Events taken from Meta's webhooks, by type.", ["type"]
 )
+OUTBOX_PUBLISHED = Counter("ingest_outbox_published", "Outbox rows the relay published to SQS.")
 OUTBOX_BACKLOG = Gauge(
     "ingest_outbox_backlog", "Outbox rows due for publishing and not published yet."
 )
@@ -40,17 +46,18 @@ _BACKLOG = text(
 )
 
 
-def instrument(app: FastAPI) -> None:
-    """Request metrics on every route, and ``GET /metrics``."""
-    instrumentator = Instrumentator(
-        should_group_status_codes=False,
-        should_group_untemplated=True,
-        excluded_handlers=["/metrics"],
-    )
-    for metric in (_REQUESTS, _LATENCY):
-        if metric is not None:
-            instrumentator.add(metric)
-    instrumentator.instrument(app).expose(app, include_in_schema=False)
+def observe_request(handler: str, method: str, status: int, seconds: float) -> None:
+    """Count one request and its latency (the label children are cached by the client)."""
+    REQUESTS.labels(handler, method, str(status)).inc()
+    LATENCY.labels(handler, method, str(status)).observe(seconds)
+
+
+def expose(app: FastAPI) -> None:
+    """``GET /metrics`` in the Prometheus text format (not in the OpenAPI document)."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def scrape() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def sample_outbox(engine: AsyncEngine) -> None:

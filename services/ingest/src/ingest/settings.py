@@ -10,6 +10,9 @@ from notif_core.settings import CoreSettings
 class IngestSettings(CoreSettings):
     host: str = Field(default="127.0.0.1", alias="INGEST_HOST")
     port: int = Field(default=3000, alias="INGEST_PORT")
+    relay_port: int = Field(
+        default=3003, alias="RELAY_PORT", description="The relay's probes and metrics."
+    )
     whatsapp_app_secret: SecretStr = Field(
         default=SecretStr("sandbox-app-secret"),
         description="Meta app secret; verifies X-Hub-Signature-256 on webhooks.",
@@ -26,8 +29,7 @@ class IngestSettings(CoreSettings):
     api_rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     max_webhook_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
-    outbox_relay_interval: float = Field(default=1.0, gt=0)
-    outbox_relay_grace: float = Field(
-        default=2.0, ge=0, description="Age before the relay takes over an unpublished row."
+    outbox_relay_interval: float = Field(
+        default=1.0, gt=0, description="Relay's poll period (scheduled rows, missed wake-ups)."
     )
     idempotency_ttl_hours: float = Field(default=48, ge=24)

@@ -44,7 +44,7 @@ async def record(
     numbers: list[str],
     action: Literal["suppress", "lift"],
     scope: Literal["all", "marketing"] = "all",
-) -> tuple[SuppressionAccepted, list[outbox.OutboxRow]]:
+) -> SuppressionAccepted:
     """One event per sender number, in the outbox of the caller's transaction."""
     pending = []
     for number in numbers:
@@ -57,14 +57,13 @@ async def record(
             else RecipientOptedIn(producer="ingest", tenant_id=tenant.id, payload=payload)
         )
         pending.append(outbox.Pending("events", event))
-    rows = await outbox.add_many(conn, pending)
-    answer = SuppressionAccepted(
+    await outbox.add_many(conn, pending)
+    return SuppressionAccepted(
         recipient=recipient,
         scope=scope if action == "suppress" else None,
         phone_number_ids=numbers,
         action=action,
     )
-    return answer, rows
 
 
 async def active(

@@ -2,9 +2,9 @@
 
 Answering fast matters (Meta retries slow endpoints) and so does losing nothing: in one
 transaction the raw bytes go to ``webhook_inbox`` and the events they carry to the outbox,
-which publishes them right after (batched with everything else) or, after an outage, through
-its relay. Duplicates are harmless: event ids derive from (wamid, status). A body we cannot
-translate stays in the inbox unprocessed, for an operator to look at.
+which the relay publishes as soon as the transaction commits. Duplicates are harmless: event
+ids derive from (wamid, status). A body we cannot translate stays in the inbox unprocessed,
+for an operator to look at.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest import outbox
 from ingest.meta_webhooks import events_from_payload
 from ingest.metrics import WEBHOOK_EVENTS
-from ingest.outbox import OutboxPump
 from ingest.tables import webhook_inbox
 from notif_core.events import Event
 from notif_core.logging import get_logger
@@ -27,9 +26,8 @@ log = get_logger(__name__)
 
 
 class WebhookInbox:
-    def __init__(self, engine: AsyncEngine, pump: OutboxPump) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._pump = pump
 
     async def store(self, raw: bytes) -> int:
         """Commit the raw body and its events; returns how many events it carried."""
@@ -45,8 +43,7 @@ class WebhookInbox:
                     body=raw, processed_at=None if events is None else func.now()
                 )
             )
-            rows = await outbox.add_many(conn, [outbox.Pending("events", e) for e in events or []])
-        self._pump.enqueue(rows)
+            await outbox.add_many(conn, [outbox.Pending("events", e) for e in events or []])
         for event in events or []:
             WEBHOOK_EVENTS.labels(type=event.type).inc()
         return len(events or [])

@@ -20,7 +20,7 @@ from kubernetes import client, config
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, queue_depths, sqs_client
 
-SERVICES = ("ingest", "dispatcher", "ledger")
+SERVICES = ("ingest", "relay", "dispatcher", "ledger")
 QUEUES = {"ingest": (), "dispatcher": ("dispatch-high", "dispatch"), "ledger": ("events",)}
 REFUSED = 3
 """Exit code of a ``scale`` that an autoscaler would undo."""

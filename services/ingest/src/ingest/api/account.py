@@ -113,9 +113,7 @@ async def _record(
     scope: Literal["all", "marketing"] = "all",
 ) -> SuppressionAccepted:
     async with state.engine.begin() as conn:
-        answer, rows = await suppressions.record(conn, tenant, recipient, numbers, action, scope)
-    state.pump.enqueue(rows)
-    return answer
+        return await suppressions.record(conn, tenant, recipient, numbers, action, scope)
 
 
 @router.get("/callbacks", responses=error_responses(400, 422), summary="Callback deliveries")

@@ -1,4 +1,5 @@
-"""ASGI middleware: body size and content type guards, and one access-log line per request.
+"""ASGI middleware: body size and content type guards; per request, one access-log line and
+the request metrics.
 
 Pure ASGI (not BaseHTTPMiddleware) so the request path stays cheap.
 """
@@ -11,6 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.errors import error_response
+from ingest.metrics import observe_request
 from notif_core.logging import get_logger
 
 log = get_logger("ingest.access")
@@ -22,7 +24,7 @@ class _TooLarge(Exception):
 
 
 class RequestGuard:
-    """413 over the size limit, 415 for a body that is not JSON; logs every request."""
+    """413 over the size limit, 415 for a body that is not JSON; logs and counts requests."""
 
     def __init__(self, app: ASGIApp, *, max_body: int, large_paths: dict[str, int]) -> None:
         self.app = app
@@ -64,13 +66,17 @@ class RequestGuard:
                 if status["code"] == 0:
                     await self._too_large(limit)(scope, receive, send_wrapper)
         finally:
+            seconds = time.perf_counter() - started
             route = scope.get("route")
+            handler = getattr(route, "path", "none") if route else "none"
+            if handler != "/metrics":
+                observe_request(handler, scope["method"], status["code"], seconds)
             log.info(
                 "request",
                 method=scope["method"],
-                route=getattr(route, "path", scope["path"]) if route else "unmatched",
+                route=handler if route else "unmatched",
                 status=status["code"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )
 
     def _reject_early(self, scope: Scope) -> ASGIApp | None:

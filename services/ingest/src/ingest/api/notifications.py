@@ -223,7 +223,7 @@ async def cancel_notification(
         status = await current_status(conn, tenant.id, notification_id)
         if status is None:
             raise ApiError(404, "notification_not_found", "No such notification for this tenant.")
-        cancelled, gate_state, rows = await cancel(conn, tenant.id, notification_id)
+        cancelled, gate_state = await cancel(conn, tenant.id, notification_id)
     if not cancelled:
         if status in ("accepted", "scheduled"):
             status = GATE_TO_STATUS.get(gate_state, gate_state)
@@ -233,5 +233,4 @@ async def cancel_notification(
             f"The notification can no longer be cancelled: it is {status}.",
             status=status,
         )
-    state.pump.enqueue(rows)
     return {"id": str(notification_id), "status": "cancelled"}

@@ -1,0 +1,154 @@
+"""``notif-relay``: the outbox relay process, and the ingest schema's housekeeping.
+
+It publishes what the API commits, woken by ``NOTIFY ingest_outbox`` at each commit and by
+a timer for scheduled rows and missed wake-ups; it samples the outbox metrics and purges
+expired idempotency keys. Replicas share the work through ``SKIP LOCKED``. Kept out of the
+API process so that requests never wait for, or share a core with, SQS calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ingest import idempotency, metrics
+from ingest.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
+from ingest.settings import IngestSettings
+from notif_core import __version__, telemetry
+from notif_core.db import make_engine, ping
+from notif_core.health import probes_app
+from notif_core.logging import configure_logging, get_logger
+from notif_core.runtime import http_server, on_stop_signals
+from notif_core.sentry import setup_sentry
+from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
+
+log = get_logger(__name__)
+PURGE_EVERY_SECONDS = 300
+RECONNECT_SECONDS = 1.0
+
+
+def libpq_url(database_url: str) -> str:
+    """The SQLAlchemy URL as psycopg's own connection string (no ``+psycopg``)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+async def listen(database_url: str, wake: asyncio.Event) -> None:
+    """Set ``wake`` on every commit that wrote outbox rows; reconnects after a failure.
+
+    Each (re)connection also sets ``wake``: commits made while it was down were not heard.
+    """
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                libpq_url(database_url), autocommit=True, connect_timeout=5
+            ) as conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                wake.set()
+                async for _ in conn.notifies():
+                    wake.set()
+        except (psycopg.Error, OSError) as exc:
+            log.warning("outbox_listen_failed", error=type(exc).__name__)
+        await asyncio.sleep(RECONNECT_SECONDS)
+
+
+class RelayLoop:
+    """Publish until nothing is due, then sleep until a commit or the timer wakes it."""
+
+    def __init__(self, relay: OutboxRelay, interval: float) -> None:
+        self._relay = relay
+        self._interval = interval
+        self.wake = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self.wake.clear()
+            try:
+                published = await self._relay.relay_once()
+            except Exception as exc:  # SQS or PostgreSQL down: the rows wait, due, for later
+                log.warning("relay_failed", error=type(exc).__name__)
+                published = 0
+            if published:
+                metrics.OUTBOX_PUBLISHED.inc(published)
+            if published == RELAY_BATCH:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self._interval)
+
+
+async def housekeeping(engine: AsyncEngine, settings: IngestSettings) -> None:
+    """Outbox backlog metrics every interval; expired idempotency keys every five minutes."""
+    loop = asyncio.get_running_loop()
+    last_purge = -float("inf")
+    while True:
+        try:
+            await metrics.sample_outbox(engine)
+            if loop.time() - last_purge > PURGE_EVERY_SECONDS:
+                async with engine.begin() as conn:
+                    purged = await idempotency.purge(conn, settings.idempotency_ttl_hours)
+                last_purge = loop.time()
+                log.info("idempotency_keys_purged", rows=purged)
+        except Exception as exc:
+            log.warning("housekeeping_failed", error=type(exc).__name__)
+        await asyncio.sleep(settings.queue_metrics_interval)
+
+
+async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or until ``stopping`` is set, for in-process use)."""
+    engine = make_engine(settings.database_url, pool_size=2, application_name="relay")
+    async with sqs_client(settings) as sqs:
+        queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
+
+        async def readiness() -> tuple[bool, dict[str, Any]]:
+            db_ok = await ping(engine)
+            try:
+                await asyncio.wait_for(queues.url("dispatch"), 2)
+                queue_ok = True
+            except Exception:
+                queue_ok = False
+            return db_ok, {"database": {"connected": db_ok}, "queue": {"connected": queue_ok}}
+
+        server = http_server(
+            probes_app("whatsapp-notif relay", __version__, readiness),
+            settings.host,
+            settings.relay_port,
+        )
+        relay = OutboxRelay(engine, Publisher(sqs), queues)
+        loop = RelayLoop(relay, settings.outbox_relay_interval)
+
+        def stop() -> None:
+            loop.stop()
+            server.should_exit = True
+            log.info("stopping")
+
+        on_stop_signals(stop, stopping)
+        background = [
+            asyncio.create_task(listen(settings.database_url, loop.wake)),
+            asyncio.create_task(housekeeping(engine, settings)),
+        ]
+        http = asyncio.create_task(server.serve())
+        log.info("relay_started", port=settings.relay_port)
+        await loop.run()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await http
+    await engine.dispose()
+    log.info("relay_stopped")
+
+
+def run() -> None:
+    settings = IngestSettings()
+    configure_logging("relay", settings.log_level)
+    setup_sentry("relay")
+    telemetry.setup_tracing("relay")
+    asyncio.run(serve(settings))
