@@ -42,7 +42,7 @@ class Stack:
         that must not share state with the running services. Returns its URL."""
         import psycopg
 
-        name = f"{label}_{new_id().hex[:12]}"
+        name = f"{label}_{new_id().hex[-12:]}"
         admin = self.database_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

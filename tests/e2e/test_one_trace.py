@@ -50,7 +50,7 @@ def own_env(
     for name, value in services.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("QUEUE_PREFIX", f"trace{new_id().hex[:8]}")
+    monkeypatch.setenv("QUEUE_PREFIX", f"trace{new_id().hex[-8:]}")
     monkeypatch.setenv("INGEST_PORT", str(ports["ingest"]))
     monkeypatch.setenv("LEDGER_PORT", str(ports["ledger"]))
     monkeypatch.setenv("DISPATCHER_PORT", str(ports["dispatcher"]))

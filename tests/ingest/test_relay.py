@@ -46,7 +46,7 @@ class RelayEnv:
 async def relay_env(stack: Stack) -> RelayEnv:
     database_url = stack.new_database("relay")
     await asyncio.to_thread(migrate_all, database_url)
-    prefix = f"relay{new_id().hex[:8]}"
+    prefix = f"relay{new_id().hex[-8:]}"
     async with sqs_client(IngestSettings(queue_prefix=prefix)) as sqs:
         await provision_queues(sqs, QueueNames(prefix), max_receive_count=5)
     return RelayEnv(database_url, prefix)

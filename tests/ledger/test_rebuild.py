@@ -134,7 +134,7 @@ async def incremental_equals_replay(database_url: str, order: list[int]) -> None
     nid, to, wamid = new_id(), f"+1416{new_id().int % 10**7:07d}", f"wamid.{new_id()}"
     pool = stream_for(nid, to, wamid)
     arrivals = [pool[i] for i in order]
-    schema = f"rb_{nid.hex[:12]}"
+    schema = f"rb_{nid.hex[-12:]}"
     engine = make_engine(database_url, pool_size=1, application_name="tests")
     try:
         for event in arrivals:  # one batch per delivery, as the consumer sees them

@@ -7,6 +7,9 @@ Redis evaluates the script atomically. The server's clock is used, never the cal
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,3 +96,52 @@ class RateLimiter:
             keys=[f"{self._prefix}:{key}"], args=[interval_ms, tolerance_ms, max_wait_ms]
         )
         return Decision(bool(allowed), float(wait_ms) / 1000.0)
+
+
+class LeasedLimiter:
+    """:class:`RateLimiter` for hot paths: tokens taken from Redis a few at a time.
+
+    Each replica takes up to ``lease_seconds`` worth of a key's rate in one GCRA call (cost
+    N) and spends it locally, so a busy key costs one Redis round trip per lease instead of
+    one per request (that round trip was a sixth of ingest's CPU per request). Tokens are
+    taken from the shared bucket before they are spent, so replicas together never admit
+    more than the limit; a lease unspent after ``hold_seconds`` is dropped, which can only
+    make the limit stricter, and only by the leases held.
+    """
+
+    def __init__(
+        self, limiter: RateLimiter, lease_seconds: float = 0.05, hold_seconds: float = 1.0
+    ) -> None:
+        self._limiter = limiter
+        self._lease_seconds = lease_seconds
+        self._hold_seconds = hold_seconds
+        self._budgets: dict[str, tuple[int, float]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def allow(self, key: str, rate: float, burst: int = 1) -> Decision:
+        if self._spend(key):
+            return _ALLOWED
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if self._spend(key):  # another request refilled it meanwhile
+                return _ALLOWED
+            size = max(1, min(max(burst, 1), math.ceil(rate * self._lease_seconds)))
+            decision = await self._limiter.allow(key, rate, burst, cost=size)
+            if not decision.allowed and size > 1:  # not room for a lease: for this one?
+                size = 1
+                decision = await self._limiter.allow(key, rate, burst)
+            if not decision.allowed:
+                return decision
+            self._budgets[key] = (size - 1, time.monotonic() + self._hold_seconds)
+            return _ALLOWED
+
+    def _spend(self, key: str) -> bool:
+        tokens, until = self._budgets.get(key, (0, 0.0))
+        if tokens <= 0 or time.monotonic() > until:
+            self._budgets.pop(key, None)
+            return False
+        self._budgets[key] = (tokens - 1, until)
+        return True
+
+
+_ALLOWED = Decision(True, 0.0)

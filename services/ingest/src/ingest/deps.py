@@ -17,7 +17,7 @@ from ingest.metrics import RATE_LIMITED
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core.logging import get_logger
-from notif_core.ratelimit import RateLimiter
+from notif_core.ratelimit import LeasedLimiter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -35,7 +35,7 @@ class AppState:
     inbox: WebhookInbox
     redis: Redis
     keys: KeyCache
-    limiter: RateLimiter
+    limiter: LeasedLimiter
 
 
 async def get_state(request: Request) -> AppState:

@@ -23,7 +23,7 @@ from ingest.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
 from notif_core.db import make_engine, migration_command, upgrade
 from notif_core.logging import configure_logging, get_logger
-from notif_core.ratelimit import RateLimiter
+from notif_core.ratelimit import LeasedLimiter, RateLimiter
 from notif_core.sentry import setup_sentry
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,7 +57,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             inbox=WebhookInbox(engine),
             redis=redis,
             keys=KeyCache(engine, settings.api_key_cache_seconds),
-            limiter=RateLimiter(redis, prefix="ingest"),
+            limiter=LeasedLimiter(RateLimiter(redis, prefix="ingest")),
         )
         app.state.notif = state
         state.committer.start()

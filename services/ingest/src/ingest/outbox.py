@@ -16,6 +16,7 @@ and travels with an SQS delay for the rest, so even a long-scheduled message arr
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,8 +25,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import outbox
-from notif_core.events import Event, parse_event, utcnow
-from notif_core.sqs import Publisher, QueueDirectory, QueueKey
+from notif_core.events import Event, utcnow
+from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
 from notif_core.sqs._sqs import MAX_BATCH, MAX_DELAY_SECONDS
 
 CHANNEL = "ingest_outbox"
@@ -51,12 +52,18 @@ class Pending:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A due row, claimed by one relay transaction."""
+    """A due row, claimed by one relay transaction: its event goes out as stored."""
 
     id: int
     queue: QueueKey
-    event: Event
+    message: Outgoing
     deliver_at: datetime | None
+
+    @classmethod
+    def of(cls, row_id: int, queue: QueueKey, body: str, deliver_at: datetime | None) -> Claimed:
+        fields = json.loads(body)  # for the message attributes; no model validation needed
+        message = Outgoing(fields["event_id"], fields["type"], body, fields.get("traceparent"))
+        return cls(row_id, queue, message, deliver_at)
 
 
 async def add_many(conn: AsyncConnection, pending: Sequence[Pending]) -> None:
@@ -109,8 +116,8 @@ async def send_rows(publisher: Publisher, queues: QueueDirectory, rows: Sequence
     for (queue, delay), queued in groups.items():
         url = await queues.url(queue)
         for start in range(0, len(queued), MAX_BATCH):
-            chunk = [r.event for r in queued[start : start + MAX_BATCH]]
-            calls.append(publisher.publish(url, chunk, delay_seconds=delay))
+            chunk = [r.message for r in queued[start : start + MAX_BATCH]]
+            calls.append(publisher.publish_serialized(url, chunk, delay_seconds=delay))
     await asyncio.gather(*calls)
 
 
@@ -135,7 +142,7 @@ class OutboxRelay:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            rows = [Claimed(r.id, r.queue, parse_event(r.body), r.deliver_at) for r in result]
+            rows = [Claimed.of(r.id, r.queue, r.body, r.deliver_at) for r in result]
             if not rows:
                 return 0
             await send_rows(self._publisher, self._queues, rows)

@@ -13,6 +13,7 @@ import contextlib
 from typing import Any
 
 import psycopg
+import uvloop
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -151,4 +152,4 @@ def run() -> None:
     configure_logging("relay", settings.log_level)
     setup_sentry("relay")
     telemetry.setup_tracing("relay")
-    asyncio.run(serve(settings))
+    uvloop.run(serve(settings))

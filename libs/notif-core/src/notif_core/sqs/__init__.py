@@ -5,7 +5,7 @@ FastStream has no SQS broker (see docs/architecture.md), so this small runtime s
 
 from notif_core.sqs.client import sqs_client
 from notif_core.sqs.consumer import Consumer, Delivery, Outcome, error_backoff
-from notif_core.sqs.publisher import Publisher
+from notif_core.sqs.publisher import Outgoing, Publisher
 from notif_core.sqs.queues import (
     QueueDirectory,
     QueueKey,
@@ -18,6 +18,7 @@ __all__ = [
     "Consumer",
     "Delivery",
     "Outcome",
+    "Outgoing",
     "Publisher",
     "QueueDirectory",
     "QueueKey",

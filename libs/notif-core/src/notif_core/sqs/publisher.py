@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from notif_core.events import Event, dump_event
@@ -18,6 +19,21 @@ from notif_core.telemetry import current_traceparent
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message as it goes on the wire: an event already serialised (the outbox stores
+    events so, and its relay publishes them without parsing them again)."""
+
+    event_id: str
+    type: str
+    body: str
+    traceparent: str | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> Outgoing:
+        return cls(str(event.event_id), event.type, dump_event(event), event.traceparent)
 
 
 class PublishError(RuntimeError):
@@ -55,7 +71,8 @@ class Publisher:
         self, queue_url: str, events: Sequence[Event]
     ) -> list[BaseException | None]:
         try:
-            await self._send(queue_url, events, 0)  # stamped by publish_one, in its caller
+            # stamped by publish_one, in its caller
+            await self.publish_serialized(queue_url, [Outgoing.of(e) for e in events])
         except PublishError as exc:
             failed = set(exc.failed_ids)
             return [exc if str(e.event_id) in failed else None for e in events]
@@ -65,26 +82,30 @@ class Publisher:
         self, queue_url: str, events: Sequence[Event], *, delay_seconds: int = 0
     ) -> None:
         """Send now, in chunks of ten, stamped with the caller's trace context."""
-        await self._send(queue_url, [with_trace(e) for e in events], delay_seconds)
+        outgoing = [Outgoing.of(with_trace(e)) for e in events]
+        await self.publish_serialized(queue_url, outgoing, delay_seconds=delay_seconds)
 
-    async def _send(self, queue_url: str, events: Sequence[Event], delay_seconds: int) -> None:
+    async def publish_serialized(
+        self, queue_url: str, messages: Sequence[Outgoing], *, delay_seconds: int = 0
+    ) -> None:
+        """Send serialised events as they are, in chunks of ten."""
         delay = max(0, min(delay_seconds, MAX_DELAY_SECONDS))
-        for start in range(0, len(events), MAX_BATCH):
-            chunk = events[start : start + MAX_BATCH]
+        for start in range(0, len(messages), MAX_BATCH):
+            chunk = messages[start : start + MAX_BATCH]
             entries: list[SendMessageBatchRequestEntryTypeDef] = []
-            for index, event in enumerate(chunk):
+            for index, message in enumerate(chunk):
                 attributes: dict[str, object] = {
-                    EVENT_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": event.type}
+                    EVENT_TYPE_ATTRIBUTE: {"DataType": "String", "StringValue": message.type}
                 }
-                if event.traceparent:
+                if message.traceparent:
                     attributes[TRACEPARENT_ATTRIBUTE] = {
                         "DataType": "String",
-                        "StringValue": event.traceparent,
+                        "StringValue": message.traceparent,
                     }
                 entries.append(
                     {
                         "Id": str(index),
-                        "MessageBody": dump_event(event),
+                        "MessageBody": message.body,
                         "DelaySeconds": delay,
                         "MessageAttributes": attributes,  # type: ignore[typeddict-item]
                     }
