@@ -6,13 +6,16 @@ history, whose version table lives in that schema, so services migrate independe
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from prometheus_client import Gauge
-from sqlalchemy import create_engine, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from psycopg import sql
+from sqlalchemy import Table, create_engine, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 DB_POOL_IN_USE = Gauge(
     "notif_db_pool_connections_in_use", "Database connections checked out of the pool.", ["pool"]
@@ -60,6 +63,27 @@ def make_engine(
     )
     DB_POOL_SIZE.labels(application_name).set(pool_size * 2)
     return engine
+
+
+async def copy_rows(
+    conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert rows with ``COPY … FROM STDIN`` in the caller's transaction.
+
+    For hot paths: an executemany through SQLAlchemy cost about 50 us of CPU per row in
+    parameter processing and psycopg's pipeline, COPY a fraction of that. Columns left out
+    take their server defaults; values are adapted by psycopg as for any query.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(str(table.schema), table.name),
+        sql.SQL(", ").join(sql.Identifier(table.c[name].name) for name in columns),
+    )
+    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row(row)
 
 
 async def ping(engine: AsyncEngine) -> bool:

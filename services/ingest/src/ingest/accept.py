@@ -18,6 +18,7 @@ from ingest.errors import ApiError
 from ingest.keys import Tenant
 from ingest.schemas import Accepted, NotificationRequest
 from ingest.tables import notifications
+from notif_core.db import copy_rows
 from notif_core.events import (
     AcceptedPayload,
     NotificationAccepted,
@@ -77,17 +78,30 @@ def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prep
     return Prepared(notification_id, request, event, send_at)
 
 
-def notification_row(tenant: Tenant, p: Prepared) -> dict[str, object]:
-    return {
-        "id": p.id,
-        "tenant_id": tenant.id,
-        "to": p.request.to,
-        "priority": p.event.payload.priority,
-        "request": p.request.model_dump(mode="json", exclude_none=True),
-        "send_at": p.send_at,
-        "expires_at": p.event.payload.expires_at,
-        "callback_url": p.event.payload.callback_url,
-    }
+NOTIFICATION_COLUMNS = (
+    "id",
+    "tenant_id",
+    "to",
+    "priority",
+    "request",
+    "send_at",
+    "expires_at",
+    "callback_url",
+)
+
+
+def notification_row(tenant: Tenant, p: Prepared) -> tuple[object, ...]:
+    """The ``ingest.notifications`` row, in ``NOTIFICATION_COLUMNS`` order."""
+    return (
+        p.id,
+        tenant.id,
+        p.request.to,
+        p.event.payload.priority,
+        p.request.model_dump_json(exclude_none=True),
+        p.send_at,
+        p.event.payload.expires_at,
+        p.event.payload.callback_url,
+    )
 
 
 def outbox_entries(tenant: Tenant, p: Prepared) -> list[outbox.Pending]:
@@ -108,8 +122,10 @@ def outbox_entries(tenant: Tenant, p: Prepared) -> list[outbox.Pending]:
 
 
 async def write(conn: AsyncConnection, items: Sequence[tuple[Tenant, Prepared]]) -> None:
-    """Insert notifications and their outbox rows, two statements for any number of them."""
+    """Insert notifications and their outbox rows: two COPYs for any number of them."""
     if not items:
         return
-    await conn.execute(notifications.insert(), [notification_row(t, p) for t, p in items])
+    await copy_rows(
+        conn, notifications, NOTIFICATION_COLUMNS, [notification_row(t, p) for t, p in items]
+    )
     await outbox.add_many(conn, [e for t, p in items for e in outbox_entries(t, p)])

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import structlog
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.errors import ApiError
@@ -47,11 +48,16 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
+API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="Your API key (wn_live_…).",
+    auto_error=False,  # our own 401 body, with a stable code
+)
+
+
 async def get_tenant(
-    state: State,
-    x_api_key: Annotated[
-        str | None, Header(alias="X-API-Key", description="Your API key (wn_live_…).")
-    ] = None,
+    state: State, x_api_key: Annotated[str | None, Security(API_KEY)] = None
 ) -> Tenant:
     """Authenticate the key, then apply its rate limit (429 with Retry-After)."""
     if not x_api_key:

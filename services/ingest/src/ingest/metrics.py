@@ -24,6 +24,16 @@ LATENCY = Histogram(
     ["handler", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+GROUP_SIZE = Histogram(
+    "ingest_group_commit_requests",
+    "Requests written by one group-commit transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+GROUP_SECONDS = Histogram(
+    "ingest_group_commit_seconds",
+    "Time of one group-commit transaction, from BEGIN to the end of COMMIT.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
 RATE_LIMITED = Counter("ingest_rate_limited", "Requests refused with 429 by the per-key limit.")
 ACCEPTED = Counter(
     "ingest_notifications_accepted", "Notifications accepted (202), by priority.", ["priority"]

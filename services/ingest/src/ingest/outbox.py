@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import outbox
+from notif_core.db import copy_rows
 from notif_core.events import Event, utcnow
 from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
 from notif_core.sqs._sqs import MAX_BATCH, MAX_DELAY_SECONDS
@@ -34,6 +35,7 @@ RELAY_BATCH = 500
 """Rows one relay transaction claims: fifty SQS calls, made concurrently."""
 SQS_DELAY = timedelta(seconds=MAX_DELAY_SECONDS)
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
+_OUTBOX_COLUMNS = ("queue", "event_id", "body", "deliver_at", "available_at")
 
 
 @dataclass(frozen=True)
@@ -67,30 +69,19 @@ class Claimed:
 
 
 async def add_many(conn: AsyncConnection, pending: Sequence[Pending]) -> None:
-    """Insert entries inside the caller's transaction and wake the relay at its commit.
-
-    One executemany of one constant statement: psycopg sends the rows in a pipeline and
-    prepares the statement once per connection, whatever the number of rows.
-    """
+    """Insert entries inside the caller's transaction (one COPY) and wake the relay at its
+    commit."""
     if not pending:
         return
     now = utcnow()
     bodies: dict[int, str] = {}  # an event on two queues is serialised once
-    params = []
+    rows = []
     for p in pending:
         body = bodies.get(id(p.event))
         if body is None:
             body = bodies[id(p.event)] = p.event.model_dump_json(by_alias=True)
-        params.append(
-            {
-                "queue": p.queue,
-                "event_id": p.event.event_id,
-                "body": body,
-                "deliver_at": p.deliver_at,
-                "available_at": p.available_at(now),
-            }
-        )
-    await conn.execute(outbox.insert(), params)
+        rows.append((p.queue, p.event.event_id, body, p.deliver_at, p.available_at(now)))
+    await copy_rows(conn, outbox, _OUTBOX_COLUMNS, rows)
     await conn.execute(_NOTIFY)
 
 

@@ -31,10 +31,9 @@ from ingest.schemas import (
     NotificationView,
 )
 from notif_core.events import utcnow
-from notif_core.logging import get_logger
+from notif_core.privacy import mask_phone
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
-log = get_logger(__name__)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -99,8 +98,9 @@ async def create_notification(
 ) -> JSONResponse:
     """Accept a notification: answered once it is durably stored, sent asynchronously."""
     prepared = accept.prepare(tenant, body, utcnow())
-    structlog.contextvars.bind_contextvars(notification_id=str(prepared.id))
-    response = await _accept(
+    # The request's access-log line carries both (the number masked): one line per request.
+    structlog.contextvars.bind_contextvars(notification_id=str(prepared.id), to=mask_phone(body.to))
+    return await _accept(
         state,
         tenant,
         idempotency_key,
@@ -109,8 +109,6 @@ async def create_notification(
         [prepared],
         prepared.answer.model_dump(mode="json", exclude_none=True),
     )
-    log.info("notification_accepted", to=body.to)
-    return response
 
 
 @router.post(
