@@ -18,7 +18,7 @@ from ingest.errors import ApiError
 from ingest.keys import Tenant
 from ingest.schemas import Accepted, NotificationRequest
 from ingest.tables import notifications
-from notif_core.db import copy_rows
+from notif_core.db import Rows, execute_at_once
 from notif_core.events import (
     AcceptedPayload,
     NotificationAccepted,
@@ -122,10 +122,10 @@ def outbox_entries(tenant: Tenant, p: Prepared) -> list[outbox.Pending]:
 
 
 async def write(conn: AsyncConnection, items: Sequence[tuple[Tenant, Prepared]]) -> None:
-    """Insert notifications and their outbox rows: two COPYs for any number of them."""
+    """Insert notifications and their outbox rows, and wake the relay: one round trip for
+    any number of them."""
     if not items:
         return
-    await copy_rows(
-        conn, notifications, NOTIFICATION_COLUMNS, [notification_row(t, p) for t, p in items]
-    )
-    await outbox.add_many(conn, [e for t, p in items for e in outbox_entries(t, p)])
+    rows = Rows(notifications, NOTIFICATION_COLUMNS, [notification_row(t, p) for t, p in items])
+    pending = [e for t, p in items for e in outbox_entries(t, p)]
+    await execute_at_once(conn, [rows, *outbox.statements(pending)])

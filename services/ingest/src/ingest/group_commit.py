@@ -51,6 +51,8 @@ class _Submission:
 class GroupCommitter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # A group without Idempotency-Keys is one statement: no BEGIN and COMMIT round trips.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._queue: asyncio.Queue[_Submission] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(IN_FLIGHT)
@@ -94,29 +96,11 @@ class GroupCommitter:
         started = time.perf_counter()
         GROUP_SIZE.observe(len(group))
         try:
-            async with self._engine.begin() as conn:
-                live: list[_Submission] = []
-                for index, sub in enumerate(group):
-                    if sub.idem is None:
-                        live.append(sub)
-                        continue
-                    try:
-                        stored = await idempotency.reserve(
-                            conn,
-                            sub.tenant.id,
-                            sub.idem.key,
-                            sub.idem.digest,
-                            sub.idem.status_code,
-                            sub.idem.answer,
-                        )
-                    except ApiError as exc:
-                        outcomes[index] = exc
-                        continue
-                    if stored is not None:
-                        outcomes[index] = stored
-                    else:
-                        live.append(sub)
-                await accept.write(conn, [(sub.tenant, p) for sub in live for p in sub.prepared])
+            if all(sub.idem is None for sub in group):
+                async with self._autocommit.connect() as conn:
+                    await accept.write(conn, [(s.tenant, p) for s in group for p in s.prepared])
+            else:
+                await self._write_with_keys(group, outcomes)
         except Exception as exc:  # the whole transaction failed: every request learns why
             for sub in group:
                 if not sub.done.done():
@@ -131,3 +115,32 @@ class GroupCommitter:
                 sub.done.set_exception(outcome)
             else:
                 sub.done.set_result(outcome)
+
+    async def _write_with_keys(
+        self, group: list[_Submission], outcomes: dict[int, idempotency.Stored | Exception | None]
+    ) -> None:
+        """One transaction: reserve each Idempotency-Key, then write the requests that won
+        theirs (or had none); a replay or a conflict is that request's outcome alone."""
+        async with self._engine.begin() as conn:
+            live: list[_Submission] = []
+            for index, sub in enumerate(group):
+                if sub.idem is None:
+                    live.append(sub)
+                    continue
+                try:
+                    stored = await idempotency.reserve(
+                        conn,
+                        sub.tenant.id,
+                        sub.idem.key,
+                        sub.idem.digest,
+                        sub.idem.status_code,
+                        sub.idem.answer,
+                    )
+                except ApiError as exc:
+                    outcomes[index] = exc
+                    continue
+                if stored is not None:
+                    outcomes[index] = stored
+                else:
+                    live.append(sub)
+            await accept.write(conn, [(sub.tenant, p) for sub in live for p in sub.prepared])

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import outbox
-from notif_core.db import copy_rows
+from notif_core.db import Rows, execute_at_once
 from notif_core.events import Event, utcnow
 from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
 from notif_core.sqs._sqs import MAX_BATCH, MAX_DELAY_SECONDS
@@ -34,7 +34,7 @@ CHANNEL = "ingest_outbox"
 RELAY_BATCH = 500
 """Rows one relay transaction claims: fifty SQS calls, made concurrently."""
 SQS_DELAY = timedelta(seconds=MAX_DELAY_SECONDS)
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
+_NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
 _OUTBOX_COLUMNS = ("queue", "event_id", "body", "deliver_at", "available_at")
 
 
@@ -69,10 +69,15 @@ class Claimed:
 
 
 async def add_many(conn: AsyncConnection, pending: Sequence[Pending]) -> None:
-    """Insert entries inside the caller's transaction (one COPY) and wake the relay at its
-    commit."""
+    """Insert entries inside the caller's transaction and wake the relay at its commit."""
+    if pending:
+        await execute_at_once(conn, statements(pending))
+
+
+def statements(pending: Sequence[Pending]) -> list[Rows | str]:
+    """The INSERT of the entries and the NOTIFY, for :func:`execute_at_once`."""
     if not pending:
-        return
+        return []
     now = utcnow()
     bodies: dict[int, str] = {}  # an event on two queues is serialised once
     rows = []
@@ -81,8 +86,7 @@ async def add_many(conn: AsyncConnection, pending: Sequence[Pending]) -> None:
         if body is None:
             body = bodies[id(p.event)] = p.event.model_dump_json(by_alias=True)
         rows.append((p.queue, p.event.event_id, body, p.deliver_at, p.available_at(now)))
-    await copy_rows(conn, outbox, _OUTBOX_COLUMNS, rows)
-    await conn.execute(_NOTIFY)
+    return [Rows(outbox, _OUTBOX_COLUMNS, rows), _NOTIFY]
 
 
 async def add(
