@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable, Iterator
 
@@ -30,6 +31,23 @@ def on_stop_signals(callback: Callable[[], None], stopping: asyncio.Event | None
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+
+GC_YOUNG_THRESHOLD = 20_000
+"""Allocations between young-generation collections (CPython's default is 700)."""
+
+
+def tune_gc() -> None:
+    """Fewer garbage-collector passes on a request path, once start-up is done.
+
+    Everything alive now (modules, the app, pools) is moved out of the collector's sight
+    (``gc.freeze``), and young collections run every 20,000 allocations instead of 700: a
+    request allocates hundreds of short-lived objects, and collecting them that often cost
+    about a tenth of the ingest API's CPU. Reference counting still frees almost everything
+    at once; the collector only finds cycles, a little later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 class EmbeddedServer(uvicorn.Server):

@@ -24,6 +24,7 @@ from notif_core import __version__, telemetry
 from notif_core.db import make_engine, migration_command, upgrade
 from notif_core.logging import configure_logging, get_logger
 from notif_core.ratelimit import LeasedLimiter, RateLimiter
+from notif_core.runtime import tune_gc
 from notif_core.sentry import setup_sentry
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -61,6 +62,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         )
         app.state.notif = state
         state.committer.start()
+        tune_gc()
         try:
             yield
         finally:

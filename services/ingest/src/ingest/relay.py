@@ -24,7 +24,7 @@ from notif_core import __version__, telemetry
 from notif_core.db import make_engine, ping
 from notif_core.health import probes_app
 from notif_core.logging import configure_logging, get_logger
-from notif_core.runtime import http_server, on_stop_signals
+from notif_core.runtime import http_server, on_stop_signals, tune_gc
 from notif_core.sentry import setup_sentry
 from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 
@@ -137,6 +137,7 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
             asyncio.create_task(housekeeping(engine, settings)),
         ]
         http = asyncio.create_task(server.serve())
+        tune_gc()
         log.info("relay_started", port=settings.relay_port)
         await loop.run()
         for task in background:
