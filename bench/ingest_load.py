@@ -35,6 +35,7 @@ import psycopg
 from procstat import cpu_seconds
 from results_file import write_result
 
+from notif_core.db import libpq_url
 from notif_core.settings import CoreSettings
 from notif_local.devtenant import ensure_dev_key
 from notif_local.ports import free_port, wait_for_port
@@ -57,7 +58,7 @@ UNPUBLISHED = "SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL"
 def drain_seconds(database_url: str, limit: float = 300) -> float:
     """Seconds until the relay has published every outbox row."""
     started = time.monotonic()
-    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+    with psycopg.connect(libpq_url(database_url)) as conn:
         while conn.execute(UNPUBLISHED).fetchone() != (0,):
             if time.monotonic() - started > limit:
                 raise TimeoutError("the outbox did not drain")

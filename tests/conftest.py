@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from notif_core.db import make_engine
+from notif_core.db import libpq_url, make_engine
 from notif_core.ids import new_id
 from notif_core.settings import CoreSettings
 from notif_local.devtenant import ensure_dev_key
@@ -43,7 +43,7 @@ class Stack:
         import psycopg
 
         name = f"{label}_{new_id().hex[-12:]}"
-        admin = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+        admin = libpq_url(self.database_url)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.database_url.rsplit("/", 1)[0] + "/" + name
@@ -86,13 +86,7 @@ SANDBOX_SECRET = "e2e-app-secret"
 
 @pytest.fixture(scope="session")
 def services(stack: Stack) -> Iterator[Services]:
-    ports = {
-        "ingest": stack.ports.ingest,
-        "ledger": stack.ports.ledger,
-        "dispatcher": stack.ports.dispatcher,
-        "relay": stack.ports.relay,
-        "sandbox": stack.ports.sandbox,
-    }
+    ports = stack.ports.services()
     env = {
         **stack.env,
         "LOG_LEVEL": "INFO",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 
+from notif_core.db import libpq_url
 from tests.conftest import Stack
 
 BIN = Path(sys.executable).parent
@@ -37,7 +38,7 @@ def versions(dsn: str) -> dict[str, str]:
 
 def test_migrate_then_downgrade_one_step(stack: Stack) -> None:
     url = stack.new_database("migrate")
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = libpq_url(url)
     for service in ("ingest", "dispatcher", "ledger"):  # the Job's order
         done = run([str(BIN / f"notif-{service}"), "migrate"], url)
         assert done.returncode == 0, done.stdout + done.stderr

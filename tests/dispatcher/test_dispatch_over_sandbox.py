@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import recipient
-from tests.e2e.api import hello, post, sandbox_sends, wait_status
+from tests.e2e.api import hello, post, sandbox_sends, wait_queues_empty, wait_status
 from tests.e2e.services import Services
 
 from notif_core.settings import CoreSettings
-from notif_core.sqs import QueueNames, queue_depths, sqs_client
+from notif_core.sqs import QueueNames, sqs_client
 
 pytestmark = pytest.mark.e2e
 SENDER = "100000000000001"
@@ -103,24 +103,11 @@ async def _offer_and_check(services: Services, api_key: str) -> None:
     assert rate <= 85, f"{rate:.1f} sends/s against a cap of 80"
 
 
-async def wait_quiet(within: float = 90) -> None:
-    """Until no queue holds a message: the 0.5 s pair margin is about a send's jitter, and
-    a previous test's webhook flood (thousands of statuses) must not be measured with it."""
-    settings = CoreSettings()
-    names = QueueNames(settings.queue_prefix)
-    deadline = time.monotonic() + within
-    async with sqs_client(settings) as sqs:
-        while time.monotonic() < deadline:
-            depths = await queue_depths(sqs, [names.events, names.dispatch, names.dispatch_high])
-            if not any(depths.values()):
-                return
-            await asyncio.sleep(0.5)
-    raise TimeoutError(f"queues still busy: {depths}")
-
-
 @pytest.mark.usefixtures("clean_sandbox")
 def test_one_recipient_is_spaced_by_the_pair_limit(services: Services, api_key: str) -> None:
-    asyncio.run(wait_quiet())
+    # The 0.5 s pair margin is about a send's jitter: a previous test's webhook flood
+    # (thousands of statuses) must not be measured with it.
+    asyncio.run(wait_queues_empty(["events", "dispatch", "dispatch_high"], within=90))
     to = recipient()
     ids = [post(services, api_key, hello(to)).json()["id"] for _ in range(5)]
     for nid in ids:

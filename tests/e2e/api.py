@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from notif_core.db import libpq_url
+from notif_core.settings import CoreSettings
+from notif_core.sqs import QueueKey, QueueNames, queue_depths, sqs_client
 from tests.e2e.services import Services
 
 
@@ -56,7 +61,7 @@ def open_window(services: Services, database_url: str, to: str, within: float = 
         services.url("sandbox") + "/_sandbox/inbound", json={"from": to, "text": "hi"}
     )
     assert response.status_code == 200
-    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = libpq_url(database_url)
     deadline = time.monotonic() + within
     with psycopg.connect(dsn) as conn:
         while time.monotonic() < deadline:
@@ -67,3 +72,19 @@ def open_window(services: Services, database_url: str, to: str, within: float = 
                 return
             time.sleep(0.05)
     raise TimeoutError(f"the ledger did not record the inbound message from {to}")
+
+
+async def wait_queues_empty(lanes: Sequence[QueueKey], within: float) -> None:
+    """Until the lanes' queues hold nothing visible or in flight (their consumers caught up)."""
+    settings = CoreSettings()
+    names = QueueNames(settings.queue_prefix)
+    queues = [getattr(names, lane) for lane in lanes]
+    depths: dict[str, int] = {}
+    deadline = time.monotonic() + within
+    async with sqs_client(settings) as sqs:
+        while time.monotonic() < deadline:
+            depths = await queue_depths(sqs, queues)
+            if not any(depths.values()):
+                return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"queues still busy: {depths}")

@@ -19,39 +19,20 @@ from ingest.schemas import NotificationRequest
 from notif_core import __version__
 from notif_core.events import utcnow
 from notif_core.ids import new_id
-from notif_core.settings import CoreSettings
-from notif_core.sqs import QueueNames, sqs_client
 from tests.conftest import SANDBOX_SECRET, Stack, recipient
-from tests.e2e.api import get, hello, open_window, post, sandbox_sends, wait_status
+from tests.e2e.api import (
+    get,
+    hello,
+    open_window,
+    post,
+    sandbox_sends,
+    wait_queues_empty,
+    wait_status,
+)
 from tests.e2e.services import Services
 from wa_sandbox.meta import sign, webhook_envelope
 
 pytestmark = pytest.mark.e2e
-
-
-async def wait_events_drained(within: float = 15) -> None:
-    """Until the events queue holds nothing visible or in flight (the ledger has caught up)."""
-    async with sqs_client(CoreSettings()) as client:
-        url = (await client.get_queue_url(QueueName=QueueNames().events))["QueueUrl"]
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            attrs = (
-                await client.get_queue_attributes(
-                    QueueUrl=url,
-                    AttributeNames=[
-                        "ApproximateNumberOfMessages",
-                        "ApproximateNumberOfMessagesNotVisible",
-                    ],
-                )
-            )["Attributes"]
-            if (
-                attrs["ApproximateNumberOfMessages"]
-                == attrs["ApproximateNumberOfMessagesNotVisible"]
-                == "0"
-            ):
-                return
-            await asyncio.sleep(0.1)
-    raise TimeoutError("events queue did not drain")
 
 
 async def wait_inbox_processed(engine: AsyncEngine, within: float = 10) -> None:
@@ -142,7 +123,7 @@ async def test_a_replayed_webhook_changes_nothing(
     to = recipient()
     nid = post(services, api_key, hello(to)).json()["id"]
     await asyncio.to_thread(wait_status, services, api_key, nid, "read", 15)
-    await wait_events_drained()
+    await wait_queues_empty(["events"], within=15)
     before = get(services, api_key, nid)
     statuses = [
         {
@@ -166,7 +147,7 @@ async def test_a_replayed_webhook_changes_nothing(
             assert response.status_code == 200
             assert response.json() == {"received": True}
     await wait_inbox_processed(engine)
-    await wait_events_drained()
+    await wait_queues_empty(["events"], within=15)
     after = get(services, api_key, nid)
     assert after == before
 

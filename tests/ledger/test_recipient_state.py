@@ -16,6 +16,7 @@ from tests.e2e.services import Services
 from ledger import store
 from ledger.optouts import Keywords
 from notif_core import events as ev
+from notif_core.db import libpq_url
 from notif_core.ids import new_id
 
 SENDER = "100000000000001"
@@ -117,7 +118,7 @@ def test_a_user_who_wrote_stop_gets_nothing_more(
 
     import psycopg
 
-    dsn = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = libpq_url(stack.database_url)
     deadline = time.monotonic() + 10
     with psycopg.connect(dsn) as conn:
         while not conn.execute(

@@ -17,6 +17,7 @@ from alembic.config import Config
 from prometheus_client import Gauge
 from psycopg import sql
 from sqlalchemy import Table, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -119,6 +120,11 @@ async def execute_at_once(conn: AsyncConnection, statements: Sequence[Rows | str
         ) from exc
     finally:
         await cursor.close()
+
+
+def libpq_url(database_url: str) -> str:
+    """The SQLAlchemy URL as psycopg's own connection string (no ``+psycopg``)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
 
 
 async def ping(engine: AsyncEngine) -> bool:

@@ -113,13 +113,7 @@ def prepare(stack: LocalStack, root: Path, overrides: dict[str, str]) -> tuple[S
     migrate_all(settings.database_url)
     create_queues(settings, max_receive_count=10)
     key = ensure_dev_key(settings.database_url, root / "key")
-    ports = {
-        "ingest": stack.ports.ingest,
-        "ledger": stack.ports.ledger,
-        "dispatcher": stack.ports.dispatcher,
-        "relay": stack.ports.relay,
-        "sandbox": stack.ports.sandbox,
-    }
+    ports = stack.ports.services()
     secret = "local-app-secret"  # noqa: S105 - the local sandbox's webhook secret
     service_env = {
         **env,

@@ -46,6 +46,16 @@ class Ports:
     sqs: int = 4566
     redis: int = 0  # 0: pick a free one at start
 
+    def services(self) -> dict[str, int]:
+        """The HTTP port of each service process, by the name ``cluster.Services`` uses."""
+        return {
+            "ingest": self.ingest,
+            "ledger": self.ledger,
+            "dispatcher": self.dispatcher,
+            "relay": self.relay,
+            "sandbox": self.sandbox,
+        }
+
     @classmethod
     def all_free(cls) -> Ports:
         return cls(*(free_port() for _ in range(8)))

@@ -58,8 +58,9 @@ _BACKLOG = text(
 
 def observe_request(handler: str, method: str, status: int, seconds: float) -> None:
     """Count one request and its latency (the label children are cached by the client)."""
-    REQUESTS.labels(handler, method, str(status)).inc()
-    LATENCY.labels(handler, method, str(status)).observe(seconds)
+    code = str(status)
+    REQUESTS.labels(handler, method, code).inc()
+    LATENCY.labels(handler, method, code).observe(seconds)
 
 
 def expose(app: FastAPI) -> None:

@@ -14,14 +14,13 @@ from typing import Any
 
 import psycopg
 import uvloop
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import idempotency, metrics
 from ingest.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
 from ingest.settings import IngestSettings
 from notif_core import __version__, telemetry
-from notif_core.db import make_engine, ping
+from notif_core.db import libpq_url, make_engine, ping
 from notif_core.health import probes_app
 from notif_core.logging import configure_logging, get_logger
 from notif_core.runtime import http_server, on_stop_signals, tune_gc
@@ -35,11 +34,6 @@ LINGER_SECONDS = 0.02
 """After a wake-up, how long the relay lets commits gather before it claims: at a steady
 trickle each commit would otherwise cost a pass of its own (a claim, an SQS call per queue
 for one or two rows, an update), several times the CPU of a pass shared by a few commits."""
-
-
-def libpq_url(database_url: str) -> str:
-    """The SQLAlchemy URL as psycopg's own connection string (no ``+psycopg``)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
 
 
 async def listen(database_url: str, wake: asyncio.Event) -> None:
