@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import outbox
 from notif_core.db import Rows, execute_at_once
-from notif_core.events import Event, utcnow
+from notif_core.events import Event, dump_event, utcnow
 from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
 from notif_core.sqs._sqs import MAX_BATCH, MAX_DELAY_SECONDS
 
@@ -84,7 +84,7 @@ def statements(pending: Sequence[Pending]) -> list[Rows | str]:
     for p in pending:
         body = bodies.get(id(p.event))
         if body is None:
-            body = bodies[id(p.event)] = p.event.model_dump_json(by_alias=True)
+            body = bodies[id(p.event)] = dump_event(p.event)
         rows.append((p.queue, p.event.event_id, body, p.deliver_at, p.available_at(now)))
     return [Rows(outbox, _OUTBOX_COLUMNS, rows), _NOTIFY]
 

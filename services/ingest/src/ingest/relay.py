@@ -110,8 +110,11 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
 
         async def readiness() -> tuple[bool, dict[str, Any]]:
             db_ok = await ping(engine)
-            try:
-                await asyncio.wait_for(queues.url("dispatch"), 2)
+            try:  # a call each time: the queue URL alone is cached after the first look-up
+                url = await asyncio.wait_for(queues.url("dispatch"), 2)
+                await asyncio.wait_for(
+                    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]), 2
+                )
                 queue_ok = True
             except Exception:
                 queue_ok = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -61,15 +62,19 @@ async def _accept(
     tenant: Tenant,
     key: str | None,
     route: str,
-    body: dict[str, Any],
+    body: Callable[[], dict[str, Any]],
     prepared: list[accept.Prepared],
     answer: dict[str, Any],
 ) -> JSONResponse:
-    """Group-committed with other requests: idempotency key, notifications, outbox rows."""
+    """Group-committed with other requests: idempotency key, notifications, outbox rows.
+
+    ``body`` gives the request as its Idempotency-Key hash sees it; it is only called when
+    a key was sent, so a request without one never serialises its body for nothing.
+    """
     idem = None
     if key is not None:
         idem = IdempotencySpec(
-            idempotency.check_key(key), idempotency.request_hash(route, body), answer
+            idempotency.check_key(key), idempotency.request_hash(route, body()), answer
         )
     stored = await state.committer.submit(tenant, prepared, idem)
     if stored is not None:
@@ -105,7 +110,7 @@ async def create_notification(
         tenant,
         idempotency_key,
         "POST /v1/notifications",
-        body.model_dump(mode="json", exclude_none=True),
+        lambda: body.model_dump(mode="json", exclude_none=True),
         [prepared],
         prepared.answer.model_dump(mode="json", exclude_none=True),
     )
@@ -154,7 +159,7 @@ async def create_batch(
         tenant,
         idempotency_key,
         "POST /v1/notifications/batch",
-        body.model_dump(mode="json"),
+        lambda: body.model_dump(mode="json"),
         prepared,
         payload,
     )
