@@ -224,6 +224,7 @@ class DispatchHandler:
         started = time.perf_counter()
         result = await self._api.send(sender, body)
         SEND_SECONDS.observe(time.perf_counter() - started)
+        await self._pacer.pair_sent(sender, event.payload.to)
         if result.wamid is not None:
             await self._gate.sent(nid, result.wamid)
             await self._pacer.release_pair(str(nid))

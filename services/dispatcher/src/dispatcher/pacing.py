@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -106,24 +107,50 @@ class Pacer:
 
     # --- recipient pair -------------------------------------------------------------------
 
+    def _pair_sent_key(self, sender: str, recipient: str) -> str:
+        return f"{self._prefix}:pair-sent:{sender}:{recipient}"
+
     async def pair_slot(self, sender: str, recipient: str, notification_id: str) -> float:
-        """Seconds until this notification may go to this recipient (its place is kept)."""
-        held = f"{self._prefix}:pair-held:{notification_id}"
-        raw = await self._redis.get(held)
-        if raw is not None:
-            return max(0.0, float(raw) - time.time())
+        """Seconds until this notification may go to this recipient (its place is kept).
+
+        A place in line is reserved ahead of time, but what Meta counts is when sends
+        arrive. A send that went out late (a slow claim, a busy host) would leave the next
+        one too close, so the wait is also measured from when the last send really ended.
+        """
         cfg = self._config
         if cfg.pair_seconds <= 0:
             return 0.0
+        held = f"{self._prefix}:pair-held:{notification_id}"
+        held_raw, sent_raw = await self._redis.mget(held, self._pair_sent_key(sender, recipient))
+        now = time.time()
+        since_sent = (
+            float(sent_raw) + cfg.pair_seconds + cfg.pair_margin_seconds - now
+            if sent_raw is not None
+            else 0.0
+        )
+        if held_raw is not None:
+            return max(0.0, float(held_raw) - now, since_sent)
         decision = await self._limiter.reserve(
             f"pair:{sender}:{recipient}",
             1.0 / (cfg.pair_seconds + cfg.pair_margin_seconds),
             cfg.pair_burst,
         )
-        if decision.retry_after > INLINE_WAIT:
-            ttl = int(decision.retry_after + 3600)
-            await self._redis.set(held, str(time.time() + decision.retry_after), ex=ttl)
-        return decision.retry_after
+        wait = max(decision.retry_after, since_sent)
+        if wait > INLINE_WAIT:
+            ttl = int(wait + 3600)
+            await self._redis.set(held, str(now + wait), ex=ttl)
+        return wait
+
+    async def pair_sent(self, sender: str, recipient: str) -> None:
+        """A send to this recipient has just come back from Meta: it arrived by now.
+
+        Only with no burst allowed: a burst means back-to-back sends are intended.
+        """
+        cfg = self._config
+        if cfg.pair_seconds <= 0 or cfg.pair_burst > 1:
+            return
+        ttl = math.ceil(cfg.pair_seconds + cfg.pair_margin_seconds) + 1
+        await self._redis.set(self._pair_sent_key(sender, recipient), str(time.time()), ex=ttl)
 
     async def pair_limited(self, sender: str, recipient: str, notification_id: str) -> float:
         """Meta said 131056: this recipient only waits one more full pair interval."""

@@ -1,0 +1,46 @@
+"""The recipient pair limit on a real Valkey: spacing follows when sends really went out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+from tests.conftest import Stack
+
+from dispatcher.pacing import Pacer, PacingConfig
+from notif_core.ids import new_id
+
+SENDER, RECIPIENT = "100000000000001", "+447700900123"
+
+
+def pacer(redis: Redis, burst: int = 1) -> Pacer:
+    config = PacingConfig(pair_seconds=2.0, pair_margin_seconds=0.2, pair_burst=burst)
+    return Pacer(redis, config, prefix=f"t{new_id().hex[-8:]}")
+
+
+async def test_a_late_send_pushes_the_next_one_back(stack: Stack) -> None:
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    pace = pacer(redis)
+    first = await pace.pair_slot(SENDER, RECIPIENT, "first")
+    second = await pace.pair_slot(SENDER, RECIPIENT, "second")
+    assert first == 0.0
+    assert 2.1 < second <= 2.2  # its place in line: one interval after the first
+    await asyncio.sleep(0.5)  # the first send leaves late, then Meta answers
+    await pace.pair_sent(SENDER, RECIPIENT)
+    again = await pace.pair_slot(SENDER, RECIPIENT, "second")
+    await redis.aclose()
+    # The reservation alone would now say 1.7 s: too close to when the first one arrived.
+    assert again > 2.1, again
+
+
+async def test_with_a_burst_the_reservation_alone_decides(stack: Stack) -> None:
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    pace = pacer(redis, burst=3)
+    waits = []
+    for n in range(3):
+        waits.append(await pace.pair_slot(SENDER, RECIPIENT, f"n{n}"))
+        await pace.pair_sent(SENDER, RECIPIENT)
+    fourth = await pace.pair_slot(SENDER, RECIPIENT, "n3")
+    await redis.aclose()
+    assert waits == [0.0, 0.0, 0.0]
+    assert 1.5 < fourth <= 2.2
