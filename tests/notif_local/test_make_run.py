@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -92,12 +93,15 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
             time.sleep(0.1)
         assert status == "read"
         scraped = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/query"
-        up: list[object] = []
-        while len(up) < 3 and time.monotonic() < deadline + 30:
+        up: list[dict[str, Any]] = []
+        services = ("INGEST_PORT", "RELAY_PORT", "DISPATCHER_PORT", "LEDGER_PORT")
+        while len(up) < len(services) and time.monotonic() < deadline + 30:
             with contextlib.suppress(httpx.HTTPError):
                 up = httpx.get(scraped, params={"query": "up == 1"}).json()["data"]["result"]
             time.sleep(0.5)
-        assert len(up) == 3  # the local Prometheus scrapes all three services
+        # The local Prometheus scrapes every service process, and nothing else.
+        scraped_ports = sorted(int(t["metric"]["instance"].rsplit(":", 1)[1]) for t in up)
+        assert scraped_ports == sorted(ports[name] for name in services)
     finally:
         code = ctrl_c(proc)
     assert code in (0, 130), (tmp_path / "run1.log").read_text()[-3000:]

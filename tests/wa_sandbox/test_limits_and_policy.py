@@ -18,10 +18,13 @@ async def test_throughput_cap_answers_130429_then_recovers(sandbox: Client) -> N
             "pair_limit": {"per_seconds": 0},
         }
     )
+    started = time.monotonic()
     answers = await asyncio.gather(*(sandbox.send(template("hello_world")) for _ in range(30)))
+    elapsed = time.monotonic() - started
     accepted = [r for r in answers if r.status_code == 200]
     limited = [r for r in answers if r.status_code != 200]
-    assert 1 <= len(accepted) <= 4  # a burst of 0.1 s of the cap, plus what refills meanwhile
+    # A burst of 0.1 s of the cap (2), plus what refilled while the 30 were answered.
+    assert 1 <= len(accepted) <= 2 + int(20 * elapsed) + 1, elapsed
     assert {error_of(r)["code"] for r in limited} == {130429}
     await asyncio.sleep(0.25)
     assert (await sandbox.send(template("hello_world"))).status_code == 200
