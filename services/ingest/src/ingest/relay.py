@@ -2,8 +2,8 @@
 
 It publishes what the API commits, woken by ``NOTIFY ingest_outbox`` at each commit and by
 a timer for scheduled rows and missed wake-ups; it samples the outbox metrics and purges
-expired idempotency keys. Replicas share the work through ``SKIP LOCKED``. Kept out of the
-API process so that requests never wait for, or share a core with, SQS calls.
+what has expired (:mod:`ingest.retention`). Replicas share the work through ``SKIP LOCKED``.
+Kept out of the API process so that requests never wait for, or share a core with, SQS calls.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import psycopg
 import uvloop
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import idempotency, metrics
+from ingest import idempotency, metrics, retention
 from ingest.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
 from ingest.settings import IngestSettings
+from ingest.tables import outbox, webhook_inbox
 from notif_core import __version__, telemetry
 from notif_core.db import libpq_url, make_engine, ping
 from notif_core.health import probes_app
@@ -85,18 +86,32 @@ class RelayLoop:
                 await asyncio.wait_for(self.wake.wait(), self._interval)
 
 
+async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
+    """Expired Idempotency-Keys, published outbox rows and processed webhook bodies."""
+    async with engine.begin() as conn:
+        keys = await idempotency.purge(conn, settings.idempotency_ttl_hours)
+    published = await retention.purge(
+        engine, outbox, outbox.c.published_at, settings.outbox_retention_hours
+    )
+    bodies = await retention.purge(
+        engine,
+        webhook_inbox,
+        webhook_inbox.c.processed_at,
+        settings.webhook_inbox_retention_hours,
+    )
+    log.info("purged", idempotency_keys=keys, outbox_rows=published, webhook_bodies=bodies)
+
+
 async def housekeeping(engine: AsyncEngine, settings: IngestSettings) -> None:
-    """Outbox backlog metrics every interval; expired idempotency keys every five minutes."""
+    """Outbox backlog metrics every interval; expired rows every five minutes."""
     loop = asyncio.get_running_loop()
     last_purge = -float("inf")
     while True:
         try:
             await metrics.sample_outbox(engine)
             if loop.time() - last_purge > PURGE_EVERY_SECONDS:
-                async with engine.begin() as conn:
-                    purged = await idempotency.purge(conn, settings.idempotency_ttl_hours)
+                await purge_expired(engine, settings)
                 last_purge = loop.time()
-                log.info("idempotency_keys_purged", rows=purged)
         except Exception as exc:
             log.warning("housekeeping_failed", error=type(exc).__name__)
         await asyncio.sleep(settings.queue_metrics_interval)

@@ -33,3 +33,11 @@ class IngestSettings(CoreSettings):
         default=1.0, gt=0, description="Relay's poll period (scheduled rows, missed wake-ups)."
     )
     idempotency_ttl_hours: float = Field(default=48, ge=24)
+    outbox_retention_hours: float = Field(
+        default=24, gt=0, description="How long published outbox rows are kept, for inspection."
+    )
+    webhook_inbox_retention_hours: float = Field(
+        default=72,
+        gt=0,
+        description="How long processed raw webhook bodies (personal data) are kept.",
+    )

@@ -1,0 +1,67 @@
+"""Retention on a database of its own: old published outbox rows and processed webhook
+bodies go, in batches; anything still due or never processed stays."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from tests.conftest import Stack
+
+from ingest import retention
+from ingest.relay import purge_expired
+from ingest.settings import IngestSettings
+from notif_core.db import make_engine
+from notif_core.ids import new_id
+from notif_local.stack import migrate_all
+
+OUTBOX_ROW = """
+INSERT INTO ingest.outbox (queue, event_id, body, available_at, created_at, published_at)
+VALUES ('events', :event_id, :body, now() + make_interval(hours => :due_in),
+        now() - make_interval(hours => :age), now() - make_interval(hours => :published_ago))
+"""
+INBOX_ROW = """
+INSERT INTO ingest.webhook_inbox (body, received_at, processed_at)
+VALUES (:body, now() - make_interval(hours => :age), now() - make_interval(hours => :processed_ago))
+"""
+
+
+async def test_expired_rows_go_and_live_ones_stay(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database_url = stack.new_database("retention")
+    await asyncio.to_thread(migrate_all, database_url)
+    monkeypatch.setattr(retention, "BATCH", 2)  # five expired rows take three batches
+    engine = make_engine(database_url, pool_size=1)
+
+    def outbox_row(name: str, published_ago: float | None, due_in: float = 0) -> dict[str, object]:
+        return {
+            "event_id": new_id(),
+            "body": name,
+            "due_in": due_in,
+            "age": 200,
+            "published_ago": published_ago,
+        }
+
+    rows = [outbox_row(f"old{n}", published_ago=30) for n in range(5)]
+    rows += [outbox_row("recent", published_ago=1), outbox_row("scheduled", None, due_in=240)]
+    bodies = [{"body": f"old{n}".encode(), "age": 100, "processed_ago": 80} for n in range(5)]
+    bodies += [
+        {"body": b"recent", "age": 100, "processed_ago": 1},
+        {"body": b"untranslated", "age": 100, "processed_ago": None},
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(text(OUTBOX_ROW), rows)
+        await conn.execute(text(INBOX_ROW), bodies)
+
+    await purge_expired(engine, IngestSettings(database_url=database_url))
+
+    async with engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT body FROM ingest.outbox ORDER BY id"))).scalars()
+        kept_bodies = (
+            await conn.execute(text("SELECT body FROM ingest.webhook_inbox ORDER BY id"))
+        ).scalars()
+        assert list(kept) == ["recent", "scheduled"]
+        assert [bytes(b) for b in kept_bodies] == [b"recent", b"untranslated"]
+    await engine.dispose()
