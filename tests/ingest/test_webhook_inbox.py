@@ -1,0 +1,59 @@
+"""The webhook inbox on a database of its own: every body is kept, and an event already
+queued (a redelivered webhook, a price repeated on each status) is not queued again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from sqlalchemy import text
+from tests.conftest import Stack
+from tests.ingest.test_meta_webhooks import envelope
+
+from ingest.webhook_inbox import RecentIds, WebhookInbox
+from notif_core.db import make_engine
+from notif_core.ids import new_id
+from notif_local.stack import migrate_all
+
+PRICING = {"billable": True, "pricing_model": "PMP", "category": "utility", "type": "regular"}
+
+
+def statuses(*kinds: str) -> bytes:
+    items = [
+        {"id": "wamid.I", "status": k, "timestamp": "1764244800", "pricing": PRICING} for k in kinds
+    ]
+    return json.dumps(envelope({"statuses": items})).encode()
+
+
+async def test_an_event_is_queued_once_and_every_body_kept(stack: Stack) -> None:
+    database_url = stack.new_database("inbox")
+    await asyncio.to_thread(migrate_all, database_url)
+    engine = make_engine(database_url, pool_size=1)
+    inbox = WebhookInbox(engine)
+
+    assert await inbox.store(statuses("sent", "delivered")) == 3  # sent, delivered, usage
+    assert await inbox.store(statuses("sent", "delivered")) == 0  # Meta redelivered it
+    assert await inbox.store(statuses("read")) == 1  # read; its price was queued already
+
+    async with engine.connect() as conn:
+        queued = (
+            await conn.execute(text("SELECT body::jsonb->>'type' FROM ingest.outbox ORDER BY id"))
+        ).scalars()
+        bodies = (await conn.execute(text("SELECT count(*) FROM ingest.webhook_inbox"))).scalar()
+        assert list(queued) == [
+            "notification.sent",
+            "usage.billed",
+            "notification.delivered",
+            "notification.read",
+        ]
+        assert bodies == 3
+    await engine.dispose()
+
+
+def test_recent_ids_forget_the_oldest_first() -> None:
+    recent = RecentIds(size=3)
+    ids = [new_id() for _ in range(4)]
+    recent.add(ids[:3])
+    recent.add([ids[0]])  # seen again: now the newest
+    recent.add([ids[3]])
+    assert [i in recent for i in ids] == [True, False, True, True]
