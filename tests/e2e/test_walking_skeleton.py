@@ -234,7 +234,7 @@ def test_sigterm_of_the_dispatcher_while_messages_flow_loses_none(
         time.sleep(0.02)
     exit_code = services.signal("dispatcher", signal.SIGTERM, timeout=30)
     assert exit_code == 0, services.log("dispatcher")[-2000:]
-    assert '"event": "dispatcher_stopped"' in services.log("dispatcher")
+    assert '"event":"dispatcher_stopped"' in services.log("dispatcher")
     services.start("dispatcher")
     for nid in ids:
         wait_status(services, api_key, nid, "read", timeout=30)

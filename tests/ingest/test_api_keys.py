@@ -112,7 +112,7 @@ def test_logs_carry_the_key_prefix_and_never_the_key(services: Services, api_key
     time.sleep(0.3)
     log = services.log("ingest")
     assert api_key not in log
-    assert f'"key_prefix": "{api_key[:12]}"' in log
+    assert f'"key_prefix":"{api_key[:12]}"' in log
     assert to not in log
     assert to[:5] + "••••" + to[-3:] in log
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 from notif_core.privacy import mask_phone, scrub_secrets, scrub_text
@@ -50,6 +51,11 @@ def _mask_phone_fields(
     return event_dict
 
 
+def _json_text(value: Any, **kwargs: Any) -> str:
+    """orjson for the stdlib handler too (it wants text), so every line looks the same."""
+    return orjson.dumps(value, **kwargs).decode()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Set up structlog and route stdlib logging (uvicorn, alembic) through the same JSON."""
     log_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -73,10 +79,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             *shared,
             structlog.processors.format_exc_info,
             _scrub_values,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
+            # orjson to bytes: a third of the cost of json.dumps and print, on every request
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(log_level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -86,7 +93,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 _scrub_values,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
+                structlog.processors.JSONRenderer(serializer=_json_text),
             ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
