@@ -5,8 +5,8 @@ transaction the raw bytes go to ``webhook_inbox`` and the events they carry to t
 which the relay publishes as soon as the transaction commits. Duplicates are harmless: event
 ids derive from (wamid, status). They are also cheap: an event this process has already
 committed is not queued again (Meta repeats a message's pricing on each of its statuses, and
-redelivers webhooks), which takes three of every eight messages off the events queue. A body
-we cannot translate stays in the inbox unprocessed, for an operator to look at.
+redelivers webhooks), so six messages per notification reach the events queue, not eight.
+A body we cannot translate stays in the inbox unprocessed, for an operator to look at.
 """
 
 from __future__ import annotations
