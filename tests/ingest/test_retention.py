@@ -32,20 +32,24 @@ async def test_expired_rows_go_and_live_ones_stay(
 ) -> None:
     database_url = stack.new_database("retention")
     await asyncio.to_thread(migrate_all, database_url)
-    monkeypatch.setattr(retention, "BATCH", 2)  # five expired rows take three batches
+    monkeypatch.setattr(retention, "BATCH", 2)  # the walk takes several windows
     engine = make_engine(database_url, pool_size=1)
 
-    def outbox_row(name: str, published_ago: float | None, due_in: float = 0) -> dict[str, object]:
+    def outbox_row(
+        name: str, published_ago: float | None, due_in: float = 0, age: float = 200
+    ) -> dict[str, object]:
         return {
             "event_id": new_id(),
             "body": name,
             "due_in": due_in,
-            "age": 200,
+            "age": age,
             "published_ago": published_ago,
         }
 
-    rows = [outbox_row(f"old{n}", published_ago=30) for n in range(5)]
-    rows += [outbox_row("recent", published_ago=1), outbox_row("scheduled", None, due_in=240)]
+    # Oldest first by id: a row still due and one published late must not end the walk.
+    rows = [outbox_row("scheduled", None, due_in=240), outbox_row("recent", published_ago=1)]
+    rows += [outbox_row(f"old{n}", published_ago=30) for n in range(5)]
+    rows += [outbox_row("young", published_ago=0, age=1)]  # the walk ends at its window
     bodies = [{"body": f"old{n}".encode(), "age": 100, "processed_ago": 80} for n in range(5)]
     bodies += [
         {"body": b"recent", "age": 100, "processed_ago": 1},
@@ -62,6 +66,6 @@ async def test_expired_rows_go_and_live_ones_stay(
         kept_bodies = (
             await conn.execute(text("SELECT body FROM ingest.webhook_inbox ORDER BY id"))
         ).scalars()
-        assert list(kept) == ["recent", "scheduled"]
+        assert list(kept) == ["scheduled", "recent", "young"]
         assert [bytes(b) for b in kept_bodies] == [b"recent", b"untranslated"]
     await engine.dispose()

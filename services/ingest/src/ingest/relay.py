@@ -91,11 +91,16 @@ async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
     async with engine.begin() as conn:
         keys = await idempotency.purge(conn, settings.idempotency_ttl_hours)
     published = await retention.purge(
-        engine, outbox, outbox.c.published_at, settings.outbox_retention_hours
+        engine,
+        outbox,
+        outbox.c.created_at,
+        outbox.c.published_at,
+        settings.outbox_retention_hours,
     )
     bodies = await retention.purge(
         engine,
         webhook_inbox,
+        webhook_inbox.c.received_at,
         webhook_inbox.c.processed_at,
         settings.webhook_inbox_retention_hours,
     )
