@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 
@@ -124,3 +125,21 @@ def test_database_outage_is_503_with_retry_after_fast(
             return
         time.sleep(0.2)
     raise AssertionError("ingest did not recover after the database came back")
+
+
+def test_an_idle_connection_is_kept_past_a_proxys_pause(services: Services) -> None:
+    """Uvicorn's default closes idle connections after 5 s; a proxy or client pausing longer
+    than that would send its next request down a closing connection and get no answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", services.ports["ingest"], timeout=10)
+    try:
+        conn.request("GET", "/health")
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 200
+        sock = conn.sock
+        time.sleep(6)
+        conn.request("GET", "/health")
+        assert conn.sock is sock  # the same connection: http.client did not reconnect
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()

@@ -29,6 +29,11 @@ from notif_core.sentry import setup_sentry
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
+KEEP_ALIVE_SECONDS = 75
+"""Idle keep-alive connections stay open longer than the proxies in front keep theirs
+(an AWS load balancer 60 s, ingress-nginx 60 s), and longer than a client's pause between
+bursts: otherwise a proxy or client can send a request down a connection ingest is just
+closing, and it fails without an answer (a 502, or a read error)."""
 
 DESCRIPTION = """Send WhatsApp notifications through Meta's Cloud API and follow each one to
 `read` or to a terminal failure with Meta's own error code.
@@ -121,4 +126,5 @@ def run() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
