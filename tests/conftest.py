@@ -37,16 +37,20 @@ class Stack:
     def database_url(self) -> str:
         return self.env["DATABASE_URL"]
 
-    def new_database(self, label: str) -> str:
-        """An empty database of its own on the stack's server (no migrations): for tests
-        that must not share state with the running services. Returns its URL."""
+    def new_database(self, label: str, *, migrated: bool = False) -> str:
+        """A database of its own on the stack's server, empty or with every service's
+        schema: for tests that must not share state with the running services. Returns
+        its URL."""
         import psycopg
 
         name = f"{label}_{new_id().hex[-12:]}"
         admin = libpq_url(self.database_url)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        return self.database_url.rsplit("/", 1)[0] + "/" + name
+        url = self.database_url.rsplit("/", 1)[0] + "/" + name
+        if migrated:
+            migrate_all(url)
+        return url
 
     def settings(self, **overrides: str) -> CoreSettings:
         return CoreSettings(**overrides)  # type: ignore[arg-type]

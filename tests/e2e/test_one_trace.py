@@ -31,7 +31,6 @@ from notif_core.sqs import QueueNames, provision_queues, sqs_client
 from notif_core.telemetry import setup_tracing
 from notif_local.devtenant import ensure_dev_key
 from notif_local.ports import free_port
-from notif_local.stack import migrate_all
 from tests.conftest import Stack, recipient
 from tests.e2e.api import hello
 from tests.e2e.services import Services
@@ -43,8 +42,7 @@ def own_env(
 ) -> tuple[dict[str, int], str]:
     """The services' settings, with a database, queues and ports of this test's own (the
     subprocess services must not take work meant for the in-process ones)."""
-    database_url = stack.new_database("trace")
-    migrate_all(database_url)
+    database_url = stack.new_database("trace", migrated=True)
     key = ensure_dev_key(database_url, tmp_path / "key")
     ports = {name: free_port() for name in ("ingest", "relay", "ledger", "dispatcher")}
     for name, value in services.env.items():

@@ -22,7 +22,6 @@ from notif_core.db import make_engine
 from notif_core.ids import new_id
 from notif_core.sqs import QueueNames, provision_queues, sqs_client
 from notif_local.ports import free_port
-from notif_local.stack import migrate_all
 
 POLL_SECONDS = 30.0
 """The relay's timer: far longer than any wait below, so only NOTIFY can explain a publish."""
@@ -44,8 +43,7 @@ class RelayEnv:
 
 @pytest.fixture
 async def relay_env(stack: Stack) -> RelayEnv:
-    database_url = stack.new_database("relay")
-    await asyncio.to_thread(migrate_all, database_url)
+    database_url = await asyncio.to_thread(stack.new_database, "relay", migrated=True)
     prefix = f"relay{new_id().hex[-8:]}"
     async with sqs_client(IngestSettings(queue_prefix=prefix)) as sqs:
         await provision_queues(sqs, QueueNames(prefix), max_receive_count=5)

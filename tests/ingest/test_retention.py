@@ -14,7 +14,6 @@ from ingest.relay import purge_expired
 from ingest.settings import IngestSettings
 from notif_core.db import make_engine
 from notif_core.ids import new_id
-from notif_local.stack import migrate_all
 
 OUTBOX_ROW = """
 INSERT INTO ingest.outbox (queue, event_id, body, available_at, created_at, published_at)
@@ -30,8 +29,7 @@ VALUES (:body, now() - make_interval(hours => :age), now() - make_interval(hours
 async def test_expired_rows_go_and_live_ones_stay(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database_url = stack.new_database("retention")
-    await asyncio.to_thread(migrate_all, database_url)
+    database_url = await asyncio.to_thread(stack.new_database, "retention", migrated=True)
     monkeypatch.setattr(retention, "BATCH", 2)  # the walk takes several windows
     engine = make_engine(database_url, pool_size=1)
 

@@ -13,7 +13,6 @@ from tests.ingest.test_meta_webhooks import envelope
 from ingest.webhook_inbox import RecentIds, WebhookInbox
 from notif_core.db import make_engine
 from notif_core.ids import new_id
-from notif_local.stack import migrate_all
 
 PRICING = {"billable": True, "pricing_model": "PMP", "category": "utility", "type": "regular"}
 
@@ -26,8 +25,7 @@ def statuses(*kinds: str) -> bytes:
 
 
 async def test_an_event_is_queued_once_and_every_body_kept(stack: Stack) -> None:
-    database_url = stack.new_database("inbox")
-    await asyncio.to_thread(migrate_all, database_url)
+    database_url = await asyncio.to_thread(stack.new_database, "inbox", migrated=True)
     engine = make_engine(database_url, pool_size=1)
     inbox = WebhookInbox(engine)
 
