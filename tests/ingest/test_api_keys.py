@@ -3,6 +3,7 @@ the API_KEYS bootstrap, notifctl, and logs that carry the prefix and never the k
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -11,13 +12,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack, recipient
 from tests.e2e.api import hello, post
 from tests.e2e.services import Services
 
-from ingest.keys import bootstrap_keys, create_tenant_with_key, ensure_tenant, hash_key
+from ingest.keys import (
+    KeyCache,
+    bootstrap_keys,
+    create_tenant_with_key,
+    ensure_tenant,
+    hash_key,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -72,6 +79,31 @@ def test_notifctl_create_list_rotate_revoke(stack: Stack, services: Services) ->
         time.sleep(0.2)
     assert status == 401, "a revoked key must stop working within 5 s"
     assert post(services, key2, hello(recipient())).status_code == 202
+
+
+async def test_requests_arriving_together_share_one_key_lookup(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        tenant_id, key = await create_tenant_with_key(conn, f"flight-{time.time_ns()}")
+    lookups: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "api_keys" in statement:
+            lookups.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        cache = KeyCache(engine, ttl=0.2)
+        first = await asyncio.gather(*(cache.tenant_for(key) for _ in range(40)))
+        assert len(lookups) == 1
+        await asyncio.sleep(0.3)  # expired: the next burst looks the key up again, once
+        again = await asyncio.gather(*(cache.tenant_for(key) for _ in range(40)))
+        assert len(lookups) == 2
+        unknown = await asyncio.gather(*(cache.tenant_for(key + "x") for _ in range(5)))
+        assert len(lookups) == 3
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert {t.id if t else None for t in first + again} == {tenant_id}
+    assert unknown == [None] * 5
 
 
 async def test_api_keys_bootstrap_is_idempotent(engine: AsyncEngine) -> None:

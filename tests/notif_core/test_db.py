@@ -1,16 +1,21 @@
-"""``execute_at_once`` on a real PostgreSQL: client-side binding keeps every value intact,
-the statements are one transaction, and errors come out as SQLAlchemy's."""
+"""``execute_at_once`` on a real PostgreSQL: rows sent as one JSON literal keep every value
+intact (text, JSON, UUIDs, timestamps in any zone, NULLs), the statements are one
+transaction, and errors come out as SQLAlchemy's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.exc import IntegrityError
 from tests.conftest import Stack
 
 from notif_core.db import Rows, execute_at_once, make_engine
+from notif_core.ids import new_id
 
 metadata = MetaData(schema="public")
 things = Table(
@@ -19,7 +24,11 @@ things = Table(
     Column("id", Integer, primary_key=True),
     Column("label", Text),
     Column("at", DateTime(timezone=True)),
+    Column("ref", PgUUID(as_uuid=True)),
+    Column("doc", JSONB),
+    Column("created", DateTime(timezone=True), server_default=text("now()")),
 )
+COLUMNS = ("id", "label", "at", "ref", "doc")
 AWKWARD = [
     "it's",
     'say "hi"',
@@ -36,14 +45,26 @@ async def test_values_round_trip_and_statements_are_one_transaction(stack: Stack
     engine = make_engine(stack.new_database("atonce"), pool_size=1)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-    at = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
-    rows = [(n, label, at if n % 2 else None) for n, label in enumerate(AWKWARD)]
+    at = datetime(2026, 11, 27, 12, 30, 1, 250_000, tzinfo=timezone(timedelta(hours=-5)))
+    docs: list[object] = [
+        '{"already": "serialised", "n": [1, 2.5, null]}',  # JSON text goes in as JSON
+        *({"label": label, "nested": {"quote": "'"}} for label in AWKWARD[1:]),
+    ]
+    rows = [
+        (n, label, at if n % 2 else None, (uuid4, new_id)[n % 2]() if n % 3 else None, doc)
+        for n, (label, doc) in enumerate(zip(AWKWARD, docs, strict=True))
+    ]
     auto = engine.execution_options(isolation_level="AUTOCOMMIT")
     async with auto.connect() as conn:
-        await execute_at_once(conn, [Rows(things, ("id", "label", "at"), rows), "SELECT 1"])
+        await execute_at_once(conn, [Rows(things, COLUMNS, rows), "SELECT 1"])
     async with engine.connect() as conn:
         stored = (await conn.execute(select(things).order_by(things.c.id))).all()
-    assert [tuple(r) for r in stored] == rows
+    assert [tuple(r)[:4] for r in stored] == [row[:4] for row in rows]
+    assert stored[0].doc == {"already": "serialised", "n": [1, 2.5, None]}
+    assert [r.doc for r in stored[1:]] == docs[1:]
+    assert all(isinstance(r.ref, UUID) for r in stored if r.id % 3)
+    assert stored[1].at == at
+    assert all(r.created is not None for r in stored)  # omitted columns keep their default
 
     # The second INSERT fails (a duplicate id): the first one's row must not stay either.
     with pytest.raises(IntegrityError):

@@ -56,9 +56,7 @@ API_KEY = APIKeyHeader(
 )
 
 
-async def get_tenant(
-    state: State, x_api_key: Annotated[str | None, Security(API_KEY)] = None
-) -> Tenant:
+async def authenticate(state: AppState, x_api_key: str | None) -> Tenant:
     """Authenticate the key, then apply its rate limit (429 with Retry-After)."""
     if not x_api_key:
         raise ApiError(401, "missing_api_key", "Send your API key in the X-API-Key header.")
@@ -84,6 +82,12 @@ async def get_tenant(
             headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
         )
     return tenant
+
+
+async def get_tenant(
+    state: State, x_api_key: Annotated[str | None, Security(API_KEY)] = None
+) -> Tenant:
+    return await authenticate(state, x_api_key)
 
 
 CurrentTenant = Annotated[Tenant, Depends(get_tenant)]

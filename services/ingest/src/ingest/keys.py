@@ -7,6 +7,7 @@ seconds, which bounds how long a revoked key keeps working on any replica.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -193,19 +194,32 @@ async def authenticate(conn: AsyncConnection, key: str) -> Tenant | None:
 
 
 class KeyCache:
-    """Successful lookups, kept ``ttl`` seconds: a revocation reaches every replica by then."""
+    """Successful lookups, kept ``ttl`` seconds: a revocation reaches every replica by then.
+
+    One lookup per key at a time: when an entry expires under load, the requests arriving
+    together wait for the same query instead of each sending its own.
+    """
 
     def __init__(self, engine: AsyncEngine, ttl: float) -> None:
         self._engine = engine
         self._ttl = ttl
         self._entries: dict[str, tuple[float, Tenant]] = {}
+        self._lookups: dict[str, asyncio.Future[Tenant | None]] = {}
 
     async def tenant_for(self, key: str) -> Tenant | None:
         digest = hash_key(key)
         hit = self._entries.get(digest)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(digest, key))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(digest, None))
+        # Shielded: a caller that goes away does not cancel the others' lookup.
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, digest: str, key: str) -> Tenant | None:
         async with self._engine.connect() as conn:
             tenant = await authenticate(conn, key)
         if tenant is None:
@@ -213,5 +227,5 @@ class KeyCache:
             return None
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[digest] = (now + self._ttl, tenant)
+        self._entries[digest] = (time.monotonic() + self._ttl, tenant)
         return tenant

@@ -8,13 +8,15 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import Field, TypeAdapter, ValidationError
 
 from ingest import accept, idempotency
+from ingest.api.direct import OrjsonResponse, direct_route, header, json_body
 from ingest.cancel import GATE_TO_STATUS, cancel
-from ingest.deps import CurrentTenant, State
+from ingest.deps import API_KEY, CurrentTenant, State, authenticate, get_state
 from ingest.errors import ApiError, error_responses, phone_param, validation_fields
 from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
@@ -36,14 +38,17 @@ from notif_core.privacy import mask_phone
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 IdempotencyKey = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
+        alias=IDEMPOTENCY_KEY,
         description="Retry safely: the same key and body return the first answer for 24 h.",
-        max_length=255,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
     ),
 ]
+_IDEMPOTENCY_KEY_VALUE = TypeAdapter(Annotated[str, Field(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)])
 StatusFilter = Literal[
     "accepted",
     "scheduled",
@@ -78,23 +83,16 @@ async def _accept(
         )
     stored = await state.committer.submit(tenant, prepared, idem)
     if stored is not None:
-        return JSONResponse(
+        return OrjsonResponse(
             stored.response,
             status_code=stored.status_code,
             headers={idempotency.REPLAYED_HEADER: "true"},
         )
     for one in prepared:
         ACCEPTED.labels(priority=one.event.payload.priority).inc()
-    return JSONResponse(answer, status_code=202)
+    return OrjsonResponse(answer, status_code=202)
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=Accepted,
-    responses=error_responses(400, 409, 413, 415, 422),
-    summary="Send one notification",
-)
 async def create_notification(
     body: NotificationRequest,
     tenant: CurrentTenant,
@@ -114,6 +112,30 @@ async def create_notification(
         [prepared],
         prepared.answer.model_dump(mode="json", exclude_none=True),
     )
+
+
+async def _create_notification_directly(request: Request) -> Response:
+    """``create_notification`` with its parameters resolved explicitly (``api.direct``): in
+    FastAPI's order, malformed JSON first, then the key (401, 429), then field errors."""
+    body, errors = await json_body(request, NotificationRequest)
+    state = await get_state(request)
+    tenant = await authenticate(state, request.headers.get(API_KEY.model.name))
+    key, key_errors = header(request, IDEMPOTENCY_KEY, _IDEMPOTENCY_KEY_VALUE)
+    if body is None or key_errors:
+        raise RequestValidationError(key_errors + errors)
+    return await create_notification(body, tenant, state, key)
+
+
+router.add_api_route(
+    "",
+    create_notification,
+    methods=["POST"],
+    status_code=202,
+    response_model=Accepted,
+    responses=error_responses(400, 409, 413, 415, 422),
+    summary="Send one notification",
+    route_class_override=direct_route(_create_notification_directly),
+)
 
 
 @router.post(
