@@ -16,11 +16,11 @@ and travels with an SQS delay for the rest, so even a long-scheduled message arr
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -63,7 +63,7 @@ class Claimed:
 
     @classmethod
     def of(cls, row_id: int, queue: QueueKey, body: str, deliver_at: datetime | None) -> Claimed:
-        fields = json.loads(body)  # for the message attributes; no model validation needed
+        fields = orjson.loads(body)  # for the message attributes; no model validation needed
         message = Outgoing(fields["event_id"], fields["type"], body, fields.get("traceparent"))
         return cls(row_id, queue, message, deliver_at)
 
