@@ -56,8 +56,9 @@ API_KEY = APIKeyHeader(
 )
 
 
-async def authenticate(state: AppState, x_api_key: str | None) -> Tenant:
-    """Authenticate the key, then apply its rate limit (429 with Retry-After)."""
+async def admit(state: AppState, x_api_key: str | None) -> Tenant:
+    """The key's tenant, admitted under its rate limit: 401 for a missing or unknown key,
+    429 with Retry-After over the limit. Shared by the ``Depends`` routes and the direct one."""
     if not x_api_key:
         raise ApiError(401, "missing_api_key", "Send your API key in the X-API-Key header.")
     tenant = await state.keys.tenant_for(x_api_key)
@@ -87,7 +88,7 @@ async def authenticate(state: AppState, x_api_key: str | None) -> Tenant:
 async def get_tenant(
     state: State, x_api_key: Annotated[str | None, Security(API_KEY)] = None
 ) -> Tenant:
-    return await authenticate(state, x_api_key)
+    return await admit(state, x_api_key)
 
 
 CurrentTenant = Annotated[Tenant, Depends(get_tenant)]

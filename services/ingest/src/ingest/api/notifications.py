@@ -16,7 +16,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from ingest import accept, idempotency
 from ingest.api.direct import OrjsonResponse, direct_route, header, json_body
 from ingest.cancel import GATE_TO_STATUS, cancel
-from ingest.deps import API_KEY, CurrentTenant, State, authenticate, get_state
+from ingest.deps import API_KEY, CurrentTenant, State, admit, get_state
 from ingest.errors import ApiError, error_responses, phone_param, validation_fields
 from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
@@ -119,7 +119,7 @@ async def _create_notification_directly(request: Request) -> Response:
     FastAPI's order, malformed JSON first, then the key (401, 429), then field errors."""
     body, errors = await json_body(request, NotificationRequest)
     state = await get_state(request)
-    tenant = await authenticate(state, request.headers.get(API_KEY.model.name))
+    tenant = await admit(state, request.headers.get(API_KEY.model.name))
     key, key_errors = header(request, IDEMPOTENCY_KEY, _IDEMPOTENCY_KEY_VALUE)
     if body is None or key_errors:
         raise RequestValidationError(key_errors + errors)
