@@ -1,8 +1,10 @@
 """Per-tenant secrets that sign status callbacks.
 
-Every tenant starts with one. A rotation adds a new secret and lets the old ones live on for
-an overlap period; the ledger signs each callback with every active secret (one ``v1=`` each),
-so the customer can switch its verifier at any moment of the overlap without a failed check.
+Every tenant starts with one. A rotation adds a new secret and lets the previous one live on
+for an overlap period (older ones expire at once: two active secrets at most, so a leaked
+secret is never kept alive by rotating again); the ledger signs each callback with every
+active secret (one ``v1=`` each), so the customer can switch its verifier at any moment of
+the overlap without a failed check.
 """
 
 from __future__ import annotations
@@ -53,9 +55,23 @@ async def active(conn: AsyncConnection, tenant_id: UUID) -> CallbackSecrets:
 
 
 async def rotate(conn: AsyncConnection, tenant_id: UUID, overlap_seconds: int) -> CallbackSecrets:
-    """Add a secret; the active ones expire after the overlap (never later than before)."""
+    """Add a secret. The newest of the previous ones lives on for the overlap (never later
+    than before); any older one expires now, so a tenant never has more than two."""
     until = utcnow() + timedelta(seconds=overlap_seconds)
     table = callback_secrets
+    live = or_(table.c.expires_at.is_(None), table.c.expires_at > func.now())
+    newest = (
+        select(table.c.id)
+        .where(table.c.tenant_id == tenant_id, live)
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    await conn.execute(
+        update(table)
+        .where(table.c.tenant_id == tenant_id, live, table.c.id != newest)
+        .values(expires_at=func.now())
+    )
     await conn.execute(
         update(table)
         .where(
