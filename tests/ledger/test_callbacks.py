@@ -210,7 +210,7 @@ async def test_a_receiver_that_never_answers_ends_failed_and_visible(
     assert item.attempts >= 1
     assert len(receiver.received) == item.attempts
     assert item.last_status_code == 500
-    assert item.last_error == "HTTP 500"
+    assert item.last_error == "http_5xx"
     assert item.id in {f.id for f in failed}
 
 

@@ -301,7 +301,7 @@ class CallbackDelivery(BaseModel):
     event_id: UUID
     status: str = Field(description="The notification status the callback reports.")
     url: str
-    state: Literal["pending", "delivered", "failed"]
+    state: Literal["pending", "delivered", "failed", "quarantined"]
     attempts: int
     last_status_code: int | None = None
     last_error: str | None = None

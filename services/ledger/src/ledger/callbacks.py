@@ -2,8 +2,12 @@
 
 The projection writes one ``ledger.callbacks`` row per status change in the same
 transaction as the change itself, so a crash can neither lose a callback nor invent one.
-The deliverer claims due rows with a lease (``FOR UPDATE SKIP LOCKED``, so ledger replicas
-share the work), POSTs them outside any transaction, and records the outcome.
+The deliverer, a process of its own (``notif-ledger callbacks``) so that no receiver can slow
+or crash the projection, claims due rows with a lease (``FOR UPDATE SKIP LOCKED``, so its
+replicas share the work), POSTs each in a task of its own outside any transaction, bounded
+overall and per receiver and under a total deadline, and records the outcome as a class.
+A row that can never be sent is quarantined (state ``quarantined``, its reason class in
+``last_error``) for an operator to retry or drop.
 
 Signature: ``X-Notif-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``, one
 ``v1`` per active secret of the tenant, newest first, so a receiver that still holds the
@@ -14,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
+import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,12 +32,15 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ledger import callback_http
+from ledger.callback_http import ERROR_CLASSES, Outcome, UnsendableClass, UnsendableError
 from ledger.projection import Notification, StatusChange
-from notif_core import telemetry
+from notif_core import quarantine, telemetry
 from notif_core.backoff import RetryPolicy
 from notif_core.logging import get_logger
 
@@ -38,7 +48,6 @@ log = get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Notif-Signature"
 EVENT_ID_HEADER = "X-Notif-Event-Id"
-ERROR_TEXT_LIMIT = 500
 
 BACKLOG_EVERY = 15.0
 PENDING = Gauge(
@@ -47,13 +56,20 @@ PENDING = Gauge(
 OLDEST_PENDING = Gauge(
     "ledger_callbacks_oldest_pending_age_seconds", "Age of the oldest undelivered callback."
 )
-DELIVERIES = Counter(
+IN_FLIGHT = Gauge("ledger_callbacks_in_flight", "Status callback attempts in flight.")
+DELIVERIES = MetricCounter(
     "ledger_callback_deliveries",
-    "Status callback attempts by result: delivered, retry (will try again), failed (gave up).",
+    "Status callback attempts by result: delivered, retry (will try again), failed (gave up), "
+    "quarantined (can never be sent).",
     ["result"],
 )
-for _result in ("delivered", "retry", "failed"):
+for _result in ("delivered", "retry", "failed", "quarantined"):
     DELIVERIES.labels(result=_result)
+ERRORS = MetricCounter(
+    "ledger_callback_errors", "Failed status callback attempts by class.", ["error"]
+)
+for _error in ERROR_CLASSES:
+    ERRORS.labels(error=_error)
 
 
 def callback_row(change: StatusChange, state: Notification) -> dict[str, Any] | None:
@@ -94,8 +110,26 @@ class DeliveryConfig:
     max_age_seconds: float = 86_400.0
     """Give up on a callback this long after its status change."""
     timeout_seconds: float = 10.0
-    batch: int = 50
+    """Total deadline of one attempt, from connecting to the last byte of the answer."""
+    concurrency: int = 50
+    """Attempts in flight in one process."""
+    per_host: int = 4
+    """Attempts in flight to one receiver (its URL's host and port) in one process."""
+    max_response_bytes: int = 4096
+    """Bytes of an answer read at most (then thrown away); more fails as ``too_large``."""
     idle_seconds: float = 0.5
+    lease_margin_seconds: float = 15.0
+    """A claimed row's lease is the deadline plus this, so it outlives its attempt."""
+    scan: int = 500
+    """Due rows looked at per claim, so one receiver's backlog cannot hide the others'."""
+
+    def __post_init__(self) -> None:
+        if self.lease_margin_seconds <= 0:
+            raise ValueError("a claim's lease must outlive the attempt's deadline")
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.timeout_seconds + self.lease_margin_seconds
 
 
 @dataclass(frozen=True)
@@ -109,15 +143,36 @@ class _Due:
     traceparent: str | None
 
 
+_AUTHORITY_SQL = (
+    "lower(regexp_replace(coalesce(substring(url from '://([^/?#]*)'), ''), '^.*@', ''))"
+)
+_AUTHORITY = re.compile(r"://([^/?#]*)")
+_USERINFO = re.compile(r"^.*@")
+
+
+def receiver(url: str) -> str:
+    """The receiver a URL names, its host and port, as :data:`_AUTHORITY_SQL` computes it:
+    the key of the per-receiver limit."""
+    found = _AUTHORITY.search(url)
+    return _USERINFO.sub("", found.group(1) if found else "").lower()
+
+
+_CANDIDATES = text(
+    f"""
+    SELECT id, url FROM ledger.callbacks
+    WHERE state = 'pending' AND next_attempt_at <= now()
+      AND NOT ({_AUTHORITY_SQL} = ANY(:full))
+    ORDER BY next_attempt_at
+    LIMIT :scan
+    """  # noqa: S608 - a fixed expression; values are bound parameters
+)
 _CLAIM = text(
     """
     UPDATE ledger.callbacks c
     SET attempts = c.attempts + 1, next_attempt_at = now() + make_interval(secs => :lease)
     FROM (
         SELECT id FROM ledger.callbacks
-        WHERE state = 'pending' AND next_attempt_at <= now()
-        ORDER BY next_attempt_at
-        LIMIT :limit
+        WHERE id = ANY(:ids) AND state = 'pending' AND next_attempt_at <= now()
         FOR UPDATE SKIP LOCKED
     ) due
     WHERE c.id = due.id
@@ -144,10 +199,27 @@ _FAILED_ATTEMPT = text(
     "UPDATE ledger.callbacks SET state = :state, next_attempt_at = :next, "
     "last_status_code = :code, last_error = :error WHERE id = :id"
 )
+_QUARANTINED = text(
+    "UPDATE ledger.callbacks SET state = 'quarantined', next_attempt_at = now(), "
+    "last_status_code = NULL, last_error = :reason WHERE id = :id"
+)
+
+
+def serialise(body: dict[str, Any]) -> bytes:
+    """The bytes that are signed and sent; raises :class:`UnsendableError` if there are none."""
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise UnsendableError("unserialisable") from exc
 
 
 class CallbackDeliverer:
-    """Delivers due callbacks until stopped."""
+    """Delivers due callbacks until stopped, each attempt an independent task.
+
+    Claims take only as many rows as there are free slots, overall and per receiver, so no
+    claimed row waits for another attempt to end: a slow receiver holds its own slots (at
+    most ``per_host``) for at most the deadline, and everything else flows past it.
+    """
 
     def __init__(
         self, engine: AsyncEngine, http: httpx.AsyncClient, config: DeliveryConfig
@@ -156,25 +228,37 @@ class CallbackDeliverer:
         self._http = http
         self._config = config
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._busy: Counter[str] = Counter()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
 
     async def run(self) -> None:
+        """Claim and start due attempts until stopped, then let those in flight finish."""
         sampled = 0.0
         while not self._stopping.is_set():
             if time.monotonic() - sampled > BACKLOG_EVERY:
                 sampled = time.monotonic()
                 with contextlib.suppress(Exception):
                     await self.sample_backlog()
+            self._wake.clear()
             try:
-                delivered = await self.deliver_due()
+                started = len(await self._start_due())
             except Exception:
-                log.exception("callback_round_failed")
-                delivered = 0
-            if delivered == 0:
+                log.exception("callback_claim_failed")
+                started = 0
+            if started == 0 or self._free() == 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._config.idle_seconds)
+                    await asyncio.wait_for(self._wake.wait(), self._config.idle_seconds)
+        if self._inflight:
+            await asyncio.wait(set(self._inflight))
 
     async def sample_backlog(self) -> None:
         async with self._engine.connect() as conn:
@@ -183,69 +267,128 @@ class CallbackDeliverer:
         OLDEST_PENDING.set(row.oldest or 0.0)
 
     async def deliver_due(self) -> int:
-        """One round: claim up to a batch of due callbacks and try each; returns how many."""
+        """One round: claim what is due and fits, wait for those attempts; returns how many."""
+        started = await self._start_due()
+        if started:
+            await asyncio.wait(started)
+        return len(started)
+
+    def _free(self) -> int:
+        return self._config.concurrency - len(self._inflight)
+
+    async def _start_due(self) -> list[asyncio.Task[None]]:
         cfg = self._config
+        free = self._free()
+        if free <= 0:
+            return []
+        full = [host for host, n in self._busy.items() if n >= cfg.per_host]
         async with self._engine.begin() as conn:
-            rows = list(
-                await conn.execute(_CLAIM, {"lease": cfg.timeout_seconds + 5, "limit": cfg.batch})
-            )
+            candidates = await conn.execute(_CANDIDATES, {"full": full, "scan": cfg.scan})
+            picked: list[int] = []
+            taking: Counter[str] = Counter()
+            for c in candidates:
+                host = receiver(c.url)
+                if self._busy[host] + taking[host] < cfg.per_host:
+                    taking[host] += 1
+                    picked.append(c.id)
+                    if len(picked) == free:
+                        break
+            if not picked:
+                return []
+            rows = list(await conn.execute(_CLAIM, {"ids": picked, "lease": cfg.lease_seconds}))
             tenants = list({r.tenant_id for r in rows if r.tenant_id is not None})
             secrets: dict[UUID, list[str]] = {}
             if tenants:
                 for s in await conn.execute(_SECRETS, {"tenants": tenants}):
                     secrets.setdefault(s.tenant_id, []).append(s.secret)
-        due = [
-            _Due(r.id, r.tenant_id, r.url, r.body, r.attempts, r.created_at, r.traceparent)
-            for r in rows
-        ]
-        results = await asyncio.gather(
-            *(self._post(d, secrets.get(d.tenant_id, []) if d.tenant_id else []) for d in due)
-        )
-        async with self._engine.begin() as conn:
-            for d, (code, error) in zip(due, results, strict=True):
-                if error is None:
-                    DELIVERIES.labels(result="delivered").inc()
-                    await conn.execute(_DELIVERED, {"id": d.id, "code": code})
-                    continue
-                next_at = datetime.now(UTC) + timedelta(seconds=cfg.retry.delay(d.attempts))
-                gave_up = next_at > d.created_at + timedelta(seconds=cfg.max_age_seconds)
-                DELIVERIES.labels(result="failed" if gave_up else "retry").inc()
-                await conn.execute(
-                    _FAILED_ATTEMPT,
-                    {
-                        "id": d.id,
-                        "state": "failed" if gave_up else "pending",
-                        "next": next_at,
-                        "code": code,
-                        "error": error[:ERROR_TEXT_LIMIT],
-                    },
-                )
-                log.info(
-                    "callback_failed" if gave_up else "callback_retry",
-                    callback_id=d.id,
-                    attempts=d.attempts,
-                    status_code=code,
-                )
-        return len(due)
+        started = []
+        for r in rows:
+            due = _Due(r.id, r.tenant_id, r.url, r.body, r.attempts, r.created_at, r.traceparent)
+            host = receiver(due.url)
+            self._busy[host] += 1
+            task = asyncio.create_task(
+                self._attempt(due, secrets.get(due.tenant_id, []) if due.tenant_id else [])
+            )
+            self._inflight.add(task)
+            task.add_done_callback(functools.partial(self._done, host))
+            started.append(task)
+        IN_FLIGHT.set(len(self._inflight))
+        return started
 
-    async def _post(self, due: _Due, secrets: list[str]) -> tuple[int | None, str | None]:
-        """(HTTP status, None) when delivered, else (status or None, what went wrong)."""
+    def _done(self, host: str, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._busy[host] -= 1
+        if self._busy[host] <= 0:
+            del self._busy[host]
+        IN_FLIGHT.set(len(self._inflight))
+        self._wake.set()
+
+    async def _attempt(self, due: _Due, secrets: list[str]) -> None:
+        """Try one callback and record how it went; never raises (an unrecorded attempt is
+        tried again when its lease ends)."""
+        try:
+            try:
+                outcome = await self._post(due, secrets)
+            except UnsendableError as exc:
+                await self._quarantine(due, exc.reason)
+                return
+            await self._record(due, outcome)
+        except Exception:
+            log.exception("callback_attempt_failed", callback_id=due.id)
+
+    async def _post(self, due: _Due, secrets: list[str]) -> Outcome:
+        body = serialise(due.body)
         if not secrets:
-            return None, "the tenant has no callback signing secret"
-        body = json.dumps(due.body, separators=(",", ":")).encode()
+            return Outcome(None, "no_secret")
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: signature(secrets, int(time.time()), body),
             EVENT_ID_HEADER: str(due.body.get("event_id", "")),
             "User-Agent": "whatsapp-notif-callbacks",
         }
-        try:
-            with telemetry.continued("callback deliver", due.traceparent):
-                response = await self._http.post(
-                    due.url, content=body, headers=headers, timeout=self._config.timeout_seconds
-                )
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"
-        if 200 <= response.status_code < 300:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}"
+        with telemetry.continued("callback deliver", due.traceparent):
+            return await callback_http.post(
+                self._http,
+                due.url,
+                body,
+                headers,
+                deadline=self._config.timeout_seconds,
+                max_response_bytes=self._config.max_response_bytes,
+            )
+
+    async def _record(self, due: _Due, outcome: Outcome) -> None:
+        if outcome.error is None:
+            DELIVERIES.labels(result="delivered").inc()
+            async with self._engine.begin() as conn:
+                await conn.execute(_DELIVERED, {"id": due.id, "code": outcome.status_code})
+            return
+        cfg = self._config
+        next_at = datetime.now(UTC) + timedelta(seconds=cfg.retry.delay(due.attempts))
+        gave_up = next_at > due.created_at + timedelta(seconds=cfg.max_age_seconds)
+        DELIVERIES.labels(result="failed" if gave_up else "retry").inc()
+        ERRORS.labels(error=outcome.error).inc()
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                _FAILED_ATTEMPT,
+                {
+                    "id": due.id,
+                    "state": "failed" if gave_up else "pending",
+                    "next": next_at,
+                    "code": outcome.status_code,
+                    "error": outcome.error,
+                },
+            )
+        log.info(
+            "callback_failed" if gave_up else "callback_retry",
+            callback_id=due.id,
+            attempts=due.attempts,
+            status_code=outcome.status_code,
+            error=outcome.error,
+        )
+
+    async def _quarantine(self, due: _Due, reason: UnsendableClass) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(_QUARANTINED, {"id": due.id, "reason": reason})
+        DELIVERIES.labels(result="quarantined").inc()
+        quarantine.record("callbacks", "unsendable")
+        log.warning("callback_quarantined", callback_id=due.id, reason=reason)

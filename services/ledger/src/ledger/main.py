@@ -1,4 +1,6 @@
-"""Ledger entrypoint: consume the events queue, deliver status callbacks, serve probes."""
+"""Ledger entrypoints: ``notif-ledger`` projects the events queue; ``notif-ledger callbacks``
+delivers status callbacks. Two processes, so that no customer's receiver can slow or crash
+the projection. Each serves its own probes and metrics."""
 
 from __future__ import annotations
 
@@ -54,41 +56,78 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
         sampler = QueueSampler(
             sqs, await queues.with_dlqs("events"), settings.queue_metrics_interval
         )
-        http_client = telemetry.instrument_httpx(httpx.AsyncClient(follow_redirects=False))
-        deliverer = CallbackDeliverer(engine, http_client, settings.callbacks())
 
         def stop() -> None:
             consumer.stop()  # before logging: a broken stdout must not block the stop
-            deliverer.stop()
             sampler.stop()
             server.should_exit = True
             log.info("stopping")
 
         on_stop_signals(stop, stopping)
         http = asyncio.create_task(server.serve())
-        delivering = asyncio.create_task(deliverer.run())
         sampling = asyncio.create_task(sampler.run())
         log.info("ledger_started", port=settings.port)
         await consumer.run_batches(
             EventsHandler(engine, settings.keywords()), batch_size=settings.batch_size
         )
-        await delivering
         await sampling
-        await http_client.aclose()
         await http
     await engine.dispose()
     log.info("ledger_stopped")
 
 
+async def serve_callbacks(settings: LedgerSettings, stopping: asyncio.Event | None = None) -> None:
+    """Deliver status callbacks until SIGTERM/SIGINT (or ``stopping``); attempts in flight
+    end within their deadline before the process exits."""
+    config = settings.callbacks()
+    engine = make_engine(settings.database_url, pool_size=4, application_name="callbacks")
+
+    async def readiness() -> tuple[bool, dict[str, Any]]:
+        ok = await ping(engine)
+        return ok, {"database": {"connected": ok}}
+
+    server = http_server(
+        probes_app("whatsapp-notif callbacks", __version__, readiness),
+        settings.host,
+        settings.callbacks_port,
+    )
+    limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=20)
+    http_client = telemetry.instrument_httpx(
+        httpx.AsyncClient(follow_redirects=False, limits=limits)
+    )
+    deliverer = CallbackDeliverer(engine, http_client, config)
+
+    def stop() -> None:
+        deliverer.stop()
+        server.should_exit = True
+        log.info("stopping")
+
+    on_stop_signals(stop, stopping)
+    http = asyncio.create_task(server.serve())
+    log.info("callbacks_started", port=settings.callbacks_port)
+    try:
+        await deliverer.run()
+    finally:
+        server.should_exit = True
+        await http_client.aclose()
+        await http
+        await engine.dispose()
+    log.info("callbacks_stopped")
+
+
 def run() -> None:
-    """``notif-ledger`` serves; ``notif-ledger migrate [REVISION]`` upgrades its schema and
-    ``notif-ledger downgrade REVISION`` takes it back, then exit (the migration hook runs
-    ``migrate``)."""
+    """``notif-ledger`` projects; ``notif-ledger callbacks`` delivers status callbacks;
+    ``notif-ledger migrate [REVISION]`` upgrades its schema and ``notif-ledger downgrade
+    REVISION`` takes it back, then exit (the migration hook runs ``migrate``)."""
     settings = LedgerSettings()
-    configure_logging("ledger", settings.log_level)
-    if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "ledger"):
-        log.info("migrated", schema="ledger", command=" ".join(sys.argv[1:]))
+    argv = sys.argv[1:]
+    name = "callbacks" if argv == ["callbacks"] else "ledger"
+    configure_logging(name, settings.log_level)
+    if migration_command(argv, MIGRATIONS, settings.database_url, "ledger"):
+        log.info("migrated", schema="ledger", command=" ".join(argv))
         return
-    setup_sentry("ledger")
-    setup_tracing("ledger")
-    asyncio.run(serve(settings))
+    if argv not in ([], ["callbacks"]):
+        sys.exit("usage: notif-ledger [callbacks | migrate [REVISION] | downgrade REVISION]")
+    setup_sentry(name)
+    setup_tracing(name)
+    asyncio.run(serve_callbacks(settings) if name == "callbacks" else serve(settings))
