@@ -12,9 +12,36 @@ tenant supplied, so it is safe as a metric label.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Final, Literal
+from uuid import UUID
 
+import httpx
+import orjson
+from botocore import exceptions as botocore_exc
 from prometheus_client import Counter
+from pydantic import ValidationError
+from redis import exceptions as redis_exc
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from notif_core.privacy import scrub_text
+
+if TYPE_CHECKING:
+    from notif_core.sqs import Delivery
 
 Stage = Literal["relay", "dispatcher", "ledger", "callbacks"]
 Reason = Literal[
@@ -47,4 +74,154 @@ def record(stage: Stage, reason: Reason) -> None:
 def detail(exc: BaseException) -> str:
     """A short description of ``exc`` for an operator: its class and first line, clipped."""
     first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {first}"[:DETAIL_LIMIT]
+    return scrub_text(f"{type(exc).__name__}: {first}")[:DETAIL_LIMIT]
+
+
+# --- storing set-aside messages (the dispatcher's and the ledger's ``quarantine`` tables) --
+
+LAST_RECEIVE: Final = 4
+"""A consumer sets a failing message aside on this receive: one before the redrive policy
+(``notif_core.sqs._sqs.DEFAULT_MAX_RECEIVE_COUNT``, 5) would park it in the DLQ without a
+reason. Written out, not imported: the SQS runtime imports this module."""
+
+
+def table(metadata: MetaData) -> Table:
+    """The shape of a consumer's ``quarantine`` table, in ``metadata``'s schema (each service
+    creates its own in a migration, and owns it)."""
+    return Table(
+        "quarantine",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("queue", Text, nullable=False),
+        Column("message_id", Text, nullable=False),
+        Column("body", Text, nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("detail", Text, nullable=False),
+        Column("notification_id", PG_UUID(as_uuid=True), nullable=True),
+        Column("tenant_id", PG_UUID(as_uuid=True), nullable=True),
+        Column("receive_count", Integer, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        UniqueConstraint("queue", "message_id"),
+    )
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message set aside: where it came from, what it was, and why."""
+
+    queue: str
+    message_id: str
+    body: str
+    reason: Reason
+    detail: str
+    receive_count: int
+    notification_id: UUID | None = None
+    tenant_id: UUID | None = None
+
+    @classmethod
+    def of(cls, delivery: Delivery, reason: Reason, detail: str) -> Item:
+        """The item for a received message, with the ids its body names (read leniently)."""
+        ids = lenient_ids(delivery.body)
+        return cls(
+            queue=delivery.queue_url.rsplit("/", 1)[-1],
+            message_id=delivery.message_id,
+            body=delivery.body,
+            reason=reason,
+            detail=detail,
+            receive_count=delivery.receive_count,
+            notification_id=ids.notification_id,
+            tenant_id=ids.tenant_id,
+        )
+
+
+async def insert(conn: AsyncConnection, quarantine: Table, item: Item) -> int:
+    """Store ``item`` in ``quarantine`` and return its id (what ``notifctl`` names it by).
+    A message stored already (its ack was lost) keeps its row, with the newer receive count."""
+    statement = (
+        pg_insert(quarantine)
+        .values(**asdict(item))
+        .on_conflict_do_update(
+            index_elements=["queue", "message_id"],
+            set_={"receive_count": pg_insert(quarantine).excluded.receive_count},
+        )
+        .returning(quarantine.c.id)
+    )
+    return int((await conn.execute(statement)).scalar_one())
+
+
+@dataclass(frozen=True)
+class Ids:
+    """The ids a message names, read leniently: also from a body that is not a valid event."""
+
+    notification_id: UUID | None = None
+    tenant_id: UUID | None = None
+    type: str | None = None
+
+
+def lenient_ids(body: str) -> Ids:
+    """``notification_id``, ``tenant_id`` and ``type`` of a JSON object, each when it is
+    there and well formed; nothing from anything else."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return Ids()
+    if not isinstance(data, dict):
+        return Ids()
+    kind = data.get("type")
+    return Ids(
+        _uuid(data.get("notification_id")),
+        _uuid(data.get("tenant_id")),
+        kind if isinstance(kind, str) else None,
+    )
+
+
+def _uuid(value: object) -> UUID | None:
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_failure(exc: ValidationError) -> tuple[Reason, str]:
+    """The reason class and an operator's description of why a body is not an event. The
+    description names fields and problems, never the values (a body may hold a number)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    kinds = {e["type"] for e in errors}
+    reason: Reason
+    if "json_invalid" in kinds:
+        reason = "unparseable"
+    elif "union_tag_invalid" in kinds:
+        reason = "unexpected_type"
+    else:
+        reason = "invalid_event"
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:3]]
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return reason, scrub_text("; ".join(parts) + more)[:DETAIL_LIMIT]
+
+
+_OUTAGES: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError, TimeoutError, socket errors
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,  # the connection pool
+    redis_exc.ConnectionError,
+    redis_exc.TimeoutError,
+    botocore_exc.BotoCoreError,
+    botocore_exc.ClientError,
+    httpx.TransportError,
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says a server we depend on is unreachable or
+    unwell: that is waited out, never blamed on the message being handled."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _OUTAGES):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -28,7 +28,9 @@ from dispatcher.metrics import (
     SENDS,
 )
 from dispatcher.pacing import BREAKER_CODES, INLINE_WAIT, Pacer
+from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import RecipientPolicy
+from notif_core import quarantine
 from notif_core.backoff import RetryPolicy
 from notif_core.events import (
     AttemptFailedPayload,
@@ -84,7 +86,9 @@ class DispatchHandler:
         pacer: Pacer,
         recipients: RecipientPolicy,
         window_mode: WindowMode = "enforce",
+        quarantine: DispatchQuarantine,
     ) -> None:
+        self._quarantine = quarantine
         self._gate = gate
         self._api = api
         self._publisher = publisher
@@ -96,17 +100,31 @@ class DispatchHandler:
         self._window_mode = window_mode
 
     async def __call__(self, delivery: Delivery) -> Outcome:
+        """What can never be dispatched is set aside (``quarantine.py``), and a command that
+        keeps failing for a reason other than an outage too, on its last receive before the
+        DLQ: either way its notification ends ``failed`` and the messages behind it flow."""
         try:
             event = parse_event(delivery.body)
-        except ValidationError:
-            log.error("unparseable_dispatch_message", message_id=delivery.message_id)
-            return Outcome.retry(0)  # back at once: the redrive policy parks it in the DLQ
-        if not isinstance(event, NotificationAccepted) or event.notification_id is None:
-            log.warning("unexpected_dispatch_message", type=event.type)
-            return Outcome.ack()
+        except ValidationError as exc:
+            reason, why = quarantine.parse_failure(exc)
+            return await self._quarantine.set_aside(delivery, reason, why)
+        if not isinstance(event, NotificationAccepted):
+            why = f"{event.type} is not a dispatch command"
+            return await self._quarantine.set_aside(delivery, "unexpected_type", why, settle=False)
+        if event.notification_id is None:
+            return await self._quarantine.set_aside(
+                delivery, "invalid_event", "notification_id missing"
+            )
         structlog.contextvars.bind_contextvars(notification_id=str(event.notification_id))
         try:
             return await self._dispatch(event)
+        except Exception as exc:
+            if quarantine.is_outage(exc) or delivery.receive_count < quarantine.LAST_RECEIVE:
+                raise  # retried with backoff by the consumer
+            log.exception("dispatch_failed_for_good", receive_count=delivery.receive_count)
+            return await self._quarantine.set_aside(
+                delivery, "handler_error", quarantine.detail(exc)
+            )
         finally:
             structlog.contextvars.unbind_contextvars("notification_id")
 

@@ -21,6 +21,7 @@ from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler
 from dispatcher.meta_errors import RETRYABLE
 from dispatcher.pacing import BREAKER_CODES, Pacer
+from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
 from notif_core import __version__, telemetry
@@ -90,6 +91,12 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             recipients=PostgresRecipientPolicy(engine),
             window_mode=settings.window_mode,
             gate=Gate(engine, owner, settings.claim_lease_seconds),
+            quarantine=DispatchQuarantine(
+                engine,
+                Gate(engine, owner, settings.claim_lease_seconds),
+                Publisher(sqs),
+                await queues.url("events"),
+            ),
             api=api,
             publisher=Publisher(sqs),
             events_queue_url=await queues.url("events"),

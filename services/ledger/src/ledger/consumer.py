@@ -1,14 +1,23 @@
-"""The events-queue handler: parse a batch, append it in one transaction, then acknowledge."""
+"""The events-queue handler: parse a batch, append it in one transaction, then acknowledge.
+
+What can never be projected is set aside (``quarantine.py``) and acknowledged, so it holds
+up neither its batch nor the queue: a body that is not an event at once, and an event whose
+projection fails on its own, isolated by appending the batch's events one by one after the
+batch failed. A database outage is no event's fault: everything then waits and is retried.
+"""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import metrics, store
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
+from ledger.quarantine import set_aside
 from ledger.rebuild import share_lock
-from notif_core import telemetry
+from notif_core import quarantine, telemetry
+from notif_core.db import ping
 from notif_core.events import Event, parse_event
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome, error_backoff
@@ -24,27 +33,28 @@ class EventsHandler:
         self._keywords = keywords
 
     async def __call__(self, deliveries: list[Delivery]) -> list[Outcome]:
-        parsed: list[Event] = []
-        outcomes: list[Outcome] = []
-        for delivery in deliveries:
+        outcomes = [Outcome.ack() for _ in deliveries]
+        parsed: list[tuple[int, Event]] = []
+        for index, delivery in enumerate(deliveries):
             try:
-                parsed.append(parse_event(delivery.body))
-                outcomes.append(Outcome.ack())
-            except ValidationError:
-                # Not an event we understand: leave it; the redrive policy parks it in the DLQ.
-                log.error("unparseable_event", message_id=delivery.message_id)
-                outcomes.append(Outcome(delete=False))
+                parsed.append((index, parse_event(delivery.body)))
+            except ValidationError as exc:
+                reason, why = quarantine.parse_failure(exc)
+                outcomes[index] = await set_aside(self._engine, delivery, reason, why)
         if not parsed:
             return outcomes
+        events = [event for _, event in parsed]
         try:
-            with telemetry.batch_spans("events project", [e.traceparent for e in parsed]):
-                new = await self._append(parsed)
+            with telemetry.batch_spans("events project", [e.traceparent for e in events]):
+                new = await self._append(events)
         except Exception:
             # One bad event must not hold the whole batch hostage: append them one by one,
-            # so only the event that fails goes back to the queue (and on to the DLQ).
-            log.exception("batch_append_failed", size=len(parsed))
-            return await self._one_by_one(deliveries, parsed, outcomes)
-        log.info("events_appended", received=len(parsed), new=new)
+            # so only the event that fails is retried or set aside.
+            log.exception("batch_append_failed", size=len(events))
+            for index, event in parsed:
+                outcomes[index] = await self._append_alone(deliveries[index], event)
+            return outcomes
+        log.info("events_appended", received=len(events), new=new)
         return outcomes
 
     async def _append(self, batch: list[Event]) -> int:
@@ -54,20 +64,23 @@ class EventsHandler:
         metrics.record(appended)
         return appended.new
 
-    async def _one_by_one(
-        self, deliveries: list[Delivery], parsed: list[Event], outcomes: list[Outcome]
-    ) -> list[Outcome]:
-        events = iter(parsed)
-        result = []
-        for delivery, outcome in zip(deliveries, outcomes, strict=True):
-            if not outcome.delete:  # unparseable: already left for the DLQ
-                result.append(outcome)
-                continue
-            event = next(events)
-            try:
-                await self._append([event])
-                result.append(Outcome.ack())
-            except Exception:
-                log.exception("event_append_failed", event_id=str(event.event_id))
-                result.append(Outcome.retry(error_backoff(delivery.receive_count)))
-        return result
+    async def _append_alone(self, delivery: Delivery, event: Event) -> Outcome:
+        try:
+            await self._append([event])
+        except Exception as exc:
+            log.exception("event_append_failed", event_id=str(event.event_id))
+            if quarantine.is_outage(exc) or not await ping(self._engine):
+                return Outcome.retry(error_backoff(delivery.receive_count))
+            if _certain(exc) or delivery.receive_count >= quarantine.LAST_RECEIVE:
+                return await set_aside(
+                    self._engine, delivery, "handler_error", quarantine.detail(exc)
+                )
+            return Outcome.retry(error_backoff(delivery.receive_count))
+        return Outcome.ack()
+
+
+def _certain(exc: BaseException) -> bool:
+    """Whether the same event would fail the same way again: a value the database refuses,
+    or a fault in our own code. Other database errors (a conflict with a concurrent batch)
+    get the usual retries first."""
+    return isinstance(exc, sa_exc.DataError) or not isinstance(exc, sa_exc.SQLAlchemyError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifctl import k8s, keys, ledger, queues
+from notifctl import k8s, keys, ledger, quarantine, queues
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     keys.register(sub)
     queues.register(sub)
     ledger.register(sub)
+    quarantine.register(sub)
     k8s.register(sub)
     args = parser.parse_args(argv)
     if args.command == "keys":
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         return ledger.run(args)
     if args.command == "k8s":
         return k8s.run(args)
+    if args.command == "quarantine":
+        return quarantine.run(args)
     return queues.run(args)
 
 
