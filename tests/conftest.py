@@ -68,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             mp.delenv(name, raising=False)
         try:
             migrate_all(env["DATABASE_URL"])
-            create_queues(CoreSettings(), max_receive_count=5)
+            create_queues(CoreSettings(), max_receive_count=11)  # above MAX_ATTEMPTS
             yield Stack(local=local, env=env, root=root)
         finally:
             local.stop()

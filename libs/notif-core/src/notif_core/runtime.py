@@ -1,4 +1,5 @@
-"""Process plumbing shared by the services: signal handling and an embedded HTTP server."""
+"""Process plumbing shared by the services: signal handling, an embedded HTTP server, and
+an exit code that tells the orchestrator when the work stopped."""
 
 from __future__ import annotations
 
@@ -6,10 +7,26 @@ import asyncio
 import contextlib
 import gc
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from notif_core.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def run_service(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's ``serve`` coroutine; if it fails (a consumer loop died, a start-up
+    check refused), log why and exit with status 1, so the process does not linger with
+    green probes and no work being done, and the orchestrator restarts it."""
+    try:
+        asyncio.run(main)
+    except Exception as exc:
+        log.error("service_failed", error=str(exc), exc_info=exc)
+        raise SystemExit(1) from None
 
 
 def on_stop_signals(callback: Callable[[], None], stopping: asyncio.Event | None = None) -> None:

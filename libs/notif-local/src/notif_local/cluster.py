@@ -111,7 +111,7 @@ def prepare(stack: LocalStack, root: Path, overrides: dict[str, str]) -> tuple[S
     os.environ.update(env)
     settings = CoreSettings()
     migrate_all(settings.database_url)
-    create_queues(settings, max_receive_count=10)
+    create_queues(settings, max_receive_count=15)  # above the chaos run's MAX_ATTEMPTS
     key = ensure_dev_key(settings.database_url, root / "key")
     ports = stack.ports.services()
     secret = "local-app-secret"  # noqa: S105 - the local sandbox's webhook secret

@@ -27,13 +27,15 @@ from dispatcher.settings import DispatcherSettings
 from notif_core import __version__, telemetry
 from notif_core.backoff import RetryPolicy
 from notif_core.db import make_engine, migration_command, ping, upgrade
-from notif_core.health import probes_app
+from notif_core.health import Heartbeat, probes_app
 from notif_core.ids import new_id
 from notif_core.logging import configure_logging, get_logger
-from notif_core.runtime import http_server, on_stop_signals
+from notif_core.outages import DATABASE, REDIS, Outages
+from notif_core.runtime import http_server, on_stop_signals, run_service
 from notif_core.sentry import setup_sentry
 from notif_core.sqs import Consumer, Publisher, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
+from notif_core.sqs.redrive import check_retry_budget
 from notif_core.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -77,13 +79,21 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
         application_name="dispatcher",
     )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    async def redis_answers() -> bool:
+        return bool(await redis.ping())
+
     async with sqs_client(settings) as sqs, cloud_api(settings) as api:
         queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
+        lanes = [await queues.url("dispatch_high"), await queues.url("dispatch")]
+        await check_retry_budget(sqs, lanes, settings.max_attempts, "MAX_ATTEMPTS")
         consumer = Consumer(
             sqs,
-            [await queues.url("dispatch_high"), await queues.url("dispatch")],
+            lanes,
             drain_seconds=settings.drain_seconds,
             wait_seconds=settings.sqs_wait_seconds,
+            outages=Outages({DATABASE: lambda: ping(engine), REDIS: redis_answers}),
+            heartbeat=Heartbeat(),
         )
         owner = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-6:]}"
         handler = DispatchHandler(
@@ -108,10 +118,12 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
 
         async def readiness() -> tuple[bool, dict[str, Any]]:
             ok = await ping(engine)
-            return ok, {"database": {"connected": ok}, "in_flight": consumer.in_flight}
+            clear, outages = consumer.outages.readiness()
+            checks = {"database": {"connected": ok}, "in_flight": consumer.in_flight}
+            return ok and clear, checks | outages
 
         server = http_server(
-            probes_app("whatsapp-notif dispatcher", __version__, readiness),
+            probes_app("whatsapp-notif dispatcher", __version__, readiness, consumer.heartbeat),
             settings.host,
             settings.port,
         )
@@ -155,4 +167,4 @@ def run() -> None:
         return
     setup_sentry("dispatcher")
     setup_tracing("dispatcher")
-    asyncio.run(serve(settings))
+    run_service(serve(settings))

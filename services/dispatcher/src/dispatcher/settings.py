@@ -23,7 +23,12 @@ class DispatcherSettings(CoreSettings):
     worker_concurrency: int = Field(default=16, ge=1, le=1000)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_cap_seconds: float = Field(default=300.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Sends before failed; each retry costs a receive, so this must stay below "
+        "the dispatch queues' maxReceiveCount (checked at start).",
+    )
     drain_seconds: float = Field(default=20.0, ge=0)
     sender_rate_per_second: float = Field(
         default=80, gt=0, description="Meta's throughput cap per sender number."

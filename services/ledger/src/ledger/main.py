@@ -16,12 +16,14 @@ from ledger.consumer import EventsHandler
 from ledger.settings import LedgerSettings
 from notif_core import __version__, telemetry
 from notif_core.db import make_engine, migration_command, ping, upgrade
-from notif_core.health import probes_app
+from notif_core.health import Heartbeat, probes_app
 from notif_core.logging import configure_logging, get_logger
-from notif_core.runtime import http_server, on_stop_signals
+from notif_core.outages import DATABASE, Outages
+from notif_core.runtime import http_server, on_stop_signals, run_service
 from notif_core.sentry import setup_sentry
 from notif_core.sqs import Consumer, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
+from notif_core.sqs.redrive import check_retry_budget
 from notif_core.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -36,21 +38,32 @@ def migrate(database_url: str) -> None:
 async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or until ``stopping`` is set, for in-process use)."""
     engine = make_engine(settings.database_url, pool_size=4, application_name="ledger")
+    outages = Outages({DATABASE: lambda: ping(engine)})
+    heartbeat = Heartbeat()
 
     async def readiness() -> tuple[bool, dict[str, Any]]:
         ok = await ping(engine)
-        return ok, {"database": {"connected": ok}}
+        clear, down = outages.readiness()
+        return ok and clear, {"database": {"connected": ok}} | down
 
     server = http_server(
-        probes_app("whatsapp-notif ledger", __version__, readiness), settings.host, settings.port
+        probes_app("whatsapp-notif ledger", __version__, readiness, heartbeat),
+        settings.host,
+        settings.port,
     )
     async with sqs_client(settings) as sqs:
         queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
+        events = await queues.url("events")
+        # Each event needs one receive to be appended; the ledger keeps no retry budget of
+        # its own, but a redrive at one receive would park every passing failure.
+        await check_retry_budget(sqs, [events], 1, "the ledger's one receive per event")
         consumer = Consumer(
             sqs,
-            [await queues.url("events")],
+            [events],
             drain_seconds=settings.drain_seconds,
             wait_seconds=settings.sqs_wait_seconds,
+            outages=outages,
+            heartbeat=heartbeat,
         )
 
         sampler = QueueSampler(
@@ -130,4 +143,4 @@ def run() -> None:
         sys.exit("usage: notif-ledger [callbacks | migrate [REVISION] | downgrade REVISION]")
     setup_sentry(name)
     setup_tracing(name)
-    asyncio.run(serve_callbacks(settings) if name == "callbacks" else serve(settings))
+    run_service(serve_callbacks(settings) if name == "callbacks" else serve(settings))

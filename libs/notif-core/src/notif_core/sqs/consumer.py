@@ -5,6 +5,24 @@ while through ``ChangeMessageVisibility``, and an exception hides it for a short
 backoff (:func:`error_backoff`). SQS counts receives (``ApproximateReceiveCount``), and the queue's
 redrive policy moves a message that keeps failing to its DLQ.
 
+Outages are not poison. When a handler fails because a dependency is unreachable
+(:func:`notif_core.outages.dependency_down`, confirmed by the service's probe through
+:class:`notif_core.outages.Outages`), the message is put back as a fresh copy, as
+:meth:`Outcome.requeue` does: a copy starts with a receive count of one, whereas releasing
+it with ``ChangeMessageVisibility(0)`` would still have counted the receive. The consumer
+then stops receiving until every dependency answers again. In batch mode the ledger's
+handler turns failures into ``retry`` outcomes itself, so after any ``retry`` the consumer
+probes its dependencies and requeues instead when one is down. If SQS itself refuses the
+copy, the original stays and comes back after its visibility timeout (SQS being down is the
+one outage that still costs a receive, and the receive loops wait on SQS anyway).
+
+A receive loop that dies of an unexpected exception stops the consumer, which drains and
+raises :class:`ConsumerLoopDied`, so the service exits non-zero instead of serving green
+probes with no work being done (:func:`notif_core.runtime.run_service`). Each loop beats a
+:class:`notif_core.health.Heartbeat` on every turn; ``/health`` follows it. A failing
+``DeleteMessageBatch`` is retried, then logged: the message comes back and handlers are
+idempotent, so a passing SQS error must not end a loop.
+
 On :meth:`Consumer.stop` the receive loops finish the poll under way (at most
 ``wait_seconds``) and make what it brought visible again at once. In-flight handlers get
 ``drain_seconds`` to finish; whatever is still running then is cancelled and its message made
@@ -14,6 +32,7 @@ visible again, so nothing acknowledged is lost and nothing waits for a full time
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +40,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from notif_core import telemetry
+from notif_core.health import Heartbeat
 from notif_core.logging import get_logger
+from notif_core.outages import Outages, dependency_down
 from notif_core.sqs._sqs import (
     MAX_BATCH,
     MAX_DELAY_SECONDS,
@@ -35,7 +56,10 @@ from notif_core.sqs.metrics import SENT_TIMESTAMP_ATTRIBUTE, record_receive
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
-    from types_aiobotocore_sqs.type_defs import MessageTypeDef
+    from types_aiobotocore_sqs.type_defs import (
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageTypeDef,
+    )
 
 log = get_logger(__name__)
 
@@ -108,6 +132,17 @@ def error_backoff(receive_count: int) -> int:
 
 
 SHARE_WINDOW = 200
+OUTAGE_REQUEUE_SECONDS = 2
+"""Delay of the fresh copy put back during an outage: other replicas pause too, and a copy
+that comes back at once would only fail again."""
+DELETE_ATTEMPTS = 4
+"""DeleteMessageBatch tries (0.5, 1, 2 s apart) before the messages are left to come back."""
+WAIT_BEAT_SECONDS = 5.0
+"""How often a loop waiting on purpose (free slots, an outage) still beats."""
+
+
+class ConsumerLoopDied(RuntimeError):
+    """A receive loop ended with an unexpected exception; the consumer stopped."""
 
 
 @dataclass
@@ -132,6 +167,8 @@ class Consumer:
         *,
         wait_seconds: int = 10,
         drain_seconds: float = 20.0,
+        outages: Outages | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._client = client
         self._queue_urls = list(queue_urls)
@@ -144,6 +181,8 @@ class Consumer:
         self._lanes: list[_Lane] = []
         self._reserve = 0
         self._deleter: Batcher[Delivery] = Batcher(self._delete_entries)
+        self.outages = outages or Outages()
+        self.heartbeat = heartbeat or Heartbeat()
 
     @property
     def in_flight(self) -> int:
@@ -172,11 +211,33 @@ class Consumer:
             asyncio.create_task(self._each_loop(index, handler))
             for index in range(len(self._lanes))
         ]
-        await self._stopping.wait()
+        died = await self._supervise(loops)
         async with self._slot_freed:
             self._slot_freed.notify_all()  # wake loops waiting for a free slot
         await asyncio.gather(*loops, return_exceptions=True)
         await self._drain()
+        self._finish(died)
+
+    async def _supervise(self, loops: list[asyncio.Task[None]]) -> BaseException | None:
+        """Wait for stop() or for a loop to end first, which only a failure makes it do;
+        then stop the others and return that failure."""
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([stopping, *loops], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        for loop in loops:
+            if loop.done() and not self._stopping.is_set():
+                error = (None if loop.cancelled() else loop.exception()) or RuntimeError(
+                    "receive loop ended on its own"
+                )
+                log.error("consumer_loop_died", error=repr(error), exc_info=error)
+                self._stopping.set()
+                return error
+        return None
+
+    def _finish(self, died: BaseException | None) -> None:
+        self.outages.close()
+        if died is not None:
+            raise ConsumerLoopDied(f"a receive loop died: {died!r}") from died
 
     def _allowance(self, index: int) -> int:
         if len(self._lanes) == 1:
@@ -197,26 +258,36 @@ class Consumer:
 
     async def _each_loop(self, index: int, handler: Handler) -> None:
         lane = self._lanes[index]
-        while not self._stopping.is_set():
-            async with self._slot_freed:
-                await self._slot_freed.wait_for(
-                    lambda: self._allowance(index) > 0 or self._stopping.is_set()
-                )
-                if self._stopping.is_set():
-                    return
-                wanted = min(MAX_BATCH, self._allowance(index))
-                self._free -= wanted
-            messages = await self._receive(lane.url, wanted)
-            lane.had_work = bool(messages)
-            unused = wanted - len(messages)
-            if unused:
-                await self._release_slots(unused)
-            for message in messages:
-                delivery = Delivery.from_message(lane.url, message)
-                lane.in_flight += 1
-                task = asyncio.create_task(self._handle_one(handler, delivery))
-                self._in_flight[task] = delivery
-                task.add_done_callback(functools.partial(self._on_task_done, lane=lane))
+        name = f"each:{index}"
+        try:
+            while not self._stopping.is_set():
+                self.heartbeat.beat(name)
+                await self.outages.wait_clear(functools.partial(self.heartbeat.beat, name))
+                async with self._slot_freed:
+                    while not (self._allowance(index) > 0 or self._stopping.is_set()):
+                        self.heartbeat.beat(name)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._slot_freed.wait(), WAIT_BEAT_SECONDS)
+                    if self._stopping.is_set():
+                        return
+                    wanted = min(MAX_BATCH, self._allowance(index))
+                    self._free -= wanted
+                await self._receive_and_start(lane, wanted, handler)
+        finally:
+            self.heartbeat.forget(name)
+
+    async def _receive_and_start(self, lane: _Lane, wanted: int, handler: Handler) -> None:
+        messages = await self._receive(lane.url, wanted)
+        lane.had_work = bool(messages)
+        unused = wanted - len(messages)
+        if unused:
+            await self._release_slots(unused)
+        for message in messages:
+            delivery = Delivery.from_message(lane.url, message)
+            lane.in_flight += 1
+            task = asyncio.create_task(self._handle_one(handler, delivery))
+            self._in_flight[task] = delivery
+            task.add_done_callback(functools.partial(self._on_task_done, lane=lane))
 
     def _on_task_done(self, task: asyncio.Task[None], *, lane: _Lane) -> None:
         self._in_flight.pop(task, None)
@@ -242,10 +313,29 @@ class Consumer:
                 outcome = await handler(delivery)
         except asyncio.CancelledError:
             raise
+        except Exception as exc:
+            outcome = await self._after_failure([delivery], exc)
+        try:
+            await self._apply(delivery, outcome)
         except Exception:
-            log.exception("handler_failed", message_id=delivery.message_id)
-            outcome = Outcome.retry(error_backoff(delivery.receive_count))
-        await self._apply(delivery, outcome)
+            # Left as it is, the message comes back after its visibility timeout.
+            log.exception("settle_failed", message_id=delivery.message_id)
+
+    async def _after_failure(self, deliveries: Sequence[Delivery], exc: Exception) -> Outcome:
+        """The outcome for messages whose handler raised ``exc``: requeued without counting
+        when it shows a confirmed outage, otherwise hidden for a backoff (a counted receive)."""
+        dependency = dependency_down(exc)
+        if dependency is not None and await self.outages.confirm(dependency):
+            log.warning(
+                "handler_outage",
+                dependency=dependency,
+                down=self.outages.down,
+                size=len(deliveries),
+                error=type(exc).__name__,
+            )
+            return Outcome.requeue(OUTAGE_REQUEUE_SECONDS)
+        log.exception("handler_failed", message_ids=[d.message_id for d in deliveries])
+        return Outcome.retry(error_backoff(max(d.receive_count for d in deliveries)))
 
     # --- batch mode (ledger) --------------------------------------------------------------
 
@@ -258,40 +348,72 @@ class Consumer:
         keeps giving full answers, more receives without waiting top it up, so a backlog is
         handled ``batch_size`` at a time and a trickle is not held back."""
         loops = [
-            asyncio.create_task(self._batch_loop(url, handler, batch_size))
-            for url in self._queue_urls
-            for _ in range(loops_per_queue)
+            asyncio.create_task(self._batch_loop(f"batch:{n}", url, handler, batch_size))
+            for n, url in enumerate(u for u in self._queue_urls for _ in range(loops_per_queue))
         ]
-        await self._stopping.wait()
+        died = await self._supervise(loops)
         await asyncio.wait(loops, timeout=self._drain_seconds)
         for loop in loops:
             loop.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        self._finish(died)
 
-    async def _batch_loop(self, queue_url: str, handler: BatchHandler, batch_size: int) -> None:
-        while not self._stopping.is_set():
-            messages = await self._receive(queue_url, MAX_BATCH)
-            if not messages:
-                continue
-            while len(messages) < batch_size and len(messages) % MAX_BATCH == 0:
-                more = await self._receive(
-                    queue_url, min(MAX_BATCH, batch_size - len(messages)), wait_seconds=0
-                )
-                messages += more
-                if len(more) < MAX_BATCH:
-                    break
-            deliveries = [Delivery.from_message(queue_url, m) for m in messages]
+    async def _batch_loop(
+        self, name: str, queue_url: str, handler: BatchHandler, batch_size: int
+    ) -> None:
+        try:
+            while not self._stopping.is_set():
+                self.heartbeat.beat(name)
+                await self.outages.wait_clear(functools.partial(self.heartbeat.beat, name))
+                await self._one_batch(queue_url, handler, batch_size)
+        finally:
+            self.heartbeat.forget(name)
+
+    async def _one_batch(self, queue_url: str, handler: BatchHandler, batch_size: int) -> None:
+        messages = await self._receive(queue_url, MAX_BATCH)
+        if not messages:
+            return
+        while len(messages) < batch_size and len(messages) % MAX_BATCH == 0:
+            more = await self._receive(
+                queue_url, min(MAX_BATCH, batch_size - len(messages)), wait_seconds=0
+            )
+            messages += more
+            if len(more) < MAX_BATCH:
+                break
+        deliveries = [Delivery.from_message(queue_url, m) for m in messages]
+        try:
+            outcomes = await handler(deliveries)
+        except Exception as exc:
+            outcome = await self._after_failure(deliveries, exc)
+            outcomes = [outcome] * len(deliveries)
+        if any(o.retry_after is not None for o in outcomes) and await self.outages.check_all():
+            # The handler gave up on some; with a dependency down that says nothing
+            # about the messages: put them back uncounted.
+            log.warning("batch_outage", down=self.outages.down, size=len(deliveries))
+            outcomes = [
+                Outcome.requeue(OUTAGE_REQUEUE_SECONDS) if o.retry_after is not None else o
+                for o in outcomes
+            ]
+        await self._settle_batch(queue_url, deliveries, outcomes)
+
+    async def _settle_batch(
+        self, queue_url: str, deliveries: list[Delivery], outcomes: list[Outcome]
+    ) -> None:
+        pairs = list(zip(deliveries, outcomes, strict=True))
+        requeued = [(d, o.requeue_after) for d, o in pairs if o.requeue_after is not None]
+        sent = await asyncio.gather(*(self._send_copy(d, delay) for d, delay in requeued))
+        # An original whose copy was not sent stays, to come back after its visibility timeout.
+        kept = {d.message_id for (d, _), ok in zip(requeued, sent, strict=True) if not ok}
+        pairs = [(d, o) for d, o in pairs if d.message_id not in kept]
+        acks = [d for d, o in pairs if o.delete]
+        for start in range(0, len(acks), MAX_BATCH):
             try:
-                outcomes = await handler(deliveries)
-            except Exception:
-                log.exception("batch_handler_failed", size=len(deliveries))
-                outcomes = [Outcome.retry(error_backoff(d.receive_count)) for d in deliveries]
-            acks = [d for d, o in zip(deliveries, outcomes, strict=True) if o.delete]
-            for start in range(0, len(acks), MAX_BATCH):
                 await self._delete_entries(queue_url, acks[start : start + MAX_BATCH])
-            for d, o in zip(deliveries, outcomes, strict=True):
-                if not o.delete and o.retry_after is not None:
-                    await self._change_visibility(d, o.retry_after)
+            except Exception:
+                log.exception("delete_batch_failed", size=len(acks[start : start + MAX_BATCH]))
+        for d, o in pairs:
+            if not o.delete and o.retry_after is not None:
+                await self._change_visibility(d, o.retry_after)
 
     # --- SQS calls ------------------------------------------------------------------------
 
@@ -337,6 +459,22 @@ class Consumer:
         elif outcome.retry_after is not None:
             await self._change_visibility(delivery, outcome.retry_after)
 
+    async def _send_copy(self, delivery: Delivery, delay: int) -> bool:
+        try:
+            await self._client.send_message(
+                QueueUrl=delivery.queue_url,
+                MessageBody=delivery.body,
+                DelaySeconds=delay,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in delivery.attributes.items()
+                },
+            )
+        except Exception:
+            log.exception("requeue_failed", message_id=delivery.message_id)
+            return False
+        return True
+
     async def _change_visibility(self, delivery: Delivery, seconds: int) -> None:
         try:
             await self._client.change_message_visibility(
@@ -350,14 +488,23 @@ class Consumer:
     async def _delete_entries(
         self, queue_url: str, deliveries: Sequence[Delivery]
     ) -> list[BaseException | None]:
-        """One DeleteMessageBatch (≤ 10 entries); a failed entry is logged (the message
-        will come back, and handlers are idempotent)."""
-        response = await self._client.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(deliveries)
-            ],
-        )
+        """One DeleteMessageBatch (≤ 10 entries), tried :data:`DELETE_ATTEMPTS` times while
+        the call itself fails; a failed entry is logged (the message will come back, and
+        handlers are idempotent)."""
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "ReceiptHandle": d.receipt_handle} for i, d in enumerate(deliveries)
+        ]
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            try:
+                response = await self._client.delete_message_batch(
+                    QueueUrl=queue_url, Entries=entries
+                )
+                break
+            except Exception as exc:
+                if attempt == DELETE_ATTEMPTS:
+                    raise
+                log.warning("delete_retry", attempt=attempt, error=type(exc).__name__)
+                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
         failed = {int(f["Id"]) for f in response.get("Failed", [])}
         for index in failed:
             log.warning("delete_failed", message_id=deliveries[index].message_id)
