@@ -321,6 +321,16 @@ def parse_event(raw: str | bytes) -> Event:
     return _EVENT_ADAPTER.validate_json(raw)
 
 
+_NOT_SQS_TEXT = {"\ufffe": "\\ufffe", "\uffff": "\\uffff"}
+"""Characters JSON writes as they are but SQS refuses in a message (it takes only XML's
+characters: U+FFFE and U+FFFF are not), with their JSON escapes, which mean the same."""
+
+
 def dump_event(event: Event) -> str:
-    """The JSON an event travels as (aliases on, so ``from_`` is written ``from``)."""
-    return event.model_dump_json(by_alias=True)
+    """The JSON an event travels as (aliases on, so ``from_`` is written ``from``), with
+    the two characters SQS refuses escaped."""
+    body = event.model_dump_json(by_alias=True)
+    for char, escape in _NOT_SQS_TEXT.items():
+        if char in body:
+            body = body.replace(char, escape)
+    return body

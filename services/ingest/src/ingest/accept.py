@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest import outbox
@@ -24,9 +25,11 @@ from notif_core.events import (
     NotificationAccepted,
     NotificationScheduled,
     ScheduledPayload,
+    dump_event,
 )
 from notif_core.ids import new_id
-from notif_core.sqs import QueueKey
+from notif_core.sqs import Outgoing, QueueKey
+from notif_core.sqs._sqs import MAX_MESSAGE_BYTES
 from notif_core.telemetry import current_traceparent
 
 PRODUCER = "ingest"
@@ -38,6 +41,8 @@ class Prepared:
     request: NotificationRequest
     event: NotificationAccepted
     send_at: datetime | None
+    body: str
+    """``event`` serialised, as it goes to the outbox (checked to fit one SQS message)."""
 
     @property
     def answer(self) -> Accepted:
@@ -75,7 +80,28 @@ def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prep
             callback_url=request.callback_url or tenant.callback_url,
         ),
     )
-    return Prepared(notification_id, request, event, send_at)
+    body = dump_event(event)
+    message = Outgoing(str(event.event_id), event.type, body, event.traceparent)
+    if not message.fits:
+        raise ApiError(
+            422,
+            "notification_too_large",
+            f"The notification would travel as {message.size} bytes; the limit is "
+            f"{MAX_MESSAGE_BYTES} (one queue message). Send less in the largest field.",
+            field=_largest_field(request),
+        )
+    return Prepared(notification_id, request, event, send_at, body)
+
+
+def _largest_field(request: NotificationRequest) -> str:
+    """The request field that contributes most to its size, for the error's ``field``."""
+    sizes = {
+        name: len(orjson.dumps(value)) for name, value in request.model_dump(mode="json").items()
+    }
+    name = max(sizes, key=sizes.__getitem__)
+    if name == "template" and request.template is not None:
+        return "template.components"
+    return name
 
 
 NOTIFICATION_COLUMNS = (
@@ -106,7 +132,7 @@ def notification_row(tenant: Tenant, p: Prepared) -> tuple[object, ...]:
 
 def outbox_entries(tenant: Tenant, p: Prepared) -> list[outbox.Pending]:
     """The accepted event for the ledger, a scheduled event if any, the dispatch command."""
-    entries = [outbox.Pending("events", p.event)]
+    entries = [outbox.Pending("events", p.event, body=p.body)]
     if p.send_at is not None:
         scheduled = NotificationScheduled(
             producer=PRODUCER,
@@ -117,7 +143,7 @@ def outbox_entries(tenant: Tenant, p: Prepared) -> list[outbox.Pending]:
         )
         entries.append(outbox.Pending("events", scheduled))
     queue: QueueKey = "dispatch_high" if p.event.payload.priority == "high" else "dispatch"
-    entries.append(outbox.Pending(queue, p.event, deliver_at=p.send_at))
+    entries.append(outbox.Pending(queue, p.event, deliver_at=p.send_at, body=p.body))
     return entries
 
 

@@ -65,6 +65,9 @@ def validation_fields(errors: list[Any]) -> list[dict[str, Any]]:
     fields = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        inner = (err.get("ctx") or {}).get("path")
+        if inner:  # a free-form value's own path (schemas.interoperable)
+            loc.append(str(inner))
         fields.append(
             {"field": ".".join(loc) or None, "message": err.get("msg", ""), "type": err.get("type")}
         )
@@ -101,6 +104,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             422, "validation_error", "The request is invalid.", field=first, fields=fields
         )
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_request: Request, _exc: RecursionError) -> JSONResponse:
+        # A body nested deeper than a parser or validator follows: the client's input,
+        # never our failure (routes refuse such bodies earlier; this is the last guard).
+        return error_response(400, "invalid_json", "The body is nested too deeply.")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -52,7 +52,8 @@ OUTBOX_OLDEST = Gauge(
 _BACKLOG = text(
     "SELECT count(*) AS rows, "
     "coalesce(extract(epoch FROM now() - min(available_at)), 0)::float AS oldest "
-    "FROM ingest.outbox WHERE published_at IS NULL AND available_at <= now()"
+    "FROM ingest.outbox "
+    "WHERE published_at IS NULL AND quarantined_at IS NULL AND available_at <= now()"
 )
 
 

@@ -16,23 +16,39 @@ and travels with an SQS delay for the rest, so even a long-scheduled message arr
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
-import orjson
+from pydantic_core import from_json
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import outbox
+from notif_core import quarantine
 from notif_core.db import Rows, execute_at_once
-from notif_core.events import Event, dump_event, utcnow
+from notif_core.events import (
+    Event,
+    FailedPayload,
+    MetaError,
+    NotificationFailed,
+    dump_event,
+    utcnow,
+)
+from notif_core.ids import derived_id
+from notif_core.logging import get_logger
+from notif_core.quarantine import Reason
 from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
-from notif_core.sqs._sqs import MAX_BATCH, MAX_DELAY_SECONDS
+from notif_core.sqs._sqs import MAX_DELAY_SECONDS
+from notif_core.sqs.publisher import Refusal
 
+log = get_logger(__name__)
 CHANNEL = "ingest_outbox"
 RELAY_BATCH = 500
-"""Rows one relay transaction claims: fifty SQS calls, made concurrently."""
+"""Rows one relay transaction claims: fifty SQS calls or more (ten messages and 256 KiB
+each), a queue's calls one after another, the queues concurrently."""
 SQS_DELAY = timedelta(seconds=MAX_DELAY_SECONDS)
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
 _OUTBOX_COLUMNS = ("queue", "event_id", "body", "deliver_at", "available_at")
@@ -45,6 +61,8 @@ class Pending:
     queue: QueueKey
     event: Event
     deliver_at: datetime | None = None
+    body: str | None = None
+    """The event already serialised (``dump_event``), when the writer has it."""
 
     def available_at(self, now: datetime) -> datetime:
         if self.deliver_at is None:
@@ -60,12 +78,45 @@ class Claimed:
     queue: QueueKey
     message: Outgoing
     deliver_at: datetime | None
+    notification_id: UUID | None = None
+    tenant_id: UUID | None = None
 
     @classmethod
     def of(cls, row_id: int, queue: QueueKey, body: str, deliver_at: datetime | None) -> Claimed:
-        fields = orjson.loads(body)  # for the message attributes; no model validation needed
-        message = Outgoing(fields["event_id"], fields["type"], body, fields.get("traceparent"))
-        return cls(row_id, queue, message, deliver_at)
+        """Raises ValueError when the stored body is not an event's JSON.
+
+        The body is read by pydantic's parser, the same family as the serializer that wrote
+        it (``dump_event``): a stricter parser here once refused what ingest had written (a
+        400-digit integer) and stopped the relay for every row behind it."""
+        fields = from_json(body)
+        if not isinstance(fields, dict) or not isinstance(fields.get("type"), str):
+            raise ValueError("the stored body is not an event")
+        message = Outgoing(str(fields["event_id"]), fields["type"], body, fields.get("traceparent"))
+        return cls(
+            row_id,
+            queue,
+            message,
+            deliver_at,
+            _uuid_or_none(fields.get("notification_id")),
+            _uuid_or_none(fields.get("tenant_id")),
+        )
+
+
+def _uuid_or_none(value: object) -> UUID | None:
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A row the relay will never publish, and why (a :data:`quarantine.Reason`)."""
+
+    id: int
+    reason: Reason
+    notification_id: UUID | None = None
+    tenant_id: UUID | None = None
 
 
 async def add_many(conn: AsyncConnection, pending: Sequence[Pending]) -> None:
@@ -82,7 +133,7 @@ def statements(pending: Sequence[Pending]) -> list[Rows | str]:
     bodies: dict[int, str] = {}  # an event on two queues is serialised once
     rows = []
     for p in pending:
-        body = bodies.get(id(p.event))
+        body = p.body or bodies.get(id(p.event))
         if body is None:
             body = bodies[id(p.event)] = dump_event(p.event)
         rows.append((p.queue, p.event.event_id, body, p.deliver_at, p.available_at(now)))
@@ -102,22 +153,75 @@ def delay_for(deliver_at: datetime | None) -> int:
     return max(0, min(MAX_DELAY_SECONDS, round((deliver_at - utcnow()).total_seconds())))
 
 
-async def send_rows(publisher: Publisher, queues: QueueDirectory, rows: Sequence[Claimed]) -> None:
-    """Publish rows grouped by queue and delay, ten per SQS call, the calls concurrently."""
+async def send_rows(
+    publisher: Publisher, queues: QueueDirectory, rows: Sequence[Claimed]
+) -> tuple[list[int], list[SetAside]]:
+    """Publish rows grouped by queue and delay, the groups concurrently; returns the ids
+    published and the rows SQS refused for good. A row refused for a passing reason, or a
+    group whose call failed (SQS unreachable), is in neither: it stays due."""
     groups: dict[tuple[QueueKey, int], list[Claimed]] = {}
     for row in rows:
         groups.setdefault((row.queue, delay_for(row.deliver_at)), []).append(row)
-    calls = []
-    for (queue, delay), queued in groups.items():
+
+    async def send(queue: QueueKey, delay: int, queued: list[Claimed]) -> list[Refusal | None]:
         url = await queues.url(queue)
-        for start in range(0, len(queued), MAX_BATCH):
-            chunk = [r.message for r in queued[start : start + MAX_BATCH]]
-            calls.append(publisher.publish_serialized(url, chunk, delay_seconds=delay))
-    await asyncio.gather(*calls)
+        return await publisher.send_each(url, [r.message for r in queued], delay_seconds=delay)
+
+    keys = list(groups)
+    answers = await asyncio.gather(
+        *(send(queue, delay, groups[queue, delay]) for queue, delay in keys),
+        return_exceptions=True,
+    )
+    published: list[int] = []
+    refused: list[SetAside] = []
+    for key, answer in zip(keys, answers, strict=True):
+        if isinstance(answer, BaseException):
+            log.warning("relay_publish_failed", queue=key[0], error=type(answer).__name__)
+            continue
+        for row, refusal in zip(groups[key], answer, strict=True):
+            if refusal is None:
+                published.append(row.id)
+            elif refusal.permanent:
+                reason: Reason = "too_large" if "Long" in refusal.code else "unsendable"
+                refused.append(SetAside(row.id, reason, row.notification_id, row.tenant_id))
+    if len(published) < len(rows) and not published and not refused:
+        raise RelayStalled(len(rows))
+    return published, refused
+
+
+class RelayStalled(RuntimeError):
+    """Nothing of a claimed pass went out (SQS unreachable or refusing everything now)."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(f"none of {rows} due rows could be published")
+
+
+def quarantined_event(row: SetAside) -> NotificationFailed:
+    """The terminal event of a notification whose outbox row was set aside: its client
+    learns it failed, rather than seeing it ``accepted`` for ever. One per notification."""
+    return NotificationFailed(
+        event_id=derived_id(str(row.notification_id), "quarantined"),
+        producer="relay",
+        tenant_id=row.tenant_id,
+        notification_id=row.notification_id,
+        payload=FailedPayload(
+            error=MetaError(
+                code="quarantined",
+                title="Set aside: could not be processed",
+                details=f"the notification's event could not be published ({row.reason})",
+            ),
+            attempts=0,
+        ),
+    )
 
 
 class OutboxRelay:
-    """Publishes due rows: new ones as their writers commit, scheduled ones when due."""
+    """Publishes due rows: new ones as their writers commit, scheduled ones when due.
+
+    A row that can never be published is set aside (``quarantined_at`` and its reason) in
+    the same transaction, and its notification gets a ``failed`` event through the outbox:
+    nothing behind it waits, and nothing is left ``accepted`` for ever.
+    """
 
     def __init__(self, engine: AsyncEngine, publisher: Publisher, queues: QueueDirectory) -> None:
         self._engine = engine
@@ -125,25 +229,59 @@ class OutboxRelay:
         self._queues = queues
 
     async def relay_once(self, limit: int = RELAY_BATCH) -> int:
-        """Publish up to ``limit`` due rows, oldest first; returns how many.
-
-        An SQS failure rolls the claim back: the rows stay due for the next pass.
-        """
+        """Publish up to ``limit`` due rows, oldest first; returns how many were handled
+        (published or set aside). Rows SQS could not take now stay due for the next pass;
+        raises :class:`RelayStalled` when none could be."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 select(outbox.c.id, outbox.c.queue, outbox.c.body, outbox.c.deliver_at)
-                .where(outbox.c.published_at.is_(None), outbox.c.available_at <= func.now())
+                .where(
+                    outbox.c.published_at.is_(None),
+                    outbox.c.quarantined_at.is_(None),
+                    outbox.c.available_at <= func.now(),
+                )
                 .order_by(outbox.c.available_at, outbox.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            rows = [Claimed.of(r.id, r.queue, r.body, r.deliver_at) for r in result]
-            if not rows:
+            rows: list[Claimed] = []
+            set_aside: list[SetAside] = []
+            for r in result:
+                try:
+                    rows.append(Claimed.of(r.id, r.queue, r.body, r.deliver_at))
+                except ValueError:
+                    set_aside.append(SetAside(r.id, "unparseable", *_ids_of(r.body)))
+            if not rows and not set_aside:
                 return 0
-            await send_rows(self._publisher, self._queues, rows)
+            published, refused = await send_rows(self._publisher, self._queues, rows)
+            set_aside += refused
+            if published:
+                await conn.execute(
+                    update(outbox).where(outbox.c.id.in_(published)).values(published_at=func.now())
+                )
+            await self._set_aside(conn, set_aside)
+        return len(published) + len(set_aside)
+
+    async def _set_aside(self, conn: AsyncConnection, rows: list[SetAside]) -> None:
+        for row in rows:
             await conn.execute(
                 update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(published_at=func.now())
+                .where(outbox.c.id == row.id)
+                .values(quarantined_at=func.now(), quarantine_reason=row.reason)
             )
-        return len(rows)
+            quarantine.record("relay", row.reason)
+            log.error("quarantined", stage="relay", outbox_id=row.id, reason=row.reason)
+        failed = {r.notification_id: r for r in rows if r.notification_id is not None}
+        await add_many(conn, [Pending("events", quarantined_event(r)) for r in failed.values()])
+
+
+def _ids_of(body: str) -> tuple[UUID | None, UUID | None]:
+    """The notification and tenant of a body no event parser takes, if the stdlib's
+    lenient parser finds them."""
+    try:
+        fields = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(fields, dict):
+        return None, None
+    return _uuid_or_none(fields.get("notification_id")), _uuid_or_none(fields.get("tenant_id"))

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from notif_core import json_rules
 
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
 MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -32,6 +42,33 @@ def e164(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+_Json = TypeVar("_Json", dict[str, Any], list[dict[str, Any]])
+
+
+def _refused(violation: json_rules.Violation) -> PydanticCustomError:
+    path = ".".join(str(part) for part in violation.path)
+    return PydanticCustomError(
+        "json_not_interoperable",
+        "{where} {problem}",
+        {"where": path or "the value", "problem": violation.problem, "path": path},
+    )
+
+
+def interoperable(value: _Json) -> _Json:
+    """``value`` unchanged if every parser in the pipeline carries it (:mod:`notif_core.
+    json_rules`), else a ``json_not_interoperable`` error whose ``ctx.path`` locates the
+    offending item inside the field (the API adds it to the field's path)."""
+    violation = json_rules.first_violation(value)
+    if violation is not None:
+        raise _refused(violation)
+    return value
+
+
+FreeJsonObject = Annotated[dict[str, Any], AfterValidator(interoperable)]
+"""A free-form JSON object, limited to what every parser carries (I-JSON)."""
+FreeJsonObjects = Annotated[list[dict[str, Any]], AfterValidator(interoperable)]
+
+
 _EXAMPLE_TEMPLATE: dict[str, Any] = {
     "to": "+14155550101",
     "template": {
@@ -45,25 +82,23 @@ _EXAMPLE_TEMPLATE: dict[str, Any] = {
 
 def unstorable_text(value: Any) -> str | None:
     """A description of the first string (key or value) that cannot be stored or sent:
-    NUL characters (PostgreSQL text refuses them) and lone surrogates (not UTF-8)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "contains a NUL (\\u0000) character"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "contains an unpaired UTF-16 surrogate"
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = unstorable_text(key) or unstorable_text(item)
-            if problem:
-                return problem
-    if isinstance(value, list):
-        for item in value:
-            problem = unstorable_text(item)
-            if problem:
-                return problem
+    NUL characters (PostgreSQL text refuses them) and lone surrogates (not UTF-8).
+    Iterative, so that any nesting a parser let through is walked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "contains a NUL (\\u0000) character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "contains an unpaired UTF-16 surrogate"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack += (child, key)
+        elif isinstance(item, list):
+            stack += item
     return None
 
 
@@ -89,7 +124,7 @@ class Template(_Body):
 
     name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
     language: str | TemplateLanguage = Field(examples=["en_US"])
-    components: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    components: FreeJsonObjects = Field(default_factory=list, max_length=20)
     category: Category | None = Field(
         default=None,
         description="Optional hint (not sent to Meta): authentication templates default "
@@ -168,7 +203,11 @@ class NotificationRequest(_Body):
     priority: Literal["high", "normal"] | None = Field(
         default=None, description="Default: high for authentication templates, else normal."
     )
-    metadata: dict[str, Any] | None = Field(default=None, description="≤ 4 KB, echoed back.")
+    metadata: FreeJsonObject | None = Field(
+        default=None,
+        description="≤ 4 KB, echoed back. Integers within ±(2^53-1), finite numbers, at most "
+        f"{json_rules.MAX_DEPTH} levels deep.",
+    )
     callback_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
 
     @model_validator(mode="before")
@@ -250,8 +289,19 @@ class NotificationRequest(_Body):
         return message
 
 
+def _bounded_depth(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items nested beyond any valid notification are refused as a whole, before each item
+    is validated: an item's free-form values hold at most ``MAX_DEPTH`` levels."""
+    violation = json_rules.first_violation(items, json_rules.MAX_DEPTH + 8, numbers=False)
+    if violation is not None:
+        raise _refused(violation)
+    return items
+
+
 class BatchRequest(_Body):
-    notifications: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    notifications: Annotated[list[dict[str, Any]], AfterValidator(_bounded_depth)] = Field(
+        min_length=1, max_length=MAX_BATCH
+    )
 
 
 class Accepted(BaseModel):

@@ -97,7 +97,15 @@ outbox = Table(
     Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_at", DateTime(timezone=True), nullable=True),
-    Index("outbox_due", "available_at", "id", postgresql_where=text("published_at IS NULL")),
+    Column("quarantined_at", DateTime(timezone=True), nullable=True),
+    Column("quarantine_reason", Text, nullable=True),
+    Index(
+        "outbox_due",
+        "available_at",
+        "id",
+        postgresql_where=text("published_at IS NULL AND quarantined_at IS NULL"),
+    ),
+    Index("outbox_quarantined", "id", postgresql_where=text("quarantined_at IS NOT NULL")),
 )
 
 webhook_inbox = Table(

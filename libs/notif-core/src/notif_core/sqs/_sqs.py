@@ -15,7 +15,13 @@ MAX_DELAY_SECONDS: Final = 15 * 60
 """Longest DelaySeconds on send (15 min)."""
 
 MAX_MESSAGE_BYTES: Final = 256 * 1024
-"""Largest message body plus attributes."""
+"""Largest message body plus attributes we send. SQS has allowed 1 MiB since August 2025,
+but a queue's ``MaximumMessageSize`` may be set lower and older queues default to 256 KiB:
+this is the size every SQS queue and the local endpoint carry."""
+
+MAX_BATCH_BYTES: Final = 256 * 1024
+"""Largest sum of the message sizes in one SendMessageBatch (SQS answers
+``BatchRequestTooLong`` above the queue's limit, which is never below this)."""
 
 DEFAULT_VISIBILITY_TIMEOUT: Final = 30
 DEFAULT_MAX_RECEIVE_COUNT: Final = 5

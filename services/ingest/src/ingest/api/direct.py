@@ -66,18 +66,38 @@ async def json_body(request: Request, model: type[Model]) -> tuple[Model | None,
     try:
         return model.model_validate_json(raw), []
     except ValidationError as exc:
-        if not any(error["type"] == "json_invalid" for error in exc.errors()):
+        invalid = [error for error in exc.errors() if error["type"] == "json_invalid"]
+        if not invalid:
             return None, _errors(exc, "body")
+        if "recursion limit" in str((invalid[0].get("ctx") or {}).get("error", "")):
+            raise too_deep() from None
     try:
         return model.model_validate(_parsed_as_fastapi_does(raw)), []
     except ValidationError as exc:
         return None, _errors(exc, "body")
 
 
+def too_deep() -> RequestValidationError:
+    """The ``json_invalid`` answer (400) for a body nested beyond what a parser follows."""
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body", 0),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": "nested too deeply"},
+            }
+        ]
+    )
+
+
 def _parsed_as_fastapi_does(raw: bytes) -> Any:
     """``json.loads``, with FastAPI's answers when it fails."""
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise too_deep() from None
     except json.JSONDecodeError as exc:
         raise RequestValidationError(
             [

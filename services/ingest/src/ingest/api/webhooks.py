@@ -42,7 +42,7 @@ async def receive(request: Request, state: State) -> JSONResponse:
         return error_response(401, "invalid_signature", "X-Hub-Signature-256 does not match.")
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested beyond any parser's reach
         return error_response(400, "invalid_json", "The body is not JSON.")
     if not isinstance(payload, dict):
         return error_response(400, "invalid_payload", "The body is not a webhook object.")
