@@ -85,6 +85,7 @@ def test_every_deployment_has_probes_resources_and_a_budget(
         "relay",
         "dispatcher",
         "ledger",
+        "callbacks",
     }
     budgets = {p["metadata"]["name"] for p in by_kind(objects, "PodDisruptionBudget")}
     for deployment in deployments:
@@ -187,6 +188,31 @@ def test_the_relay_runs_from_the_ingest_image_and_scales_on_cpu() -> None:
     policies = by_kind(render("--set=networkPolicy.enabled=true"), "NetworkPolicy")
     (policy,) = [p for p in policies if p["metadata"]["name"].endswith("-relay")]
     assert policy["spec"]["ingress"][0]["from"] == [{"namespaceSelector": {}}]
+
+
+def test_callbacks_run_apart_from_the_ledger_from_its_image() -> None:
+    objects = render()
+    deployments = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in by_kind(objects, "Deployment")
+    }
+    (callbacks,) = deployments["callbacks"]["spec"]["template"]["spec"]["containers"]
+    (ledger,) = deployments["ledger"]["spec"]["template"]["spec"]["containers"]
+    assert callbacks["image"] == ledger["image"]
+    assert callbacks["command"] == ["notif-ledger", "callbacks"]
+    assert "command" not in ledger  # the image's own entrypoint: the projection
+    config = next(
+        o for o in by_kind(objects, "ConfigMap") if not o["metadata"]["name"].endswith("-migrate")
+    )
+    port = callbacks["ports"][0]["containerPort"]
+    assert config["data"]["CALLBACKS_PORT"] == str(port)
+    assert port != ledger["ports"][0]["containerPort"]
+    (hpa,) = [
+        o
+        for o in by_kind(objects, "HorizontalPodAutoscaler")
+        if o["metadata"]["name"].endswith("-callbacks")
+    ]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployments["callbacks"]["metadata"]["name"]
 
 
 def test_the_migration_hook_runs_before_the_deployments(objects: list[dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ from ingest.main import create_app
 from ingest.relay import serve as serve_relay
 from ingest.settings import IngestSettings
 from ledger.main import serve as serve_ledger
+from ledger.main import serve_callbacks
 from ledger.settings import LedgerSettings
 from notif_core.ids import new_id
 from notif_core.runtime import http_server
@@ -44,7 +45,7 @@ def own_env(
     subprocess services must not take work meant for the in-process ones)."""
     database_url = stack.new_database("trace", migrated=True)
     key = ensure_dev_key(database_url, tmp_path / "key")
-    ports = {name: free_port() for name in ("ingest", "relay", "ledger", "dispatcher")}
+    ports = {name: free_port() for name in ("ingest", "relay", "ledger", "callbacks", "dispatcher")}
     for name, value in services.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATABASE_URL", database_url)
@@ -53,6 +54,7 @@ def own_env(
     monkeypatch.setenv("LEDGER_PORT", str(ports["ledger"]))
     monkeypatch.setenv("DISPATCHER_PORT", str(ports["dispatcher"]))
     monkeypatch.setenv("RELAY_PORT", str(ports["relay"]))
+    monkeypatch.setenv("CALLBACKS_PORT", str(ports["callbacks"]))
     monkeypatch.setenv("WHATSAPP_API_BASE_URL", services.url("sandbox"))
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
     return ports, key
@@ -99,6 +101,7 @@ async def test_one_trace_spans_every_hop(own_env: tuple[dict[str, int], str]) ->
         asyncio.create_task(serve_relay(IngestSettings(), stopping)),
         asyncio.create_task(serve_dispatcher(DispatcherSettings(), stopping)),
         asyncio.create_task(serve_ledger(LedgerSettings(), stopping)),
+        asyncio.create_task(serve_callbacks(LedgerSettings(), stopping)),
     ]
     base = f"http://127.0.0.1:{ports['ingest']}"
     try:

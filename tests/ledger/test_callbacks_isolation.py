@@ -10,9 +10,14 @@ down through the settings so that this takes seconds."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -77,7 +82,7 @@ async def drip_server(gauge: Gauge) -> tuple[asyncio.Server, str]:
                     break
                 writer.write(bytes([byte]))
                 await writer.drain()
-                await asyncio.sleep(DRIP_EVERY)
+                await asyncio.wait({closed}, timeout=DRIP_EVERY)  # a hang-up counts at once
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -335,3 +340,42 @@ async def test_an_unsendable_callback_is_quarantined_and_the_rest_flows(
     async with httpx.AsyncClient() as http:
         assert await CallbackDeliverer(engine, http, config).deliver_due() >= 1
     assert await rows(engine, broken_url) == [("quarantined", 2, "invalid_url")]
+
+
+async def test_notif_ledger_callbacks_is_a_process_of_its_own(
+    own_engine: tuple[str, AsyncEngine],
+    http_server: Callable[[Handler], Awaitable[str]],
+    tmp_path: Path,
+) -> None:
+    database_url, engine = own_engine
+    good = Good()
+    url = await http_server(good.handle)
+    tenant, _ = await tenant_with_secret(engine)
+    (nid,) = await owe(engine, tenant, url, 1)
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "CALLBACKS_PORT": str(port)}
+    log = (tmp_path / "callbacks.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("notif-ledger")),
+        "callbacks",
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        async def healthy_and_delivered() -> bool:
+            assert proc.returncode is None, (tmp_path / "callbacks.log").read_text()[-2000:]
+            try:
+                async with httpx.AsyncClient() as http:
+                    ok = (await http.get(f"http://127.0.0.1:{port}/v1/health")).status_code
+            except httpx.HTTPError:
+                return False
+            return ok == 200 and f"{nid}/sent" in good.arrived
+
+        await until(healthy_and_delivered, seconds=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0
+    assert await rows(engine, url) == [("delivered", 1, None)]

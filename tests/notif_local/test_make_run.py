@@ -69,6 +69,7 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         "LEDGER_PORT": free_port(),
         "DISPATCHER_PORT": free_port(),
         "RELAY_PORT": free_port(),
+        "CALLBACKS_PORT": free_port(),
         "SANDBOX_PORT": free_port(),
         "LOCAL_PG_PORT": free_port(),
         "LOCAL_SQS_PORT": free_port(),
@@ -94,7 +95,7 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         assert status == "read"
         scraped = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/query"
         up: list[dict[str, Any]] = []
-        services = ("INGEST_PORT", "RELAY_PORT", "DISPATCHER_PORT", "LEDGER_PORT")
+        services = ("INGEST_PORT", "RELAY_PORT", "DISPATCHER_PORT", "LEDGER_PORT", "CALLBACKS_PORT")
         while len(up) < len(services) and time.monotonic() < deadline + 30:
             with contextlib.suppress(httpx.HTTPError):
                 up = httpx.get(scraped, params={"query": "up == 1"}).json()["data"]["result"]

@@ -68,6 +68,7 @@ INGEST_PORT: {{ .Values.ingest.port | quote }}
 RELAY_PORT: {{ .Values.relay.port | quote }}
 LEDGER_HOST: "0.0.0.0"
 LEDGER_PORT: {{ .Values.ledger.port | quote }}
+CALLBACKS_PORT: {{ .Values.callbacks.port | quote }}
 DISPATCHER_HOST: "0.0.0.0"
 DISPATCHER_PORT: {{ .Values.dispatcher.port | quote }}
 {{- end }}

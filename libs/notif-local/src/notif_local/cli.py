@@ -28,7 +28,7 @@ from notif_local import prometheus
 from notif_local.devtenant import ensure_dev_key
 from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
 
-APPS = ("ingest", "relay", "ledger", "dispatcher")
+APPS = ("ingest", "relay", "ledger", "callbacks", "dispatcher")
 EXAMPLE_TO = "+15551234567"
 
 
@@ -78,6 +78,7 @@ def run(root: Path, procfile: Path) -> int:
             f"http://127.0.0.1:{ports.ingest}/v1/health",
             f"http://127.0.0.1:{ports.relay}/health",
             f"http://127.0.0.1:{ports.ledger}/health",
+            f"http://127.0.0.1:{ports.callbacks}/health",
             f"http://127.0.0.1:{ports.dispatcher}/health",
         ]
         extra: dict[str, str] = {}

@@ -1,5 +1,5 @@
 """A local Prometheus for ``make run``, when the ``prometheus`` binary is installed (Debian's
-package): it scrapes the three services every 5 s and evaluates the project's alert rules,
+package): it scrapes the service processes every 5 s and evaluates the project's alert rules,
 so the metrics and alerts can be seen at http://127.0.0.1:9090 without any cluster."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def prepare(root: Path, ports: Ports, rules: Path = RULES) -> str | None:
     if binary is None or port == 0:
         return None
     targets = [
-        f"127.0.0.1:{p}" for p in (ports.ingest, ports.relay, ports.ledger, ports.dispatcher)
+        f"127.0.0.1:{p}"
+        for p in (ports.ingest, ports.relay, ports.ledger, ports.callbacks, ports.dispatcher)
     ]
     config = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},

@@ -45,6 +45,7 @@ class Ports:
     postgres: int = 55432
     sqs: int = 4566
     redis: int = 0  # 0: pick a free one at start
+    callbacks: int = 3004
 
     def services(self) -> dict[str, int]:
         """The HTTP port of each service process, by the name ``cluster.Services`` uses."""
@@ -53,12 +54,13 @@ class Ports:
             "ledger": self.ledger,
             "dispatcher": self.dispatcher,
             "relay": self.relay,
+            "callbacks": self.callbacks,
             "sandbox": self.sandbox,
         }
 
     @classmethod
     def all_free(cls) -> Ports:
-        return cls(*(free_port() for _ in range(8)))
+        return cls(*(free_port() for _ in range(9)))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -72,6 +74,7 @@ class Ports:
             "postgres": "LOCAL_PG_PORT",
             "sqs": "LOCAL_SQS_PORT",
             "redis": "LOCAL_REDIS_PORT",
+            "callbacks": "CALLBACKS_PORT",
         }
         return cls(**{field: int(env[var]) for field, var in names.items() if env.get(var)})
 
@@ -120,6 +123,7 @@ class LocalStack:
             LEDGER_PORT=str(self.ports.ledger),
             DISPATCHER_PORT=str(self.ports.dispatcher),
             RELAY_PORT=str(self.ports.relay),
+            CALLBACKS_PORT=str(self.ports.callbacks),
             SANDBOX_PORT=str(self.ports.sandbox),
             SANDBOX_WEBHOOK_URL=f"http://127.0.0.1:{self.ports.ingest}/webhooks/whatsapp",
         )
