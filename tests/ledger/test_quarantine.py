@@ -129,7 +129,7 @@ async def test_poison_on_the_events_queue_does_not_hold_what_follows(
     names = QueueNames(CoreSettings().queue_prefix)
     async with sqs_client(CoreSettings()) as sqs:
         url = (await sqs.get_queue_url(QueueName=names.events))["QueueUrl"]
-        garbage = await sqs.send_message(QueueUrl=url, MessageBody="\x01garbage{")
+        garbage = await sqs.send_message(QueueUrl=url, MessageBody="garbage{")
         stray = await sqs.send_message(QueueUrl=url, MessageBody='{"not": "an event"}')
     nid = post(services, api_key, hello(recipient())).json()["id"]
     await asyncio.to_thread(wait_status, services, api_key, nid, "read", 60)
