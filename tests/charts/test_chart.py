@@ -270,7 +270,7 @@ def test_optional_objects_follow_their_switches() -> None:
     )
     (rule,) = by_kind(loud, "PrometheusRule")
     alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
-    assert len(alerts) == 12
+    assert len(alerts) == 13
     assert all(
         a["annotations"]["runbook_url"].startswith("https://example.com/repo/docs/runbook.md#")
         for a in alerts

@@ -121,7 +121,7 @@ async def list_callbacks(
     tenant: CurrentTenant,
     state: State,
     delivery_state: Annotated[
-        Literal["pending", "delivered", "failed"] | None,
+        Literal["pending", "delivered", "failed", "quarantined"] | None,
         Query(alias="state", description="failed: given up after the retry period."),
     ] = None,
     notification_id: UUID | None = None,
