@@ -211,7 +211,8 @@ async def test_a_batch_with_a_duplicate_inside_counts_it_once(engine: AsyncEngin
 
 
 async def test_one_poison_event_does_not_hold_back_its_batch(engine: AsyncEngine) -> None:
-    """PostgreSQL refuses a NUL character: that event alone goes back to the queue."""
+    """PostgreSQL refuses a NUL character: that event alone is set aside (as is a body that is
+    not an event), and the rest of the batch is projected."""
     good, bad, tenant = new_id(), new_id(), new_id()
     poison = accepted(bad, tenant)
     poison = poison.model_copy(
@@ -223,7 +224,14 @@ async def test_one_poison_event_does_not_hold_back_its_batch(engine: AsyncEngine
     ]
     deliveries.append(Delivery("queue", "m9", "r9", "not an event", receive_count=1))
     outcomes = await EventsHandler(engine)(deliveries)
-    assert [o.delete for o in outcomes] == [True, False, False]
-    assert outcomes[1].retry_after is not None  # back to the queue, then the DLQ
-    assert outcomes[2].retry_after is None  # unparseable: left for the redrive policy
+    assert [o.delete for o in outcomes] == [True, True, True]
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT message_id, reason FROM ledger.quarantine "
+                "WHERE queue = 'queue' AND message_id IN ('m1', 'm9')"
+            )
+        )
+        reasons = {r.message_id: r.reason for r in found}
+    assert reasons == {"m1": "handler_error", "m9": "unparseable"}
     assert (await row(engine, good))["status"] == "accepted"
