@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Final
 
 import psycopg
@@ -41,18 +41,24 @@ _PG_OUTAGE_STATES: Final = ("08", "57P01", "57P02", "57P03", "53300")
 shutdown, "cannot connect now" (starting up), too many connections."""
 
 
-def dependency_down(exc: BaseException) -> str | None:
-    """The dependency whose outage ``exc`` (or an exception it was raised from) shows:
-    :data:`DATABASE`, :data:`REDIS`, :data:`UNKNOWN` for a bare connection error, or ``None``
-    when the failure is something else (a bug, a constraint, a cancelled statement)."""
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def dependency_down(exc: BaseException) -> str | None:
+    """The dependency whose outage ``exc`` (or an exception it was raised from) shows:
+    :data:`DATABASE`, :data:`REDIS`, :data:`UNKNOWN` for a bare connection error, or ``None``
+    when the failure is something else (a bug, a constraint, a cancelled statement)."""
+    for current in chain(exc):
         found = _classify(current)
         if found is not None:
             return found
-        current = current.__cause__ or current.__context__
     return None
 
 

@@ -21,7 +21,6 @@ import orjson
 from botocore import exceptions as botocore_exc
 from prometheus_client import Counter
 from pydantic import ValidationError
-from redis import exceptions as redis_exc
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -33,11 +32,11 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from notif_core.outages import chain, dependency_down
 from notif_core.privacy import scrub_text
 
 if TYPE_CHECKING:
@@ -199,29 +198,17 @@ def parse_failure(exc: ValidationError) -> tuple[Reason, str]:
     return reason, scrub_text("; ".join(parts) + more)[:DETAIL_LIMIT]
 
 
-_OUTAGES: tuple[type[BaseException], ...] = (
-    OSError,  # ConnectionError, TimeoutError, socket errors
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,  # the connection pool
-    redis_exc.ConnectionError,
-    redis_exc.TimeoutError,
-    botocore_exc.BotoCoreError,
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    botocore_exc.BotoCoreError,  # SQS unreachable, or refusing our calls
     botocore_exc.ClientError,
-    httpx.TransportError,
+    httpx.TransportError,  # Meta unreachable
 )
 
 
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) says a server we depend on is unreachable or
-    unwell: that is waited out, never blamed on the message being handled."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _OUTAGES):
-            return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    unwell: that is waited out, never blamed on the message being handled. PostgreSQL and
+    Valkey are judged by :func:`notif_core.outages.dependency_down`, SQS and Meta here."""
+    if dependency_down(exc) is not None:
+        return True
+    return any(isinstance(current, _UNREACHABLE) for current in chain(exc))
