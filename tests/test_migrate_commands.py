@@ -43,8 +43,8 @@ def test_migrate_then_downgrade_one_step(stack: Stack) -> None:
         done = run([str(BIN / f"notif-{service}"), "migrate"], url)
         assert done.returncode == 0, done.stdout + done.stderr
         assert '"migrated"' in done.stdout
-    assert versions(dsn) == {"ingest": "0002", "dispatcher": "0001", "ledger": "0003"}
-    done = run([str(BIN / "notif-ledger"), "downgrade", "-1"], url)
+    assert versions(dsn) == {"ingest": "0003", "dispatcher": "0003", "ledger": "0006"}
+    done = run([str(BIN / "notif-ledger"), "downgrade", "0002"], url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert versions(dsn)["ledger"] == "0002"
     with psycopg.connect(dsn) as conn:
@@ -55,4 +55,4 @@ def test_migrate_then_downgrade_one_step(stack: Stack) -> None:
     assert gone == (0,)
     done = run([str(BIN / "notif-ledger"), "migrate"], url)
     assert done.returncode == 0
-    assert versions(dsn)["ledger"] == "0003"
+    assert versions(dsn)["ledger"] == "0006"

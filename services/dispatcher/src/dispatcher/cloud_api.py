@@ -25,6 +25,13 @@ class SendResult:
     wamid: str | None = None
     wa_id: str | None = None
     error: MetaError | None = None
+    unconfirmed: bool = False
+    """No answer, though the request may have reached Meta (a timeout, a dropped
+    connection): Meta may have accepted it."""
+
+
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, aiohttp.ClientConnectorError)
+"""Transport errors raised before the request left: Meta cannot have seen it."""
 
 
 class CloudApi(ABC):
@@ -58,7 +65,8 @@ class CloudApi(ABC):
             status, raw = await self._post(url, json.dumps(body).encode())
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
             return SendResult(
-                error=MetaError(code=TRANSPORT_ERROR, title=type(exc).__name__, details=str(exc))
+                error=MetaError(code=TRANSPORT_ERROR, title=type(exc).__name__, details=str(exc)),
+                unconfirmed=not isinstance(exc, NOT_SENT),
             )
         return self.parse(status, raw)
 

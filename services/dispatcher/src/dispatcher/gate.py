@@ -3,7 +3,9 @@
 A dispatcher claims a notification with a lease before calling Meta. Another replica, or a
 redelivered SQS message, finds the claim and does not send; a lease that lapsed (its holder
 crashed) may be taken over. ``sent`` records the wamid in the same row, so a redelivery
-after success republishes the outcome instead of sending again. Ingest's cancel meets the
+after success republishes the outcome instead of sending again. A claim taken over from a
+holder that may have called Meta carries ``unconfirmed_for``: the new holder first looks
+for Meta's statuses (``takeover.py``). Ingest's cancel meets the
 dispatcher on this same row (see ``ingest/cancel.py``).
 """
 
@@ -18,14 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 _CLAIM = text(
     """
-    INSERT INTO dispatcher.claims (notification_id, state, owner, lease_until, attempts, updated_at)
-    VALUES (:id, 'claimed', :owner, now() + make_interval(secs => :lease), 1, now())
+    INSERT INTO dispatcher.claims AS c (notification_id, state, owner, lease_until, attempts,
+                                        updated_at, attempt_started_at, may_have_sent)
+    VALUES (:id, 'claimed', :owner, now() + make_interval(secs => :lease), 1, now(), now(), true)
     ON CONFLICT (notification_id) DO UPDATE
         SET state = 'claimed', owner = :owner, lease_until = EXCLUDED.lease_until,
-            attempts = dispatcher.claims.attempts + 1, updated_at = now()
-        WHERE dispatcher.claims.state = 'released'
-           OR (dispatcher.claims.state = 'claimed' AND dispatcher.claims.lease_until < now())
-    RETURNING attempts
+            attempts = c.attempts + 1, updated_at = now(),
+            attempt_started_at = now(), may_have_sent = true,
+            unconfirmed_since = CASE WHEN c.state = 'claimed' AND c.may_have_sent
+                                     THEN coalesce(c.attempt_started_at, c.updated_at)
+                                     ELSE c.unconfirmed_since END
+        WHERE c.state = 'released' OR (c.state = 'claimed' AND c.lease_until < now())
+    RETURNING attempts, extract(epoch FROM now() - unconfirmed_since) AS unconfirmed_for
     """
 )
 _FINISH_UNCLAIMED = text(
@@ -48,8 +54,14 @@ _SENT = text(
 )
 _SETTLE = text(
     "UPDATE dispatcher.claims SET state = :state, lease_until = NULL, updated_at = now(), "
-    "attempts = attempts - :refund "
+    "attempts = attempts - :refund, "
+    "unconfirmed_since = CASE WHEN :unconfirmed THEN attempt_started_at END "
     "WHERE notification_id = :id AND owner = :owner AND state = 'claimed'"
+)
+_WAIT = text(
+    "UPDATE dispatcher.claims SET may_have_sent = false, attempts = attempts - 1, "
+    "lease_until = now() + make_interval(secs => :seconds), updated_at = now() "
+    "WHERE notification_id = :id AND owner = :owner AND state = 'claimed' RETURNING 1"
 )
 
 
@@ -62,6 +74,9 @@ class Claim:
     attempts: int = 0
     wamid: str | None = None
     lease_seconds_left: float = 0.0
+    unconfirmed_for: float | None = None
+    """Seconds since an earlier attempt started that may have reached Meta with no answer
+    recorded (its holder died mid-send, or Meta's answer was lost); None if there is none."""
 
 
 class Gate:
@@ -72,13 +87,19 @@ class Gate:
 
     async def claim(self, notification_id: UUID) -> Claim:
         async with self._engine.begin() as conn:
-            attempts = (
+            won = (
                 await conn.execute(
                     _CLAIM, {"id": notification_id, "owner": self._owner, "lease": self._lease}
                 )
-            ).scalar_one_or_none()
-            if attempts is not None:
-                return Claim(won=True, state="claimed", attempts=int(attempts))
+            ).first()
+            if won is not None:
+                unconfirmed = won.unconfirmed_for
+                return Claim(
+                    won=True,
+                    state="claimed",
+                    attempts=int(won.attempts),
+                    unconfirmed_for=None if unconfirmed is None else float(unconfirmed),
+                )
             row = (await conn.execute(_READ, {"id": notification_id})).one()
         return Claim(won=False, state=row.state, wamid=row.wamid, lease_seconds_left=_left(row))
 
@@ -95,19 +116,42 @@ class Gate:
         async with self._engine.begin() as conn:
             await conn.execute(_SENT, {"id": notification_id, "wamid": wamid})
 
-    async def release(self, notification_id: UUID, *, refund_attempt: bool = False) -> None:
+    async def release(
+        self, notification_id: UUID, *, refund_attempt: bool = False, unconfirmed: bool = False
+    ) -> None:
         """A retryable failure: let the next attempt (or a cancel) take it. A refunded
-        attempt does not count (the sender was broken, not the message)."""
-        await self._settle(notification_id, "released", int(refund_attempt))
+        attempt does not count (the sender was broken, not the message). ``unconfirmed``:
+        Meta may have accepted it all the same (its answer was lost), so the next attempt
+        looks for Meta's statuses first."""
+        await self._settle(notification_id, "released", int(refund_attempt), unconfirmed)
 
     async def fail(self, notification_id: UUID) -> None:
-        await self._settle(notification_id, "failed", 0)
+        await self._settle(notification_id, "failed", 0, False)
 
-    async def _settle(self, notification_id: UUID, state: str, refund: int) -> None:
+    async def wait_for_statuses(self, notification_id: UUID, seconds: float) -> bool:
+        """Hold the claim ``seconds`` without sending, while an unconfirmed attempt's
+        statuses may still arrive: nobody else sends meanwhile, the attempt is not counted,
+        and whoever takes the claim next still knows the attempt is unconfirmed. False if
+        the claim is no longer ours (its first holder recorded ``sent`` after all)."""
+        async with self._engine.begin() as conn:
+            held = await conn.execute(
+                _WAIT, {"id": notification_id, "owner": self._owner, "seconds": seconds}
+            )
+            return held.first() is not None
+
+    async def _settle(
+        self, notification_id: UUID, state: str, refund: int, unconfirmed: bool
+    ) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
                 _SETTLE,
-                {"id": notification_id, "owner": self._owner, "state": state, "refund": refund},
+                {
+                    "id": notification_id,
+                    "owner": self._owner,
+                    "state": state,
+                    "refund": refund,
+                    "unconfirmed": unconfirmed,
+                },
             )
 
 

@@ -26,10 +26,12 @@ from dispatcher.metrics import (
     RETRIES,
     SEND_SECONDS,
     SENDS,
+    TAKEOVERS,
 )
 from dispatcher.pacing import BREAKER_CODES, INLINE_WAIT, Pacer
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import RecipientPolicy
+from dispatcher.takeover import Takeover
 from notif_core import quarantine
 from notif_core.backoff import RetryPolicy
 from notif_core.events import (
@@ -85,6 +87,7 @@ class DispatchHandler:
         retry: RetryPolicy,
         pacer: Pacer,
         recipients: RecipientPolicy,
+        takeover: Takeover,
         window_mode: WindowMode = "enforce",
         quarantine: DispatchQuarantine,
     ) -> None:
@@ -97,6 +100,7 @@ class DispatchHandler:
         self._retry = retry
         self._pacer = pacer
         self._recipients = recipients
+        self._takeover = takeover
         self._window_mode = window_mode
 
     async def __call__(self, delivery: Delivery) -> Outcome:
@@ -165,7 +169,36 @@ class DispatchHandler:
         claim = await self._gate.claim(nid)
         if not claim.won:
             return await self._not_ours(event, claim)
+        if claim.unconfirmed_for is not None:
+            verdict = await self._after_unconfirmed(event, sender, claim.unconfirmed_for)
+            if verdict is not None:
+                return verdict
         return await self._send(event, sender, claim.attempts, probing)
+
+    async def _after_unconfirmed(
+        self, event: NotificationAccepted, sender: str, unconfirmed_for: float
+    ) -> Outcome | None:
+        """An earlier attempt may have reached Meta unrecorded: Meta's statuses decide
+        whether it did (``takeover.py``). None: send again."""
+        nid = event.notification_id
+        assert nid is not None
+        verdict = await self._takeover.verdict(nid, unconfirmed_for)
+        if verdict.wamid is not None:
+            await self._gate.sent(nid, verdict.wamid)
+            await self._pacer.release_pair(str(nid))
+            await self._emit(self._sent(event, verdict.wamid, sender, None))
+            TAKEOVERS.labels(outcome="found").inc()
+            log.info("sent_by_earlier_attempt", wamid=verdict.wamid)
+            return Outcome.ack()
+        if verdict.wait > 0:
+            if not await self._gate.wait_for_statuses(nid, verdict.wait):
+                return Outcome.retry(1)  # its first holder settled it after all: read that
+            TAKEOVERS.labels(outcome="waiting").inc()
+            log.info("waiting_for_statuses", wait=round(verdict.wait, 1))
+            return Outcome.requeue(verdict.wait + 1)  # the claim's lease has lapsed by then
+        TAKEOVERS.labels(outcome="resent").inc()
+        log.warning("no_status_within_grace", unconfirmed_for=round(unconfirmed_for, 1))
+        return None
 
     async def _policy_verdict(self, event: NotificationAccepted, sender: str) -> Outcome | None:
         """Suppressed recipients and closed 24h windows end here, without calling Meta."""
@@ -241,10 +274,13 @@ class DispatchHandler:
         body = CloudApi.message_body(event.payload.to, event.payload.message, str(nid))
         started = time.perf_counter()
         result = await self._api.send(sender, body)
+        answered = time.time()
         SEND_SECONDS.observe(time.perf_counter() - started)
-        await self._pacer.pair_sent(sender, event.payload.to)
         if result.wamid is not None:
+            # Nothing that can fail may come between Meta's 200 and this commit: a crash
+            # there is a send the next attempt cannot see (only Meta's statuses can tell).
             await self._gate.sent(nid, result.wamid)
+            await self._pacer.pair_sent(sender, event.payload.to, answered)
             await self._pacer.release_pair(str(nid))
             if probing:
                 await self._pacer.close_breaker(sender)
@@ -255,6 +291,7 @@ class DispatchHandler:
             log.info("sent", wamid=result.wamid, to=event.payload.to)
             return Outcome.ack()
 
+        await self._pacer.pair_sent(sender, event.payload.to, answered)
         error = result.error or MetaError(code="unknown")
         META_ERRORS.labels(code=str(error.code)).inc()
         if error.code in BREAKER_CODES:
@@ -278,7 +315,7 @@ class DispatchHandler:
             next_at = utcnow() + timedelta(seconds=delay)
             expires = event.payload.expires_at
             if expires is None or next_at < expires:
-                await self._gate.release(nid)
+                await self._gate.release(nid, unconfirmed=result.unconfirmed)
                 await self._emit(
                     self._about(
                         event,

@@ -16,6 +16,7 @@ import httpx
 from redis.asyncio import Redis
 
 from dispatcher import metrics
+from dispatcher.accepted_wamid import LedgerAcceptedWamids
 from dispatcher.cloud_api import AiohttpCloudApi, CloudApi, HttpxCloudApi
 from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler
@@ -24,6 +25,7 @@ from dispatcher.pacing import BREAKER_CODES, Pacer
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
+from dispatcher.takeover import Takeover
 from notif_core import __version__, telemetry
 from notif_core.backoff import RetryPolicy
 from notif_core.db import make_engine, migration_command, ping, upgrade
@@ -101,6 +103,7 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             recipients=PostgresRecipientPolicy(engine),
             window_mode=settings.window_mode,
             gate=Gate(engine, owner, settings.claim_lease_seconds),
+            takeover=Takeover(LedgerAcceptedWamids(engine), settings.takeover_grace_seconds),
             quarantine=DispatchQuarantine(
                 engine,
                 Gate(engine, owner, settings.claim_lease_seconds),

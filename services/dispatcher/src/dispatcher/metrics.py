@@ -26,6 +26,14 @@ SENDS = Counter(
     "(rate limit or breaker: sent back to wait, no attempt counted).",
     ["result"],
 )
+TAKEOVERS = Counter(
+    "dispatcher_takeovers",
+    "Claims taken over from an attempt that may have reached Meta unrecorded: found (Meta's "
+    "statuses showed it sent, nothing resent), waiting (no status yet: look again later, "
+    "within the grace), "
+    "resent (no status within TAKEOVER_GRACE_SECONDS).",
+    ["outcome"],
+)
 RETRIES = Counter("dispatcher_retries", "Retries scheduled after a Meta error, by code.", ["code"])
 SENDER_RATE = Gauge(
     "dispatcher_sender_rate_mps",
@@ -40,6 +48,8 @@ def initialise(senders: list[str], codes: list[str]) -> None:
     series before the first event instead of no data."""
     for result in ("sent", "retry", "failed", "requeued"):
         SENDS.labels(result=result)
+    for outcome in ("found", "waiting", "resent"):
+        TAKEOVERS.labels(outcome=outcome)
     for limit in ("pair", "sender"):
         PACING_WAITS.labels(limit=limit)
     for code in codes:

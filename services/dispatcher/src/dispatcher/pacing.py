@@ -141,8 +141,10 @@ class Pacer:
             await self._redis.set(held, str(now + wait), ex=ttl)
         return wait
 
-    async def pair_sent(self, sender: str, recipient: str) -> None:
-        """A send to this recipient has just come back from Meta: it arrived by now.
+    async def pair_sent(self, sender: str, recipient: str, at: float | None = None) -> None:
+        """A send to this recipient came back from Meta at ``at`` (epoch seconds; now by
+        default): it arrived by then. Recorded after the gate's commit, with the time Meta
+        answered, so the spacing is the same as if it were recorded at once.
 
         Only with no burst allowed: a burst means back-to-back sends are intended.
         """
@@ -150,7 +152,8 @@ class Pacer:
         if cfg.pair_seconds <= 0 or cfg.pair_burst > 1:
             return
         ttl = math.ceil(cfg.pair_seconds + cfg.pair_margin_seconds) + 1
-        await self._redis.set(self._pair_sent_key(sender, recipient), str(time.time()), ex=ttl)
+        answered = time.time() if at is None else at
+        await self._redis.set(self._pair_sent_key(sender, recipient), str(answered), ex=ttl)
 
     async def pair_limited(self, sender: str, recipient: str, notification_id: str) -> float:
         """Meta said 131056: this recipient only waits one more full pair interval."""

@@ -49,6 +49,12 @@ class DispatcherSettings(CoreSettings):
         gt=0,
         description="How long a claim holds before another replica may take it.",
     )
+    takeover_grace_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="After an attempt that may have reached Meta unrecorded (its holder died "
+        "mid-send), how long from its start to wait for Meta's statuses before sending again.",
+    )
 
     def pacing(self) -> PacingConfig:
         rates = []
