@@ -111,7 +111,7 @@ def services(stack: Stack) -> Iterator[Services]:
     log_dir.mkdir(exist_ok=True)
     svc = Services(env=env, ports=ports, log_dir=log_dir)
     try:
-        for name in ("sandbox", "ledger", "dispatcher", "relay", "ingest"):
+        for name in ("sandbox", "ledger", "callbacks", "dispatcher", "relay", "ingest"):
             svc.start(name)
         yield svc
     finally:

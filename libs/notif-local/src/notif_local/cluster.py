@@ -1,4 +1,4 @@
-"""The five processes of the system, started for real as subprocesses on loopback ports:
+"""The six processes of the system, started for real as subprocesses on loopback ports:
 what the end-to-end tests, the benchmark and the chaos run drive, kill and restart."""
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from notif_local.stack import LocalStack, create_queues, migrate_all
 
 BIN = Path(sys.executable).parent
 COMMANDS = {
-    "sandbox": "wa-sandbox",
-    "ingest": "notif-ingest",
-    "relay": "notif-relay",
-    "ledger": "notif-ledger",
-    "dispatcher": "notif-dispatcher",
+    "sandbox": ["wa-sandbox"],
+    "ingest": ["notif-ingest"],
+    "relay": ["notif-relay"],
+    "ledger": ["notif-ledger"],
+    "callbacks": ["notif-ledger", "callbacks"],
+    "dispatcher": ["notif-dispatcher"],
 }
+"""Each process's command line (the program in the virtualenv's ``bin``, then arguments)."""
 
 
 @dataclass
@@ -59,7 +61,7 @@ class Services:
     def start(self, name: str, timeout: float = 30) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
-            [str(BIN / COMMANDS[name])],
+            [str(BIN / COMMANDS[name][0]), *COMMANDS[name][1:]],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -106,7 +108,7 @@ class Services:
 
 def prepare(stack: LocalStack, root: Path, overrides: dict[str, str]) -> tuple[Services, str]:
     """Start the stack's embedded parts, migrate, create the queues and a development key;
-    return the five services (not started yet) with their environment, and the key."""
+    return the six services (not started yet) with their environment, and the key."""
     env = stack.start()
     os.environ.update(env)
     settings = CoreSettings()
