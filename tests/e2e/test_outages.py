@@ -38,6 +38,8 @@ pytestmark = pytest.mark.e2e
 
 MAX_RECEIVE_COUNT = 5  # the provisioning default
 RATE = 25  # notifications per second
+VALKEY_RATE = 50
+VALKEY_FROZEN_SECONDS = 60
 
 
 @dataclass
@@ -100,14 +102,15 @@ class Load:
     services: Services
     key: str
     seconds: float
+    rate: float = RATE
     accepted: list[str] = field(default_factory=list)
     refused: int = 0
 
     def run(self) -> None:
         with httpx.Client(timeout=5) as client:
             start = time.monotonic()
-            for n in range(int(self.seconds * RATE)):
-                time.sleep(max(0.0, start + n / RATE - time.monotonic()))
+            for n in range(int(self.seconds * self.rate)):
+                time.sleep(max(0.0, start + n / self.rate - time.monotonic()))
                 try:
                     answer = client.post(
                         self.services.url("ingest") + "/v1/notifications",
@@ -169,8 +172,8 @@ def dlq_depths() -> dict[str, int]:
     return asyncio.run(go())
 
 
-def under_load(outage: Outage, seconds: float, fault: threading.Thread) -> Load:
-    load = Load(outage.services, outage.key, seconds)
+def under_load(outage: Outage, seconds: float, fault: threading.Thread, rate: float = RATE) -> Load:
+    load = Load(outage.services, outage.key, seconds, rate)
     sender = threading.Thread(target=load.run)
     sender.start()
     time.sleep(2)
@@ -192,13 +195,14 @@ def test_a_frozen_valkey_parks_nothing_in_a_dlq(outage_stack: Outage) -> None:
     def freeze() -> None:
         os.kill(pid, signal.SIGSTOP)
         try:
-            time.sleep(20)  # longer than five counted receives (1+2+4+8 s of backoff) last
+            # far longer than five counted receives (1+2+4+8 s of backoff) last
+            time.sleep(VALKEY_FROZEN_SECONDS)
         finally:
             os.kill(pid, signal.SIGCONT)
 
-    load = under_load(outage_stack, 12, threading.Thread(target=freeze))
+    load = under_load(outage_stack, 12, threading.Thread(target=freeze), VALKEY_RATE)
     try:
-        assert len(load.accepted) >= 12 * RATE * 0.9
+        assert len(load.accepted) >= 12 * VALKEY_RATE * 0.9
         wait_all_read(outage_stack.env["DATABASE_URL"], load.accepted, 60)
     finally:
         watch.stop.set()
