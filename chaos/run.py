@@ -17,7 +17,12 @@ real one should. After the load the system drains, and the checker reports:
   the grace, or after a status of an earlier send was in the ledger, is ``unexplained`` (a
   defect, and the run fails); otherwise it is the documented residual, named with the fault
   it coincided with;
-- the ledger's read models against a rebuild from the event store: must be equal.
+- the ledger's read models against a rebuild from the event store: must be equal;
+- the hostile tenant (``chaos/hostile.py``): during its window a second tenant sends
+  borderline inputs with callbacks to receivers that drip a byte every 9 s or never end the
+  body. None of its requests may get a 5xx or an answer outside the documented ones, all it
+  got accepted must reach a final status, and the main tenant's callbacks (a tenth of its
+  notifications ask for them) must all arrive, as fast during the window as outside it.
 
 Writes ``chaos/results/<UTC>.json`` with the figures and the fault schedule. The seed is
 printed; ``--seed`` replays the same schedule. Everything listens on 127.0.0.1 only.
@@ -41,8 +46,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from hostile import HOSTILE_PREFIX, HostileTenant, Receivers, callback_figures
 from sqlalchemy import text
 
+from ingest.keys import create_tenant_with_key
 from ledger.rebuild import compare
 from notif_core.db import make_engine
 from notif_core.settings import CoreSettings
@@ -52,7 +59,9 @@ from notif_local.stack import LocalStack, Ports
 
 FINAL = ("read", "delivered", "failed", "expired", "cancelled", "suppressed")
 SENT = ("read", "delivered")
-APPS = ("ledger", "dispatcher", "relay", "ingest")
+APPS = ("ledger", "callbacks", "dispatcher", "relay", "ingest")
+CALLBACK_EVERY = 10
+"""One main-load notification in this many asks for status callbacks."""
 ATTEMPT_ERRORS = """
 SELECT notification_id, array_agg(body->'payload'->'error'->>'code') AS codes
 FROM ledger.events
@@ -102,6 +111,7 @@ def plan(seed: int, seconds: float, smoke: bool) -> list[Fault]:
         for _ in range(1 if smoke else 2)
     ]
     faults.append(Fault(at(), "webhook_delay", "sandbox", round(rng.uniform(4.0, 8.0), 2)))
+    faults.append(Fault(at(), "hostile_tenant", "ingest", round(rng.uniform(8.0, 15.0), 2)))
     return sorted(faults, key=lambda f: f.at)
 
 
@@ -127,6 +137,10 @@ class Chaos:
         self.time_scale = 1.0
         self.log: list[str] = []
         self._locks: dict[str, asyncio.Lock] = {}
+        self.receivers = Receivers()
+        self.hostile: HostileTenant | None = None
+        self.with_callbacks: set[str] = set()
+        self.read_with_callbacks: set[str] = set()
 
     # --- setup ----------------------------------------------------------------------------
 
@@ -186,6 +200,8 @@ class Chaos:
                     "template": {"name": "hello_world", "language": "en_US"},
                     "metadata": {"chaos": i},
                 }
+                if i % CALLBACK_EVERY == 0:
+                    body["callback_url"] = self.receivers.url("good")
                 headers = {"X-API-Key": key, "Idempotency-Key": f"chaos-{self.args.seed}-{i}"}
                 started = time.monotonic()
                 while time.monotonic() < give_up_at:
@@ -195,6 +211,8 @@ class Chaos:
                             data = await answer.json(content_type=None)
                             if answer.status == 202:
                                 result.accepted[i] = data["id"]
+                                if i % CALLBACK_EVERY == 0:
+                                    self.with_callbacks.add(data["id"])
                                 result.latencies.append(time.monotonic() - started)
                                 return
                     except (aiohttp.ClientError, TimeoutError, ValueError):
@@ -235,6 +253,9 @@ class Chaos:
             self._sandbox("/_sandbox/config", {"faults": {"error_503": 0.3, "error_500": 0.1}})
             await asyncio.sleep(fault.duration)
             self._sandbox("/_sandbox/config", {"faults": {"error_503": 0.0, "error_500": 0.0}})
+        elif fault.kind == "hostile_tenant":
+            assert self.hostile is not None
+            await self.hostile.run(fault.duration)
         elif fault.kind == "webhook_delay":
             self._sandbox("/_sandbox/config", {"webhooks": {"time_scale": self.time_scale * 20}})
             await asyncio.sleep(fault.duration)
@@ -335,7 +356,13 @@ class Chaos:
         # What the client submitted, acknowledged or not: a request whose 202 was lost in a
         # crash may still be sent, and is no surprise; anything else reaching Meta is.
         recipients = {f"1416{i:07d}" for i in range(int(self.args.rate * self.args.seconds))}
-        unexpected = [m for m in messages if str(m.get("to", "")).lstrip("+") not in recipients]
+        hostile = HOSTILE_PREFIX.lstrip("+")
+        unexpected = [
+            m
+            for m in messages
+            if str(m.get("to", "")).lstrip("+") not in recipients
+            and not str(m.get("to", "")).lstrip("+").startswith(hostile)
+        ]
         unacknowledged = {
             m.get("biz_opaque_callback_data")
             for m in messages
@@ -349,6 +376,68 @@ class Chaos:
             "duplicates": self._explain(messages, receipts, retried, seen),
             "rebuild_differences": rebuild,
             "sandbox_stats": self._sandbox("/_sandbox/stats"),
+            **await self._hostile_figures(rows),
+        }
+
+    async def start_hostile(self) -> None:
+        """The receivers, and the hostile tenant with its own key."""
+        assert self.services is not None
+        await self.receivers.start()
+        engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="chaos")
+        try:
+            async with engine.begin() as conn:
+                _, key = await create_tenant_with_key(conn, "hostile")
+        finally:
+            await engine.dispose()
+        self.hostile = HostileTenant(key, self.services.url("ingest"), self.receivers)
+
+    async def wait_callbacks(self, within: float) -> None:
+        """Until every main-load notification that asked for callbacks and is ``read`` has
+        had its ``read`` callback (callbacks trail the statuses by their delivery)."""
+        engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="chaos")
+        deadline = time.monotonic() + within
+        try:
+            while time.monotonic() < deadline:
+                async with engine.connect() as conn:
+                    read = await conn.execute(
+                        text(
+                            "SELECT id FROM ledger.notifications WHERE status = 'read' "
+                            "AND id = ANY(CAST(:ids AS uuid[]))"
+                        ),
+                        {"ids": list(self.with_callbacks)},
+                    )
+                    self.read_with_callbacks = {str(r.id) for r in read}
+                if self.read_with_callbacks <= set(self.receivers.arrivals):
+                    return
+                await asyncio.sleep(1)
+        finally:
+            await engine.dispose()
+
+    async def _hostile_figures(self, rows: dict[str, Any]) -> dict[str, Any]:
+        assert self.hostile is not None
+        engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="chaos")
+        try:
+            async with engine.connect() as conn:
+                final = {
+                    str(r.id): r.status
+                    for r in await conn.execute(
+                        text(
+                            "SELECT id, status FROM ledger.notifications "
+                            "WHERE id = ANY(CAST(:ids AS uuid[])) AND status = ANY(:final)"
+                        ),
+                        {"ids": self.hostile.accepted, "final": list(FINAL)},
+                    )
+                }
+        finally:
+            await engine.dispose()
+        missing = sorted(self.read_with_callbacks - set(self.receivers.arrivals))
+        return {
+            "hostile_tenant": self.hostile.report(final),
+            "main_callbacks": {
+                **callback_figures(self.receivers, self.hostile.window),
+                "read_with_callbacks": len(self.read_with_callbacks),
+                "missing": missing,
+            },
         }
 
     def _explain(
@@ -445,21 +534,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"seed {args.seed} (replay: make chaos SEED={args.seed})", flush=True)
     try:
         key = await asyncio.to_thread(chaos.start)
+        await chaos.start_hostile()
         chaos.t0 = time.monotonic()
         chaos.wall0 = time.time()
         load_task = asyncio.create_task(chaos.load(key))
         await chaos.inject(chaos.faults)
         load = await load_task
         loaded = time.monotonic() - chaos.t0
-        counts = await chaos.drain(list(load.accepted.values()), args.drain)
+        assert chaos.hostile is not None
+        counts = await chaos.drain(
+            list(load.accepted.values()) + chaos.hostile.accepted, args.drain
+        )
+        await chaos.wait_callbacks(60)
         drained = time.monotonic() - chaos.t0 - loaded
         report = await chaos.check(load)
     except BaseException:
-        for name in ("ingest", "relay", "dispatcher", "ledger", "sandbox"):
+        for name in ("ingest", "relay", "dispatcher", "ledger", "callbacks", "sandbox"):
             if chaos.services is not None:
                 print(f"--- {name} log tail ---\n{chaos.services.log(name)[-2000:]}")
         raise
     finally:
+        await chaos.receivers.stop()
         chaos.stop()
         keep = Path("chaos/results") / f"logs-{args.seed}"
         shutil.rmtree(keep, ignore_errors=True)
@@ -509,6 +604,10 @@ def main() -> int:
         and result["unexpected"] == 0
         and not any(result["rebuild_differences"].values())
         and all(d["explained_by"] != "unexplained" for d in result["duplicates"])
+        and result["hostile_tenant"]["server_errors"] == 0
+        and not result["hostile_tenant"]["unexpected_answers"]
+        and not result["hostile_tenant"]["accepted_not_final"]
+        and not result["main_callbacks"]["missing"]
     )
     print("\n".join(result["fault_log"]))
     print(
@@ -516,6 +615,15 @@ def main() -> int:
         f"lost {result['lost_count']}, unexpected {result['unexpected']}, "
         f"duplicates {result['duplicate_count']}, rebuild differences "
         f"{sum(result['rebuild_differences'].values())}, statuses {result['statuses']}"
+    )
+    hostile, callbacks = result["hostile_tenant"], result["main_callbacks"]
+    print(
+        f"hostile tenant: {hostile['requests']} requests, {hostile['accepted']} accepted, "
+        f"server errors {hostile['server_errors']}, unexpected answers "
+        f"{len(hostile['unexpected_answers'])}, not final {len(hostile['accepted_not_final'])}; "
+        f"main callbacks {callbacks['read_callbacks']}/{callbacks['read_with_callbacks']}, "
+        f"delay during {callbacks['delay_during_hostile']}, otherwise "
+        f"{callbacks['delay_otherwise']}"
     )
     print(f"written to {path}")
     return 0 if ok else 1

@@ -1,6 +1,7 @@
 """``make chaos`` at smoke scale: one fault of each kind under load, then the total-queue
 check. Nothing accepted may be lost, nothing unsubmitted may reach the sandbox, and the
-ledger must equal its rebuild."""
+ledger must equal its rebuild. A hostile tenant's borderline inputs get no 5xx and all it
+got accepted ends final, while the other tenant's callbacks all arrive."""
 
 from __future__ import annotations
 
@@ -49,5 +50,17 @@ def test_smoke_chaos_loses_nothing() -> None:
     assert {("kill9", "dispatcher"), ("kill9", "ledger"), ("kill9", "ingest")} <= kinds
     assert {("restart", "postgres"), ("restart", "sqs"), ("5xx_storm", "sandbox")} <= kinds
     assert all(f["ended"] is not None for f in result["faults"])  # every fault was applied
+    assert ("hostile_tenant", "ingest") in kinds
+    hostile = result["hostile_tenant"]
+    assert hostile["requests"] > 0
+    assert hostile["accepted"] > 0
+    assert {"integer_400_digits", "nested_3000", "largest_safe_integer"} <= set(hostile["answers"])
+    assert hostile["server_errors"] == 0
+    assert hostile["unexpected_answers"] == []
+    assert hostile["accepted_not_final"] == []
+    assert hostile["hostile_receiver_connections"] > 0  # the receivers were really hit
+    callbacks = result["main_callbacks"]
+    assert callbacks["read_with_callbacks"] > 0
+    assert callbacks["missing"] == []
     for duplicate in result["duplicates"]:
         assert duplicate["explained_by"] != "unexplained", duplicate
