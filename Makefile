@@ -93,7 +93,7 @@ bench: install ## the whole system and its ceilings: bench/results/<UTC>.json an
 
 SEED ?=
 chaos: install ## 100 mps for 60 s under kill -9, database/SQS restarts, 5xx storms; then check
-	$(BIN)/python chaos/run.py $(if $(SEED),--seed $(SEED))
+	$(BIN)/python -m chaos.run $(if $(SEED),--seed $(SEED))
 
 bench-deps: ## wrk, the HTTP load generator (a Debian package)
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from hostile import HOSTILE_PREFIX, HostileTenant, Receivers, callback_figures
+from chaos.hostile import HOSTILE_PREFIX, HostileTenant, Receivers, callback_figures
 from sqlalchemy import text
 
 from ingest.keys import create_tenant_with_key

@@ -22,7 +22,8 @@ def test_smoke_chaos_loses_nothing() -> None:
     done = subprocess.run(
         [
             sys.executable,
-            "chaos/run.py",
+            "-m",
+            "chaos.run",
             "--smoke",
             "--seed",
             "20261127",
