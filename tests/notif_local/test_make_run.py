@@ -1,4 +1,5 @@
-"""``notif-local run`` (what ``make run`` calls), as a user runs it: start, send, Ctrl-C, rerun."""
+"""``notif-local run`` (what ``make run`` calls), as a user runs it: start, send, Ctrl-C, rerun;
+and killed outright (SIGKILL), then rerun."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from notif_local.lifetime import alive
 from notif_local.ports import free_port, port_open
 
 pytestmark = pytest.mark.e2e
@@ -62,9 +64,8 @@ def ctrl_c(proc: subprocess.Popen[bytes]) -> int:
     return proc.wait(90)
 
 
-def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path) -> None:
-    root = tmp_path / "local"
-    ports = {
+def free_ports() -> dict[str, int]:
+    return {
         "INGEST_PORT": free_port(),
         "LEDGER_PORT": free_port(),
         "DISPATCHER_PORT": free_port(),
@@ -75,6 +76,11 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         "LOCAL_SQS_PORT": free_port(),
         "PROMETHEUS_PORT": free_port(),  # Debian's prometheus is installed by `make test`
     }
+
+
+def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path) -> None:
+    root = tmp_path / "local"
+    ports = free_ports()
     base = f"http://127.0.0.1:{ports['INGEST_PORT']}"
     proc = start(root, ports, tmp_path / "run1.log")
     try:
@@ -116,3 +122,73 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         assert view["status"] == "read"
     finally:
         ctrl_c(proc)
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid``, with its command line."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    found: dict[int, str] = {}
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        with contextlib.suppress(OSError):
+            found[child] = (
+                Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            ).decode()
+        todo += children.get(child, [])
+    return found
+
+
+def test_a_killed_run_leaves_nothing_running_and_the_next_one_starts(tmp_path: Path) -> None:
+    root = tmp_path / "local"
+    ports = free_ports()
+    proc = start(root, ports, tmp_path / "run1.log")
+    try:
+        wait_banner(proc, tmp_path / "run1.log")
+        tree = descendants(proc.pid)
+        commands = "\n".join(tree.values())
+        for program in (
+            "postgres -D",
+            "ministack",
+            "valkey-server",
+            "notif-ingest",
+            "notif-relay",
+            "notif-ledger",
+            "notif-ledger callbacks",
+            "notif-dispatcher",
+            "wa-sandbox",
+            "prometheus",
+        ):
+            assert program in commands, commands
+        proc.kill()  # SIGKILL to notif-local alone: no finally, no honcho shutdown
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while (left := [pid for pid in tree if alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, "\n".join(tree[pid] for pid in left)
+        assert not any(port_open(p) for p in ports.values()), "something still listens"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    key = (root / "dev-api-key").read_text().strip()
+
+    proc = start(root, ports, tmp_path / "run2.log")
+    try:
+        wait_banner(proc, tmp_path / "run2.log", timeout=60)
+        assert (root / "dev-api-key").read_text().strip() == key, "the saved key is reused"
+        body = {"to": "+15551234567", "template": {"name": "hello_world", "language": "en_US"}}
+        sent = httpx.post(
+            f"http://127.0.0.1:{ports['INGEST_PORT']}/v1/notifications",
+            json=body,
+            headers={"X-API-Key": key},
+        )
+        assert sent.status_code == 202, sent.text
+    finally:
+        code = ctrl_c(proc)
+    assert code in (0, 130), (tmp_path / "run2.log").read_text()[-3000:]

@@ -3,14 +3,23 @@
 Starts what is not configured (PostgreSQL, local SQS, Valkey), creates the queues, runs the
 migrations, ensures a development API key, then runs the services under honcho. Ctrl-C stops
 the services first, then the embedded servers; data stays in ``.local/`` for the next run.
+
+A run killed outright (SIGKILL) takes its processes with it: each one gets a signal from the
+kernel when its parent dies (``notif_local.lifetime``). The embedded servers get their clean
+stop; honcho's runner processes, and the services they run, get SIGKILL (see ``_Runner``).
+Under ``make run``, notif-local itself gets SIGTERM, a normal shutdown, when make is killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import os
+import re
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 import honcho.manager
+import honcho.process
 from honcho.environ import parse_procfile
 from honcho.printer import Printer
 
@@ -26,6 +36,8 @@ from notif_core.settings import CoreSettings
 from notif_core.sqs._sqs import DEFAULT_MAX_RECEIVE_COUNT
 from notif_local import prometheus
 from notif_local.devtenant import ensure_dev_key
+from notif_local.lifetime import LocalStackError, die_with_parent, end_with_parent
+from notif_local.ports import check_free
 from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
 
 APPS = ("ingest", "relay", "ledger", "callbacks", "dispatcher")
@@ -62,10 +74,47 @@ def banner(key: str, ingest_port: int, seconds: float) -> str:
     )
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # a SIGTERM while starting up still stops what started
+
+
+def _end_with_make() -> None:
+    """Under ``make run``, shut down normally (SIGTERM) when make is killed: a SIGKILLed make
+    forwards nothing. Not under a shell, which may well exit while we are meant to go on."""
+    try:
+        parent = Path(f"/proc/{os.getppid()}/comm").read_text().strip()
+    except OSError:
+        return
+    if parent in ("make", "gmake"):
+        end_with_parent(signal.SIGTERM)
+
+
+def check_ports(ports: Ports, sandbox: bool, prometheus_port: int | None) -> None:
+    """Every service port free, or a message naming what holds it (a service an earlier
+    run left, another program) instead of a service that fails to bind among the others."""
+    services = [
+        ("ingest", ports.ingest, "INGEST_PORT"),
+        ("relay", ports.relay, "RELAY_PORT"),
+        ("ledger", ports.ledger, "LEDGER_PORT"),
+        ("callbacks", ports.callbacks, "CALLBACKS_PORT"),
+        ("dispatcher", ports.dispatcher, "DISPATCHER_PORT"),
+    ]
+    if sandbox:
+        services.append(("the WhatsApp sandbox", ports.sandbox, "SANDBOX_PORT"))
+    if prometheus_port:
+        services.append(("Prometheus", prometheus_port, "PROMETHEUS_PORT"))
+    for name, port, setting in services:
+        check_free(port, name, setting)
+
+
 def run(root: Path, procfile: Path) -> int:
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, _terminated)
+    _end_with_make()
     stack = LocalStack(root, ports=Ports.from_env(os.environ))
     try:
+        stack.claim()
+        check_ports(stack.ports, stack.runs_sandbox, prometheus.port())
         env = stack.start()
         os.environ.update(env)
         settings = CoreSettings()
@@ -100,9 +149,13 @@ def run_processes(procfile: Path, names: list[str], extra: dict[str, str] | None
     is raised above the workers' drain time so a Ctrl-C never cuts a drain short.
     """
     honcho.manager.KILL_WAIT = int(os.environ.get("DRAIN_SECONDS", "20")) + 10
+    # honcho starts a runner process per entry with multiprocessing; forked, each one is our
+    # child, which _Runner relies on (3.14 makes forkserver the default on Linux).
+    multiprocessing.set_start_method("fork", force=True)
     entries = parse_procfile(procfile.read_text()).processes
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     manager = honcho.manager.Manager(Printer(OUTPUT))
+    manager._process_ctor = _Runner
     for name in names:
         manager.add_process(name, entries[name], env=env)
     for name, command in (extra or {}).items():
@@ -112,6 +165,36 @@ def run_processes(procfile: Path, names: list[str], extra: dict[str, str] | None
     finally:
         manager.kill()  # no-op once all stopped; otherwise no service outlives us
     return int(manager.returncode or 0)
+
+
+_SHELL_SYNTAX = re.compile(r"[;&|<>()`$\n]|^\s*\w+=")
+
+
+def exec_form(command: str) -> str:
+    """``exec command`` for a simple command, so the service replaces honcho's ``/bin/sh -c``
+    (dash does not exec by itself) and keeps the parent-death signal, which a fork clears."""
+    if _SHELL_SYNTAX.search(command) or command.lstrip().startswith("exec "):
+        return command
+    return f"exec {command}"
+
+
+class _Runner(honcho.process.Process):  # type: ignore[misc]
+    """honcho's per-service runner process, ending with the manager, and its service ending
+    with it; both by SIGKILL. The runner holds no state and ignores SIGTERM. A service's drain
+    would have nothing to finish: the servers it drains against stop at the same moment, so
+    SIGTERM only kept the dispatcher and the ledger retrying for ~15 s more. The services are
+    built to be killed (at-least-once delivery; the chaos run kills them with -9)."""
+
+    def __init__(self, cmd: str, **kwargs: object) -> None:
+        super().__init__(exec_form(cmd), **kwargs)
+        self._manager = os.getpid()
+
+    def run(self, events: object = None, ignore_signals: bool = False) -> None:
+        end_with_parent(signal.SIGKILL, self._manager)
+        self._child_ctor = functools.partial(
+            honcho.process.Popen, preexec_fn=die_with_parent(signal.SIGKILL)
+        )
+        super().run(events, ignore_signals)
 
 
 class _TolerantOutput:
@@ -160,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--procfile", type=Path, default=Path("Procfile"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.root.resolve(), args.procfile)
+        try:
+            return run(args.root.resolve(), args.procfile)
+        except LocalStackError as exc:
+            print(f"notif-local: {exc}", file=sys.stderr)
+            return 1
     return 2
 
 

@@ -16,6 +16,7 @@ import httpx
 
 from notif_core.settings import CoreSettings
 from notif_local.devtenant import ensure_dev_key
+from notif_local.lifetime import die_with_parent
 from notif_local.stack import LocalStack, create_queues, migrate_all
 
 BIN = Path(sys.executable).parent
@@ -66,6 +67,7 @@ class Services:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # a killed test run takes them along
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

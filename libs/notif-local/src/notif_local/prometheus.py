@@ -15,9 +15,15 @@ DEFAULT_PORT = 9090
 RULES = Path("charts/whatsapp-notif/files/prometheus/alerts.yml")
 
 
-def prepare(root: Path, ports: Ports, rules: Path = RULES) -> str | None:
-    """Write the config and return the command line, or None (no binary, or
+def port() -> int | None:
+    """The port it will listen on, or None: it will not run (no binary, or
     ``PROMETHEUS_PORT=0``)."""
+    number = int(os.environ.get("PROMETHEUS_PORT", DEFAULT_PORT))
+    return number if number and shutil.which("prometheus") else None
+
+
+def prepare(root: Path, ports: Ports, rules: Path = RULES) -> str | None:
+    """Write the config and return the command line, or None (see :func:`port`)."""
     binary = shutil.which("prometheus")
     port = int(os.environ.get("PROMETHEUS_PORT", DEFAULT_PORT))
     if binary is None or port == 0:

