@@ -79,7 +79,7 @@ async def test_one_trace_spans_every_hop(own_env: tuple[dict[str, int], str]) ->
     setup_tracing("tests", exporter=exporter)
     settings = CoreSettings()
     async with sqs_client(settings) as sqs:
-        await provision_queues(sqs, QueueNames(settings.queue_prefix), max_receive_count=5)
+        await provision_queues(sqs, QueueNames(settings.queue_prefix), max_receive_count=11)
 
     received: list[tuple[dict[str, str], dict[str, Any]]] = []
 

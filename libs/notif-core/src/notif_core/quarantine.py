@@ -13,7 +13,7 @@ tenant supplied, so it is safe as a metric label.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, get_args
 from uuid import UUID
 
 import httpx
@@ -52,10 +52,6 @@ Reason = Literal[
     "unsendable",
 ]
 STAGES: Final[tuple[Stage, ...]] = ("relay", "dispatcher", "ledger", "callbacks")
-REASON_ATTRIBUTE: Final = "quarantine_reason"
-"""SQS message attribute naming why a consumer moved a message to its DLQ."""
-DETAIL_ATTRIBUTE: Final = "quarantine_detail"
-"""SQS message attribute with a short, secret-free description of the failure."""
 DETAIL_LIMIT: Final = 300
 
 QUARANTINED = Counter(
@@ -63,6 +59,9 @@ QUARANTINED = Counter(
     "Items set aside because they can never be handled, by stage and reason class.",
     ["stage", "reason"],
 )
+for _stage in STAGES:  # every series exists from the start, at 0, so increase() sees the 1st
+    for _reason in get_args(Reason):
+        QUARANTINED.labels(stage=_stage, reason=_reason)
 
 
 def record(stage: Stage, reason: Reason) -> None:
