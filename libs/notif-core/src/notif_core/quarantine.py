@@ -12,12 +12,12 @@ tenant supplied, so it is safe as a metric label.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Final, Literal, get_args
 from uuid import UUID
 
 import httpx
-import orjson
 from botocore import exceptions as botocore_exc
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -34,13 +34,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from notif_core.events import FailedPayload, MetaError, NotificationFailed
+from notif_core.ids import derived_id
+from notif_core.logging import get_logger
 from notif_core.outages import chain, dependency_down
 from notif_core.privacy import scrub_text
 
 if TYPE_CHECKING:
     from notif_core.sqs import Delivery
+
+log = get_logger(__name__)
 
 Stage = Literal["relay", "dispatcher", "ledger", "callbacks"]
 Reason = Literal[
@@ -132,6 +137,55 @@ class Item:
         )
 
 
+CODE: Final = "quarantined"
+"""The error code a notification fails with when its command or event was set aside."""
+
+
+def failed_event(
+    notification_id: UUID, tenant_id: UUID | None, reason: Reason, producer: str
+) -> NotificationFailed:
+    """The terminal event of a notification whose command or event was set aside: its
+    client learns it failed instead of seeing it ``accepted`` for ever. Its id derives from
+    the notification alone, so whichever stage sets it aside, it is stored once."""
+    return NotificationFailed(
+        event_id=derived_id(str(notification_id), CODE),
+        producer=producer,
+        tenant_id=tenant_id,
+        notification_id=notification_id,
+        payload=FailedPayload(
+            error=MetaError(code=CODE, title="Set aside: could not be processed", details=reason),
+            attempts=0,
+        ),
+    )
+
+
+async def store(
+    engine: AsyncEngine,
+    quarantine: Table,
+    stage: Stage,
+    delivery: Delivery,
+    reason: Reason,
+    detail: str,
+) -> Item:
+    """Keep a received message in ``quarantine`` with its reason, count and log it; the
+    caller then acknowledges it. Returns the item stored."""
+    item = Item.of(delivery, reason, detail)
+    async with engine.begin() as conn:
+        item_id = await insert(conn, quarantine, item)
+    record(stage, reason)
+    log.warning(
+        "quarantined",
+        stage=stage,
+        id=item_id,
+        reason=reason,
+        detail=detail,
+        message_id=delivery.message_id,
+        receive_count=delivery.receive_count,
+        notification_id=str(item.notification_id) if item.notification_id else None,
+    )
+    return item
+
+
 async def insert(conn: AsyncConnection, quarantine: Table, item: Item) -> int:
     """Store ``item`` in ``quarantine`` and return its id (what ``notifctl`` names it by).
     A message stored already (its ack was lost) keeps its row, with the newer receive count."""
@@ -159,21 +213,22 @@ class Ids:
 def lenient_ids(body: str) -> Ids:
     """``notification_id``, ``tenant_id`` and ``type`` of a JSON object, each when it is
     there and well formed; nothing from anything else."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    try:  # the stdlib's parser: it also takes what stricter ones refuse (a 400-digit integer)
+        data = json.loads(body)
+    except (ValueError, RecursionError):
         return Ids()
     if not isinstance(data, dict):
         return Ids()
     kind = data.get("type")
     return Ids(
-        _uuid(data.get("notification_id")),
-        _uuid(data.get("tenant_id")),
+        uuid_or_none(data.get("notification_id")),
+        uuid_or_none(data.get("tenant_id")),
         kind if isinstance(kind, str) else None,
     )
 
 
-def _uuid(value: object) -> UUID | None:
+def uuid_or_none(value: object) -> UUID | None:
+    """``value`` as a UUID when it is one (in any form ``UUID()`` takes), else None."""
     try:
         return UUID(str(value)) if value is not None else None
     except ValueError:

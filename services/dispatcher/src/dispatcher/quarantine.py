@@ -12,22 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatcher.gate import Gate
 from notif_core import quarantine
-from notif_core.events import FailedPayload, MetaError, NotificationFailed
-from notif_core.ids import derived_id
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome, Publisher
 
 log = get_logger(__name__)
 STAGE: Final[quarantine.Stage] = "dispatcher"
 TABLE = quarantine.table(MetaData(schema="dispatcher"))
-QUARANTINED_CODE = "quarantined"
-
-
-def quarantined_error(reason: quarantine.Reason) -> MetaError:
-    """The error a set-aside notification fails with (``details``: the reason class)."""
-    return MetaError(
-        code=QUARANTINED_CODE, title="Set aside: could not be processed", details=reason
-    )
 
 
 class DispatchQuarantine:
@@ -49,39 +39,16 @@ class DispatchQuarantine:
     ) -> Outcome:
         """Store the message, end its notification ``failed`` (when ``settle`` and the body
         names one), and acknowledge it so that the messages behind it flow."""
-        item = quarantine.Item.of(delivery, reason, detail)
-        async with self._engine.begin() as conn:
-            item_id = await quarantine.insert(conn, TABLE, item)
-        quarantine.record(STAGE, reason)
-        failed = False
+        item = await quarantine.store(self._engine, TABLE, STAGE, delivery, reason, detail)
         if settle and item.notification_id is not None:
-            failed = await self._fail(item.notification_id, item.tenant_id, reason)
-        log.warning(
-            "quarantined",
-            stage=STAGE,
-            id=item_id,
-            reason=reason,
-            detail=detail,
-            message_id=delivery.message_id,
-            receive_count=delivery.receive_count,
-            notification_id=str(item.notification_id) if item.notification_id else None,
-            failed=failed,
-        )
+            await self._fail(item.notification_id, item.tenant_id, reason)
         return Outcome.ack()
 
-    async def _fail(self, nid: UUID, tenant_id: UUID | None, reason: quarantine.Reason) -> bool:
+    async def _fail(self, nid: UUID, tenant_id: UUID | None, reason: quarantine.Reason) -> None:
         """Settle the gate as failed and report it; nothing when its fate was decided
         already (sent, cancelled, expired, or a claim still held)."""
         if not await self._gate.finish_unclaimed(nid, "failed"):
-            return False
-        await self._publisher.publish_one(
-            self._events_url,
-            NotificationFailed(
-                event_id=derived_id(str(nid), QUARANTINED_CODE),
-                producer=STAGE,
-                tenant_id=tenant_id,
-                notification_id=nid,
-                payload=FailedPayload(error=quarantined_error(reason), attempts=0),
-            ),
-        )
-        return True
+            return
+        event = quarantine.failed_event(nid, tenant_id, reason, STAGE)
+        await self._publisher.publish_one(self._events_url, event)
+        log.info("quarantined_failed", notification_id=str(nid), reason=reason)

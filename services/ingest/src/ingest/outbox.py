@@ -16,7 +16,6 @@ and travels with an SQS delay for the rest, so even a long-scheduled message arr
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,13 +30,9 @@ from notif_core import quarantine
 from notif_core.db import Rows, execute_at_once
 from notif_core.events import (
     Event,
-    FailedPayload,
-    MetaError,
-    NotificationFailed,
     dump_event,
     utcnow,
 )
-from notif_core.ids import derived_id
 from notif_core.logging import get_logger
 from notif_core.quarantine import Reason
 from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
@@ -97,16 +92,9 @@ class Claimed:
             queue,
             message,
             deliver_at,
-            _uuid_or_none(fields.get("notification_id")),
-            _uuid_or_none(fields.get("tenant_id")),
+            quarantine.uuid_or_none(fields.get("notification_id")),
+            quarantine.uuid_or_none(fields.get("tenant_id")),
         )
-
-
-def _uuid_or_none(value: object) -> UUID | None:
-    try:
-        return UUID(str(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -196,25 +184,6 @@ class RelayStalled(RuntimeError):
         super().__init__(f"none of {rows} due rows could be published")
 
 
-def quarantined_event(row: SetAside) -> NotificationFailed:
-    """The terminal event of a notification whose outbox row was set aside: its client
-    learns it failed, rather than seeing it ``accepted`` for ever. One per notification."""
-    return NotificationFailed(
-        event_id=derived_id(str(row.notification_id), "quarantined"),
-        producer="relay",
-        tenant_id=row.tenant_id,
-        notification_id=row.notification_id,
-        payload=FailedPayload(
-            error=MetaError(
-                code="quarantined",
-                title="Set aside: could not be processed",
-                details=f"the notification's event could not be published ({row.reason})",
-            ),
-            attempts=0,
-        ),
-    )
-
-
 class OutboxRelay:
     """Publishes due rows: new ones as their writers commit, scheduled ones when due.
 
@@ -250,7 +219,10 @@ class OutboxRelay:
                 try:
                     rows.append(Claimed.of(r.id, r.queue, r.body, r.deliver_at))
                 except ValueError:
-                    set_aside.append(SetAside(r.id, "unparseable", *_ids_of(r.body)))
+                    ids = quarantine.lenient_ids(r.body)
+                    set_aside.append(
+                        SetAside(r.id, "unparseable", ids.notification_id, ids.tenant_id)
+                    )
             if not rows and not set_aside:
                 return 0
             published, refused = await send_rows(self._publisher, self._queues, rows)
@@ -272,16 +244,8 @@ class OutboxRelay:
             quarantine.record("relay", row.reason)
             log.error("quarantined", stage="relay", outbox_id=row.id, reason=row.reason)
         failed = {r.notification_id: r for r in rows if r.notification_id is not None}
-        await add_many(conn, [Pending("events", quarantined_event(r)) for r in failed.values()])
-
-
-def _ids_of(body: str) -> tuple[UUID | None, UUID | None]:
-    """The notification and tenant of a body no event parser takes, if the stdlib's
-    lenient parser finds them."""
-    try:
-        fields = json.loads(body)
-    except (ValueError, RecursionError):
-        return None, None
-    if not isinstance(fields, dict):
-        return None, None
-    return _uuid_or_none(fields.get("notification_id")), _uuid_or_none(fields.get("tenant_id"))
+        events = [
+            quarantine.failed_event(nid, r.tenant_id, r.reason, "relay")
+            for nid, r in failed.items()
+        ]
+        await add_many(conn, [Pending("events", event) for event in events])
