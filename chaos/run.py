@@ -141,6 +141,7 @@ class Chaos:
         self.hostile: HostileTenant | None = None
         self.with_callbacks: set[str] = set()
         self.read_with_callbacks: set[str] = set()
+        self.accepted_at: dict[str, float] = {}
 
     # --- setup ----------------------------------------------------------------------------
 
@@ -213,6 +214,7 @@ class Chaos:
                                 result.accepted[i] = data["id"]
                                 if i % CALLBACK_EVERY == 0:
                                     self.with_callbacks.add(data["id"])
+                                    self.accepted_at[data["id"]] = time.time()
                                 result.latencies.append(time.monotonic() - started)
                                 return
                     except (aiohttp.ClientError, TimeoutError, ValueError):
@@ -434,7 +436,7 @@ class Chaos:
         return {
             "hostile_tenant": self.hostile.report(final),
             "main_callbacks": {
-                **callback_figures(self.receivers, self.hostile.window),
+                **callback_figures(self.receivers, self.hostile.window, self.accepted_at),
                 "read_with_callbacks": len(self.read_with_callbacks),
                 "missing": missing,
             },
@@ -622,8 +624,8 @@ def main() -> int:
         f"server errors {hostile['server_errors']}, unexpected answers "
         f"{len(hostile['unexpected_answers'])}, not final {len(hostile['accepted_not_final'])}; "
         f"main callbacks {callbacks['read_callbacks']}/{callbacks['read_with_callbacks']}, "
-        f"delay during {callbacks['delay_during_hostile']}, otherwise "
-        f"{callbacks['delay_otherwise']}"
+        f"202 to read callback during {callbacks['accepted_to_callback_during_hostile']}, "
+        f"otherwise {callbacks['accepted_to_callback_otherwise']}"
     )
     print(f"written to {path}")
     return 0 if ok else 1
