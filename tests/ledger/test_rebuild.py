@@ -232,6 +232,7 @@ async def test_verify_finds_a_tampered_read_model(stack: Stack) -> None:
             "windows": 0,
             "suppressions": 0,
             "usage": 0,
+            "recipient_aliases": 0,
         }
         async with engine.begin() as conn:
             await conn.execute(

@@ -39,6 +39,12 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
     },
     "recipient.opted_out": {"recipient": "+15551234567", "source": "keyword"},
     "recipient.opted_in": {"recipient": "+15551234567", "source": "keyword"},
+    "recipient.number_changed": {
+        "phone_number_id": "1",
+        "old": "+5215512340000",
+        "new": "+5215512349999",
+        "changed_at": "2026-12-01T10:00:00Z",
+    },
     "usage.billed": {"wamid": "wamid.X", "category": "utility", "billable": True},
 }
 
@@ -107,3 +113,19 @@ def test_new_ids_are_time_ordered_and_derived_ids_stable() -> None:
     assert derived_id("wamid.A", "read") == derived_id("wamid.A", "read")
     assert derived_id("wamid.A", "read") != derived_id("wamid.A", "delivered")
     assert derived_id("ab", "c") != derived_id("a", "bc")
+
+
+def test_an_inbound_names_its_sender_by_number_or_bsuid_or_both() -> None:
+    common = {
+        "wamid": "wamid.IN",
+        "phone_number_id": "1",
+        "type": "text",
+        "received_at": "2026-12-01T10:00:00Z",
+    }
+    bsuid_only = ev.InboundPayload.model_validate(common | {"user_id": "US.13491208655302741918"})
+    assert bsuid_only.from_ is None
+    assert bsuid_only.user_id == "US.13491208655302741918"
+    both = ev.InboundPayload.model_validate(common | {"from": "+15551234567", "user_id": "US.1"})
+    assert (both.from_, both.user_id) == ("+15551234567", "US.1")
+    with pytest.raises(ValidationError):
+        ev.InboundPayload.model_validate(common)

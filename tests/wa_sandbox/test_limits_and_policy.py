@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
+import pytest
 from tests.wa_sandbox.conftest import Client, Receiver
 from tests.wa_sandbox.test_send_endpoint import error_of, template, text
 
@@ -125,3 +127,73 @@ async def test_latency_is_fixed_plus_jitter(sandbox: Client) -> None:
     started = time.monotonic()
     await sandbox.send(template("hello_world"))
     assert 0.15 <= time.monotonic() - started < 1.0
+
+
+def _messages(receiver: Receiver) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Every inbound message webhook item, with the contacts of its change."""
+    return [
+        (m, c["value"].get("contacts", []))
+        for b in receiver.bodies()
+        for e in b["entry"]
+        for c in e["changes"]
+        for m in c["value"].get("messages", [])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("inbound_from", "to"),
+    [("558287654321", "+5582987654321"), ("5215587654321", "+525587654321")],
+)
+async def test_the_window_follows_the_id_whatever_form_was_dialled(
+    sandbox: Client, receiver: Receiver, inbound_from: str, to: str
+) -> None:
+    await sandbox.configure(
+        {"policy": {"window_failure": "sync"}, "pair_limit": {"per_seconds": 0}}
+    )
+    before = await sandbox.send(text(to))
+    assert error_of(before)["code"] == 131047
+    opened = await sandbox.http.post("/_sandbox/inbound", json={"from": inbound_from, "text": "hi"})
+    assert opened.json()["wa_id"] == inbound_from
+    await receiver.wait_for(lambda: len(_messages(receiver)) == 1)
+    assert _messages(receiver)[0][0]["from"] == inbound_from
+    after = await sandbox.send(text(to))
+    assert after.status_code == 200, after.text
+    assert after.json()["contacts"][0]["wa_id"] == inbound_from
+
+
+async def test_pair_limit_counts_one_person_in_any_form(sandbox: Client) -> None:
+    first = await sandbox.send(template("hello_world") | {"to": "+525587650000"})
+    assert first.status_code == 200
+    second = await sandbox.send(template("hello_world") | {"to": "+5215587650000"})
+    assert error_of(second)["code"] == 131056
+
+
+async def test_a_username_user_writes_with_a_bsuid_and_no_number(
+    sandbox: Client, receiver: Receiver
+) -> None:
+    bsuid = "US.13491208655302741918"
+    response = await sandbox.http.post(
+        "/_sandbox/inbound", json={"user_id": bsuid, "username": "@jane", "text": "STOP"}
+    )
+    assert response.status_code == 200
+    await receiver.wait_for(lambda: len(_messages(receiver)) == 1)
+    message, contacts = _messages(receiver)[0]
+    assert "from" not in message
+    assert message["from_user_id"] == bsuid
+    assert contacts == [
+        {"profile": {"name": "Sandbox User", "username": "@jane"}, "user_id": bsuid}
+    ]
+
+
+async def test_a_number_change_is_a_system_message(sandbox: Client, receiver: Receiver) -> None:
+    response = await sandbox.http.post(
+        "/_sandbox/inbound", json={"from": "+525512340000", "changed_number_to": "+525512349999"}
+    )
+    assert response.json()["wa_id"] == "5215512349999"
+    await receiver.wait_for(lambda: len(_messages(receiver)) == 1)
+    message, contacts = _messages(receiver)[0]
+    assert message["type"] == "system"
+    assert message["from"] == "5215512340000"
+    assert message["system"]["type"] == "user_changed_number"
+    assert message["system"]["wa_id"] == "5215512349999"
+    assert contacts == []

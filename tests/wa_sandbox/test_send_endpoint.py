@@ -41,9 +41,30 @@ async def test_success_is_metas_json(sandbox: Client) -> None:
     assert message["message_status"] == "accepted"
 
 
-async def test_wa_id_is_normalised_for_mexican_mobiles(sandbox: Client) -> None:
-    response = await sandbox.send(template("hello_world") | {"to": "5215512345678"})
-    assert response.json()["contacts"][0]["wa_id"] == "525512345678"
+@pytest.mark.parametrize(
+    ("to", "wa_id"),
+    [
+        ("+525512345678", "5215512345678"),  # Mexico: the id keeps the 1 after 52
+        ("5215512345678", "5215512345678"),
+        ("+5582987654321", "558287654321"),  # Brazil, area 82: the id lacks the ninth digit
+        ("558287654321", "558287654321"),
+        ("+5511987654321", "5511987654321"),  # Brazil, area 11: the id keeps it
+        ("+541123456789", "5491123456789"),  # Argentina: 549
+        ("+14155550101", "14155550101"),
+    ],
+)
+async def test_wa_id_is_the_id_meta_reports(sandbox: Client, to: str, wa_id: str) -> None:
+    response = await sandbox.send(template("hello_world") | {"to": to})
+    assert response.json()["contacts"] == [{"input": to, "wa_id": wa_id}]
+
+
+async def test_id_rules_are_configurable(sandbox: Client) -> None:
+    await sandbox.configure(
+        {"identity": {"brazil_nine_less_from_area_code": 100, "mexico_mobile_ids_with_1": False}}
+    )
+    for to in ("+5582987654321", "+525512345678"):
+        response = await sandbox.send(template("hello_world") | {"to": to})
+        assert response.json()["contacts"][0]["wa_id"] == to.lstrip("+")
 
 
 async def test_bad_token_is_190(sandbox: Client) -> None:

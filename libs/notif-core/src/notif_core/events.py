@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from notif_core.ids import new_id
 
@@ -118,16 +118,45 @@ class SuppressedPayload(_Model):
 
 
 class InboundPayload(_Model):
-    """A message a WhatsApp user sent to one of our numbers."""
+    """A message a WhatsApp user sent to one of our numbers.
+
+    A user with a username may come with a business-scoped user id and no phone number:
+    at least one of ``from`` and ``user_id`` is set, and the ledger keys the user on them
+    (``notif_core.identity.recipient_key``)."""
 
     wamid: str
-    from_: str = Field(alias="from")
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        description="The user's WhatsApp id as Meta reported it (+digits); unset when Meta "
+        "withholds the phone number.",
+    )
+    user_id: str | None = Field(
+        default=None, description="The user's business-scoped user id (BSUID), when Meta sent one."
+    )
     phone_number_id: str
     type: str
     text: str | None = None
     received_at: datetime
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _someone(self) -> InboundPayload:
+        if not self.from_ and not self.user_id:
+            raise ValueError("an inbound message needs from or user_id")
+        return self
+
+
+class NumberChangedPayload(_Model):
+    """Meta's ``user_changed_number`` system message: the same person, a new WhatsApp id."""
+
+    phone_number_id: str | None = Field(
+        default=None, description="The business number the system message came to."
+    )
+    old: str = Field(description="The user's previous WhatsApp id (+digits).")
+    new: str = Field(description="The user's new WhatsApp id (+digits).")
+    changed_at: datetime
 
 
 class OptPayload(_Model):
@@ -252,6 +281,13 @@ class RecipientOptedIn(_Envelope):
     payload: OptPayload
 
 
+class RecipientNumberChanged(_Envelope):
+    """A WhatsApp user moved to a new number: their opt-outs and window follow them."""
+
+    type: Literal["recipient.number_changed"] = "recipient.number_changed"
+    payload: NumberChangedPayload
+
+
 class UsageBilled(_Envelope):
     """Meta's pricing for a message, for usage and cost reports."""
 
@@ -273,6 +309,7 @@ EVENT_TYPES: tuple[type[_Envelope], ...] = (
     MessageInboundReceived,
     RecipientOptedOut,
     RecipientOptedIn,
+    RecipientNumberChanged,
     UsageBilled,
 )
 
@@ -290,6 +327,7 @@ Event = Annotated[
     | MessageInboundReceived
     | RecipientOptedOut
     | RecipientOptedIn
+    | RecipientNumberChanged
     | UsageBilled,
     Field(discriminator="type"),
 ]

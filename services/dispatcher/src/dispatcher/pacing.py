@@ -3,7 +3,8 @@
 - Per sender number: GCRA at the number's rate. A 130429 halves that rate (at most once a
   second, shared by replicas) and it climbs back linearly, AIMD, so the fleet settles just
   under Meta's real cap.
-- Per (sender, recipient) pair: one message per ``pair_seconds`` with a burst. A message
+- Per (sender, recipient) pair: one message per ``pair_seconds`` with a burst, the recipient
+  being who Meta counts (``recipient_key``: every form of one person is one pair). A message
   takes its place in line and waits out of the worker pool (re-queued with a delay), so a
   busy recipient never blocks anyone else.
 - A circuit breaker per sender: 190 (token), 368 (policy block) or 133010 (not registered)
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dispatcher.metrics import SENDER_CAP, SENDER_RATE
+from notif_core.identity import recipient_key
 from notif_core.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ class Pacer:
     # --- recipient pair -------------------------------------------------------------------
 
     def _pair_sent_key(self, sender: str, recipient: str) -> str:
-        return f"{self._prefix}:pair-sent:{sender}:{recipient}"
+        return f"{self._prefix}:pair-sent:{sender}:{recipient_key(recipient)}"
 
     async def pair_slot(self, sender: str, recipient: str, notification_id: str) -> float:
         """Seconds until this notification may go to this recipient (its place is kept).
@@ -131,7 +133,7 @@ class Pacer:
         if held_raw is not None:
             return max(0.0, float(held_raw) - now, since_sent)
         decision = await self._limiter.reserve(
-            f"pair:{sender}:{recipient}",
+            f"pair:{sender}:{recipient_key(recipient)}",
             1.0 / (cfg.pair_seconds + cfg.pair_margin_seconds),
             cfg.pair_burst,
         )

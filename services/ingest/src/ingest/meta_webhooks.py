@@ -23,7 +23,9 @@ from notif_core.events import (
     NotificationFailed,
     NotificationRead,
     NotificationSent,
+    NumberChangedPayload,
     Pricing,
+    RecipientNumberChanged,
     SentPayload,
     StatusPayload,
     UsageBilled,
@@ -79,7 +81,9 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
         return NotificationSent(
             event_id=derived_id(wamid, "sent"),
             payload=SentPayload(
-                wamid=wamid, phone_number_id=phone_number_id, wa_id=status.get("recipient_id")
+                wamid=wamid,
+                phone_number_id=phone_number_id,
+                wa_id=status.get("recipient_id") or status.get("recipient_user_id"),
             ),
             **common,
         )
@@ -131,11 +135,42 @@ def usage_event(status: dict[str, Any]) -> Event | None:
     )
 
 
-def inbound_event(message: dict[str, Any], phone_number_id: str) -> Event | None:
+def _wa_id(value: Any) -> str | None:
+    """A WhatsApp id as ``+`` and its digits. Ids are Meta's word, not dialled numbers:
+    no validity check (the Mexican ``521`` form would fail one) may drop a message."""
+    text = str(value).strip().lstrip("+") if value is not None else ""
+    return "+" + text if text else None
+
+
+def _sender_ids(
+    message: dict[str, Any], contacts: list[dict[str, Any]]
+) -> tuple[str | None, str | None]:
+    """Who wrote: the WhatsApp id (``from``, else the contact's ``wa_id``) and the BSUID
+    (``from_user_id``, else the contact's ``user_id``). Users with a username may come with
+    the BSUID alone; the contact is the one naming the same id (or the only one)."""
+    number, user_id = message.get("from"), message.get("from_user_id")
+    contact = next(
+        (
+            c
+            for c in contacts
+            if (number and c.get("wa_id") == number) or (user_id and c.get("user_id") == user_id)
+        ),
+        contacts[0] if len(contacts) == 1 and not (number or user_id) else {},
+    )
+    number = number or contact.get("wa_id")
+    user_id = user_id or contact.get("user_id")
+    return _wa_id(number), (str(user_id).strip() or None) if user_id else None
+
+
+def inbound_event(
+    message: dict[str, Any], phone_number_id: str, contacts: list[dict[str, Any]] | None = None
+) -> Event | None:
     wamid = str(message.get("id", ""))
-    sender = message.get("from")
-    if not wamid or not sender:
+    sender, user_id = _sender_ids(message, contacts or [])
+    if not wamid or not (sender or user_id):
         return None
+    if message.get("type") == "system":
+        return number_changed_event(message, phone_number_id, sender)
     text = (message.get("text") or {}).get("body")
     return MessageInboundReceived(
         event_id=derived_id(wamid, "inbound"),
@@ -143,11 +178,35 @@ def inbound_event(message: dict[str, Any], phone_number_id: str) -> Event | None
         occurred_at=_timestamp(message.get("timestamp")),
         payload=InboundPayload(
             wamid=wamid,
-            from_="+" + str(sender).lstrip("+"),
+            from_=sender,
+            user_id=user_id,
             phone_number_id=phone_number_id,
             type=str(message.get("type", "unknown")),
             text=text,
             received_at=_timestamp(message.get("timestamp")),
+        ),
+    )
+
+
+def number_changed_event(
+    message: dict[str, Any], phone_number_id: str, sender: str | None
+) -> Event | None:
+    """Meta's ``user_changed_number`` system message (new id in ``system.wa_id``, or
+    ``new_wa_id`` in the older shape); other system messages are not ours to track."""
+    system = message.get("system")
+    if not isinstance(system, dict) or system.get("type") != "user_changed_number":
+        return None
+    new = _wa_id(system.get("wa_id") or system.get("new_wa_id"))
+    if sender is None or new is None:
+        return None
+    wamid = str(message.get("id", ""))
+    at = _timestamp(message.get("timestamp"))
+    return RecipientNumberChanged(
+        event_id=derived_id(wamid, "number_changed"),
+        producer=PRODUCER,
+        occurred_at=at,
+        payload=NumberChangedPayload(
+            phone_number_id=phone_number_id or None, old=sender, new=new, changed_at=at
         ),
     )
 
@@ -173,8 +232,9 @@ def events_from_payload(payload: dict[str, Any]) -> list[Event]:
                 for event in (status_event(status, phone_number_id or None), usage_event(status)):
                     if event is not None:
                         events.append(event)
+            contacts = _dicts(value.get("contacts"))
             for message in _dicts(value.get("messages")):
-                event = inbound_event(message, phone_number_id)
+                event = inbound_event(message, phone_number_id, contacts)
                 if event is not None:
                     events.append(event)
     return events

@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from notif_core import json_rules
+from notif_core.identity import digits, is_bsuid, recipient_key
 
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
 MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -40,6 +41,23 @@ def e164(value: str) -> str:
     if not phonenumbers.is_possible_number(number):
         raise ValueError("not a possible phone number for its country code")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def recipient_form(value: str) -> str:
+    """A recipient for the suppression list: a BSUID as it is, or a number in any form Meta
+    uses (E.164, or a WhatsApp id such as Mexico's ``+521…`` that libphonenumber calls
+    impossible but whose identity key is a possible number), as ``+`` and digits."""
+    value = value.strip()
+    if is_bsuid(value):
+        return value
+    try:
+        return e164(value)
+    except ValueError:
+        key = recipient_key(value)
+        if key == "+" + digits(value):
+            raise
+        e164(key)  # the folded form must be a number; raises ValueError otherwise
+        return "+" + digits(value)
 
 
 _Json = TypeVar("_Json", dict[str, Any], list[dict[str, Any]])
@@ -430,7 +448,13 @@ class UsageReport(BaseModel):
 class SuppressionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipient: str = Field(examples=["+14155550101"])
+    recipient: str = Field(
+        examples=["+14155550101"],
+        max_length=140,
+        description="A number in E.164 or as a WhatsApp id (+5215512340000), or a "
+        "business-scoped user id (US.13491208655302741918); every form of the same person "
+        "is one entry.",
+    )
     scope: Literal["all", "marketing"] = Field(
         default="all", description="all: nothing is sent; marketing: only marketing templates."
     )
@@ -440,8 +464,8 @@ class SuppressionRequest(BaseModel):
 
     @field_validator("recipient")
     @classmethod
-    def _e164(cls, value: str) -> str:
-        return e164(value)
+    def _recipient(cls, value: str) -> str:
+        return recipient_form(value)
 
 
 class SuppressionAccepted(BaseModel):

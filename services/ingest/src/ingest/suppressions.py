@@ -2,7 +2,8 @@
 
 Writes go the same way as a STOP keyword: a ``recipient.opted_out`` (or ``opted_in``) event
 through the outbox to the ledger, whose suppression list the dispatcher checks before every
-send. Reads come from that list, limited to the tenant's own sender numbers.
+send. Reads come from that list, limited to the tenant's own sender numbers. The list is
+keyed by ``recipient_key``: any form of a number (or a BSUID) finds its person's entry.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ingest.keys import Tenant
 from ingest.read_model import decode_cursor, keyset_page
 from ingest.schemas import Suppression, SuppressionAccepted
 from notif_core.events import OptPayload, RecipientOptedIn, RecipientOptedOut
+from notif_core.identity import recipient_key
 
 SOURCE = "api"
 
@@ -83,7 +85,7 @@ async def active(
     params: dict[str, Any] = {"numbers": [*numbers, "*"], "limit": limit + 1}
     if recipient is not None:
         clauses.append("recipient = :recipient")
-        params["recipient"] = recipient
+        params["recipient"] = recipient_key(recipient)
     if cursor is not None:
         params["c_r"], params["c_p"], params["c_s"] = decode_cursor(cursor, 3)
         clauses.append("(recipient, phone_number_id, scope) > (:c_r, :c_p, :c_s)")

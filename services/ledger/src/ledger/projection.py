@@ -23,8 +23,10 @@ from notif_core.events import (
     NotificationAccepted,
     NotificationAttemptFailed,
     NotificationFailed,
+    NotificationSent,
     UsageBilled,
 )
+from notif_core.identity import recipient_key
 
 META_OPT_OUT = "131050"
 """Meta's "user stopped marketing messages": the recipient joins the marketing suppression list."""
@@ -90,6 +92,16 @@ class OptOut:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """A form of a recipient (the number a client gave) and the identity key of the
+    WhatsApp id Meta answered for it."""
+
+    alias: str
+    key: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class StatusChange:
     """A status the customer should hear about through its callback URL."""
 
@@ -108,6 +120,7 @@ class Folded:
     change: StatusChange | None = None
     usage: UsageKey | None = None
     opt_outs: list[OptOut] = field(default_factory=list)
+    alias: Alias | None = None
 
 
 def event_wamid(event: Event) -> str | None:
@@ -178,6 +191,8 @@ def fold(state: Notification | None, notification_id: UUID, event: Event) -> Fol
     out.usage = _count_usage(state)
     out.opt_outs = _meta_opt_outs(state, event, learned_recipient)
     out.change = _change(state, previous, event, learned_recipient)
+    if isinstance(event, NotificationSent) and event.payload.wa_id and state.recipient:
+        out.alias = Alias(state.recipient, recipient_key(event.payload.wa_id), event.occurred_at)
     return out
 
 

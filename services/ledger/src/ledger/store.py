@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Table, case, func, select, text
+from sqlalchemy import Table, case, delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.callbacks import callback_row
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.projection import (
+    Alias,
     Folded,
     Notification,
     OptOut,
@@ -37,10 +38,12 @@ from ledger.tables import LIVE, ReadModel, callbacks, events
 from notif_core.events import (
     Event,
     MessageInboundReceived,
+    RecipientNumberChanged,
     RecipientOptedIn,
     RecipientOptedOut,
     parse_event,
 )
+from notif_core.identity import recipient_key
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -133,6 +136,7 @@ class _Batch:
     """Every status a notification moved into (its first one included)."""
     usage: Counter[UsageKey] = field(default_factory=Counter)
     opt_outs: list[OptOut] = field(default_factory=list)
+    aliases: list[Alias] = field(default_factory=list)
 
     def apply(self, seq: int, event: Event, notification_id: UUID) -> None:
         before = self.states.get(notification_id)
@@ -147,6 +151,8 @@ class _Batch:
         if result.usage is not None:
             self.usage[result.usage] += 1
         self.opt_outs.extend(result.opt_outs)
+        if result.alias is not None:
+            self.aliases.append(result.alias)
         wamid = result.new_wamid
         if wamid is None:
             return
@@ -245,7 +251,10 @@ async def _write(conn: AsyncConnection, batch: _Batch, emit_callbacks: bool) -> 
             ],
         )
     for o in batch.opt_outs:
-        await _suppress(conn, rm, o.phone_number_id, o.recipient, "marketing", "meta_error", o.at)
+        key = recipient_key(o.recipient)
+        await _suppress(conn, rm, o.phone_number_id, key, "marketing", "meta_error", o.at)
+    for a in batch.aliases:
+        await record_alias(conn, rm, a.alias, a.key, "sent", a.at)
     if emit_callbacks:
         rows = [
             row
@@ -273,35 +282,135 @@ async def project_recipient(
     conn: AsyncConnection, event: Event, keywords: Keywords, rm: ReadModel
 ) -> None:
     """Windows from inbound messages; the suppression list from opt-out and opt-in events
-    and from keywords in inbound messages."""
+    and from keywords in inbound messages; number changes move both to the new key. Every
+    row is keyed by :func:`recipient_key`, so any form of the same person matches."""
     if isinstance(event, MessageInboundReceived):
         p = event.payload
-        stmt = insert(rm.windows).values(
-            phone_number_id=p.phone_number_id, recipient=p.from_, last_inbound_at=p.received_at
-        )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["phone_number_id", "recipient"],
-                set_={
-                    "last_inbound_at": func.greatest(rm.windows.c.last_inbound_at, p.received_at)
-                },
+        keys = await _inbound_keys(conn, rm, p.from_, p.user_id, p.received_at)
+        for key in keys:
+            stmt = insert(rm.windows).values(
+                phone_number_id=p.phone_number_id, recipient=key, last_inbound_at=p.received_at
             )
-        )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["phone_number_id", "recipient"],
+                    set_={
+                        "last_inbound_at": func.greatest(
+                            rm.windows.c.last_inbound_at, p.received_at
+                        )
+                    },
+                )
+            )
         verdict = keywords.classify(p.text)
-        if verdict == "opt_out":
-            await _suppress(
-                conn, rm, p.phone_number_id, p.from_, "all", "keyword", event.occurred_at
-            )
-        elif verdict == "opt_in":
-            await _lift(conn, rm, p.phone_number_id, p.from_, event.occurred_at)
+        for key in keys:
+            if verdict == "opt_out":
+                await _suppress(
+                    conn, rm, p.phone_number_id, key, "all", "keyword", event.occurred_at
+                )
+            elif verdict == "opt_in":
+                await _lift(conn, rm, p.phone_number_id, key, event.occurred_at)
     elif isinstance(event, RecipientOptedOut):
         o = event.payload
         await _suppress(
-            conn, rm, o.phone_number_id or "*", o.recipient, o.scope, o.source, event.occurred_at
+            conn,
+            rm,
+            o.phone_number_id or "*",
+            recipient_key(o.recipient),
+            o.scope,
+            o.source,
+            event.occurred_at,
         )
     elif isinstance(event, RecipientOptedIn):
         i = event.payload
-        await _lift(conn, rm, i.phone_number_id or "*", i.recipient, event.occurred_at)
+        await _lift(
+            conn, rm, i.phone_number_id or "*", recipient_key(i.recipient), event.occurred_at
+        )
+    elif isinstance(event, RecipientNumberChanged):
+        c = event.payload
+        await _move(conn, rm, recipient_key(c.old), recipient_key(c.new))
+
+
+async def _inbound_keys(
+    conn: AsyncConnection, rm: ReadModel, sender: str | None, user_id: str | None, at: datetime
+) -> list[str]:
+    """The keys an inbound message speaks for: its WhatsApp id's, its BSUID, and for a
+    BSUID alone the number an earlier message paired it with."""
+    keys = [recipient_key(sender)] if sender else []
+    if user_id:
+        bsuid = recipient_key(user_id)
+        if keys:
+            await record_alias(conn, rm, bsuid, keys[0], "inbound", at)
+        else:
+            known = (
+                await conn.execute(
+                    select(rm.recipient_aliases.c.key).where(rm.recipient_aliases.c.alias == bsuid)
+                )
+            ).scalar_one_or_none()
+            if known is not None and known != bsuid:
+                keys.append(known)
+        keys.insert(0, bsuid)
+    return keys
+
+
+async def record_alias(
+    conn: AsyncConnection, rm: ReadModel, alias: str, key: str, source: str, at: datetime
+) -> None:
+    """Remember that ``alias`` names the person keyed ``key`` (the latest pairing wins)."""
+    table = rm.recipient_aliases
+    stmt = insert(table).values(alias=alias, key=key, source=source, seen_at=at)
+    newer = stmt.excluded.seen_at >= table.c.seen_at
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["alias"],
+            set_={
+                "key": case((newer, stmt.excluded.key), else_=table.c.key),
+                "source": case((newer, stmt.excluded.source), else_=table.c.source),
+                "seen_at": func.greatest(table.c.seen_at, stmt.excluded.seen_at),
+            },
+        )
+    )
+
+
+async def _move(conn: AsyncConnection, rm: ReadModel, old: str, new: str) -> None:
+    """A number change: the person's opt-outs and window leave the old key (which may be
+    someone else's number one day) for the new one, merged with whatever is there."""
+    if old == new:
+        return
+    s = rm.suppressions
+    moved = insert(s).from_select(
+        ["phone_number_id", "recipient", "scope", "source", "since", "lifted_at"],
+        select(
+            s.c.phone_number_id, literal(new), s.c.scope, s.c.source, s.c.since, s.c.lifted_at
+        ).where(s.c.recipient == old),
+    )
+    newer = (s.c.since.is_(None)) | (moved.excluded.since >= s.c.since)
+    await conn.execute(
+        moved.on_conflict_do_update(
+            index_elements=["phone_number_id", "recipient", "scope"],
+            set_={
+                "since": func.greatest(s.c.since, moved.excluded.since),
+                "lifted_at": func.greatest(s.c.lifted_at, moved.excluded.lifted_at),
+                "source": case((newer, moved.excluded.source), else_=s.c.source),
+            },
+        )
+    )
+    await conn.execute(delete(s).where(s.c.recipient == old))
+    w = rm.windows
+    window = insert(w).from_select(
+        ["phone_number_id", "recipient", "last_inbound_at"],
+        select(w.c.phone_number_id, literal(new), w.c.last_inbound_at).where(w.c.recipient == old),
+    )
+    await conn.execute(
+        window.on_conflict_do_update(
+            index_elements=["phone_number_id", "recipient"],
+            set_={
+                "last_inbound_at": func.greatest(
+                    w.c.last_inbound_at, window.excluded.last_inbound_at
+                )
+            },
+        )
+    )
+    await conn.execute(delete(w).where(w.c.recipient == old))
 
 
 async def _suppress(

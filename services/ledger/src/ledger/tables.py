@@ -85,7 +85,9 @@ windows = Table(
     Column("recipient", Text, primary_key=True),
     Column("last_inbound_at", DateTime(timezone=True), nullable=False),
 )
-"""Last inbound message per (sender, recipient): the 24h customer-service window."""
+"""Last inbound message per (sender, recipient): the 24h customer-service window.
+``recipient`` is ``notif_core.identity.recipient_key`` of the user's WhatsApp id (or BSUID),
+so every form of one person finds the same row."""
 
 suppressions = Table(
     "suppressions",
@@ -97,11 +99,26 @@ suppressions = Table(
     Column("since", DateTime(timezone=True), nullable=True),
     Column("lifted_at", DateTime(timezone=True), nullable=True),
 )
-"""Who must not be messaged: ``all`` (opted out) or ``marketing`` only.
+"""Who must not be messaged: ``all`` (opted out) or ``marketing`` only, keyed by
+``recipient_key`` like the windows.
 
 A recipient is suppressed while ``since`` (latest opt-out) is later than ``lifted_at``
 (latest opt-in). Keeping both times, each only ever moved forward, makes the outcome the
 same whatever order the events arrive in, which is what lets a rebuild reproduce it."""
+
+recipient_aliases = Table(
+    "recipient_aliases",
+    metadata,
+    Column("alias", Text, primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Index("recipient_aliases_by_key", "key"),
+)
+"""Other forms of a recipient and the identity key Meta's id gives them: the number a
+client dialled (``input``) for the ``wa_id`` Meta answered, or a BSUID for the WhatsApp id
+it came with. Windows and suppressions are keyed by ``recipient_key``; a BSUID-only opt-out
+also reaches the number its alias names."""
 
 
 usage = Table(
@@ -146,6 +163,7 @@ class ReadModel:
     windows: Table
     suppressions: Table
     usage: Table
+    recipient_aliases: Table
 
     @classmethod
     def in_schema(cls, schema: str) -> ReadModel:
@@ -155,10 +173,17 @@ class ReadModel:
             windows.to_metadata(copies, schema=schema),
             suppressions.to_metadata(copies, schema=schema),
             usage.to_metadata(copies, schema=schema),
+            recipient_aliases.to_metadata(copies, schema=schema),
         )
 
     def tables(self) -> tuple[Table, ...]:
-        return (self.notifications, self.windows, self.suppressions, self.usage)
+        return (
+            self.notifications,
+            self.windows,
+            self.suppressions,
+            self.usage,
+            self.recipient_aliases,
+        )
 
 
-LIVE = ReadModel(notifications, windows, suppressions, usage)
+LIVE = ReadModel(notifications, windows, suppressions, usage, recipient_aliases)

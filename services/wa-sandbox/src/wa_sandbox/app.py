@@ -85,6 +85,11 @@ class Sandbox:
             )
         return sender
 
+    def wa_id(self, number: str) -> str:
+        """The id Meta knows a number (any of its forms, digits) by: the key of the window,
+        the pair limit and the policy lists, and what webhooks and responses report."""
+        return normalise_wa_id("".join(ch for ch in number if ch.isdigit()), self.config.identity)
+
     def admit(self, sender: Sender, send: ValidSend, now: float) -> bool:
         """Rate limits and the 24h window; returns whether the window was open."""
         if not self.sender_limits.allow(sender.phone_number_id, sender.throughput_mps):
@@ -95,7 +100,7 @@ class Sandbox:
                 f"Cloud API message throughput ({sender.throughput_mps:g} mps) has been reached",
             )
         pair = self.config.pair_limit
-        wa_id = normalise_wa_id(send.recipient)
+        wa_id = self.wa_id(send.recipient)
         if not self.pair_limits.allow(sender.phone_number_id, wa_id, pair.per_seconds, pair.burst):
             raise SendRejected(
                 400,
@@ -124,7 +129,7 @@ class Sandbox:
         self, sender: Sender, send: ValidSend, body: dict[str, Any], now: float, in_window: bool
     ) -> dict[str, Any]:
         wamid = meta.new_wamid()
-        wa_id = normalise_wa_id(send.recipient)
+        wa_id = self.wa_id(send.recipient)
         self.state.messages.append(
             {
                 "wamid": wamid,
@@ -180,14 +185,15 @@ class Sandbox:
 
     def _async_failure(self, send: ValidSend, wa_id: str, in_window: bool) -> dict[str, Any] | None:
         policy = self.config.policy
-        if wa_id in policy.undeliverable or wa_id.startswith(tuple(policy.undeliverable_prefixes)):
+        undeliverable = {self.wa_id(n) for n in policy.undeliverable}
+        if wa_id in undeliverable or wa_id.startswith(tuple(policy.undeliverable_prefixes)):
             return meta.status_error(
                 131026, "Message undeliverable", "The recipient is not a valid WhatsApp user"
             )
         if (
             send.template is not None
             and send.template.category == "marketing"
-            and wa_id in policy.marketing_opt_outs
+            and wa_id in {self.wa_id(n) for n in policy.marketing_opt_outs}
         ):
             return meta.status_error(
                 131050,
@@ -205,20 +211,54 @@ class Sandbox:
 
     # --- inbound --------------------------------------------------------------------------
 
-    def inbound(self, sender: Sender, wa_id: str, text: str, name: str | None) -> str:
+    def inbound(
+        self,
+        sender: Sender,
+        wa_id: str | None,
+        text: str,
+        name: str | None,
+        user_id: str | None = None,
+        username: str | None = None,
+    ) -> str:
+        """A user's text message. A username user may come with a BSUID and no phone
+        number: then ``from`` is left out and the BSUID keys the window."""
         assert self.webhooks is not None
         now = time.time()
-        self.state.last_inbound[(sender.phone_number_id, wa_id)] = now
+        self.state.last_inbound[(sender.phone_number_id, wa_id or str(user_id))] = now
         wamid = meta.new_wamid()
-        message = {
-            "from": wa_id,
+        message: dict[str, Any] = {
             "id": wamid,
             "timestamp": str(int(now)),
             "type": "text",
             "text": {"body": text},
         }
-        contact = {"profile": {"name": name or "Sandbox User"}, "wa_id": wa_id}
+        profile: dict[str, Any] = {"name": name or "Sandbox User"}
+        contact: dict[str, Any] = {"profile": profile}
+        if wa_id is not None:
+            message["from"] = contact["wa_id"] = wa_id
+        if user_id is not None:
+            message["from_user_id"] = contact["user_id"] = user_id
+        if username is not None:
+            profile["username"] = username
         self.webhooks.schedule(0, sender.phone_number_id, "messages", message, contact)
+        return wamid
+
+    def number_changed(self, sender: Sender, old: str, new: str, name: str | None) -> str:
+        """Meta's ``user_changed_number`` system message (no contacts array)."""
+        assert self.webhooks is not None
+        wamid = meta.new_wamid()
+        message = {
+            "from": old,
+            "id": wamid,
+            "timestamp": str(int(time.time())),
+            "type": "system",
+            "system": {
+                "body": f"User {name or 'Sandbox User'} changed from {old} to {new}",
+                "wa_id": new,
+                "type": "user_changed_number",
+            },
+        }
+        self.webhooks.schedule(0, sender.phone_number_id, "messages", message)
         return wamid
 
 
@@ -298,7 +338,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
 async def list_messages(request: web.Request) -> web.Response:
     sb = request.app[SANDBOX]
     to = request.query.get("to")
-    wa_id = normalise_wa_id(to.lstrip("+")) if to else None
+    wa_id = sb.wa_id(to) if to else None
     callback = request.query.get("biz_opaque_callback_data")
     found = [
         m
@@ -339,22 +379,50 @@ async def reset(request: web.Request) -> web.Response:
     return web.json_response({"status": "reset"})
 
 
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
 async def inbound(request: web.Request) -> web.Response:
-    """A user writes to a business number: inbound webhook, and the 24h window opens."""
+    """A user writes to a business number: inbound webhook, and the 24h window opens.
+
+    ``from`` in any form of the number (it becomes the WhatsApp id); ``user_id`` (a BSUID)
+    with or without ``from`` (a username user); ``changed_number_to`` sends a
+    ``user_changed_number`` system message instead."""
     sb = request.app[SANDBOX]
     try:
         body = await request.json()
     except ValueError:
         body = None
-    if not isinstance(body, dict) or not isinstance(body.get("from"), str):
-        return web.json_response({"error": "'from' is required"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "a JSON object is required"}, status=400)
+    number, user_id = _text(body, "from"), _text(body, "user_id")
+    if number is None and user_id is None:
+        return web.json_response({"error": "'from' or 'user_id' is required"}, status=400)
     phone_number_id = body.get("to_phone_number_id") or sb.config.senders[0].phone_number_id
     sender = sb.config.sender(str(phone_number_id))
     if sender is None:
         return web.json_response({"error": "unknown to_phone_number_id"}, status=404)
-    wa_id = normalise_wa_id("".join(ch for ch in body["from"] if ch.isdigit()))
-    wamid = sb.inbound(sender, wa_id, str(body.get("text", "")), body.get("name"))
-    return web.json_response({"wamid": wamid, "window_open_until": time.time() + 86_400})
+    wa_id = sb.wa_id(number) if number is not None else None
+    changed_to = _text(body, "changed_number_to")
+    if changed_to is not None:
+        if wa_id is None:
+            return web.json_response({"error": "'from' is required"}, status=400)
+        new = sb.wa_id(changed_to)
+        wamid = sb.number_changed(sender, wa_id, new, _text(body, "name"))
+        return web.json_response({"wamid": wamid, "wa_id": new})
+    wamid = sb.inbound(
+        sender,
+        wa_id,
+        str(body.get("text", "")),
+        _text(body, "name"),
+        user_id=user_id,
+        username=_text(body, "username"),
+    )
+    return web.json_response(
+        {"wamid": wamid, "wa_id": wa_id, "window_open_until": time.time() + 86_400}
+    )
 
 
 async def health(_request: web.Request) -> web.Response:

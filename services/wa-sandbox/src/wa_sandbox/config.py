@@ -43,6 +43,18 @@ class Policy(_Strict):
     marketing_opt_outs: list[str] = Field(default_factory=list)
 
 
+class Identity(_Strict):
+    """How a dialled number maps to the WhatsApp id Meta reports (docs/recipients.md)."""
+
+    brazil_nine_less_from_area_code: int = Field(default=31, ge=11, le=100)
+    """Brazilian mobiles in area codes from this one up have ids without the ninth digit
+    (community reports: 11-28 keep it); 100 turns the rule off."""
+    mexico_mobile_ids_with_1: bool = True
+    """``52`` + 10 digits has the id ``521`` + 10 digits."""
+    argentina_mobile_ids_with_9: bool = True
+    """``54`` + 10 digits has the id ``549`` + 10 digits."""
+
+
 class Faults(_Strict):
     error_500: float = Field(default=0, ge=0, le=1)
     error_503: float = Field(default=0, ge=0, le=1)
@@ -103,6 +115,7 @@ class SandboxConfig(_Strict):
     senders: list[Sender]
     pair_limit: PairLimit = Field(default_factory=PairLimit)
     policy: Policy = Field(default_factory=Policy)
+    identity: Identity = Field(default_factory=Identity)
     faults: Faults = Field(default_factory=Faults)
     latency: Latency = Field(default_factory=Latency)
     webhooks: Webhooks = Field(default_factory=Webhooks)

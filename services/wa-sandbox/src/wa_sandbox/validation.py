@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from wa_sandbox.config import Component, SandboxConfig, Template
+from wa_sandbox.config import Component, Identity, SandboxConfig, Template
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 SUPPORTED_TYPES = frozenset({"text", "template"}) | MEDIA_TYPES
@@ -45,10 +45,27 @@ class ValidSend:
     callback: str | None
 
 
-def normalise_wa_id(digits: str) -> str:
-    """The WhatsApp id of a number: digits only; Mexican mobiles lose the 1 after 52."""
-    if digits.startswith("521") and len(digits) == 13:
-        return "52" + digits[3:]
+_BRAZIL_MOBILE = re.compile(r"^55(\d{2})(9?)([6-9]\d{7})$")
+_MEXICO_MOBILE = re.compile(r"^52(\d{10})$")
+_ARGENTINA_MOBILE = re.compile(r"^54(\d{10})$")
+
+
+def normalise_wa_id(digits: str, identity: Identity | None = None) -> str:
+    """The WhatsApp id Meta reports for a number (digits, any form of it), as Meta does:
+    Brazilian mobiles of the configured area codes without the ninth digit (and with it
+    below them), Mexican mobiles as ``521`` + 10 digits, Argentine ones as ``549`` + 10."""
+    rules = identity or Identity()
+    brazil = _BRAZIL_MOBILE.match(digits)
+    if brazil:
+        area, _, local = brazil.groups()
+        nine = "" if int(area) >= rules.brazil_nine_less_from_area_code else "9"
+        return f"55{area}{nine}{local}"
+    mexico = _MEXICO_MOBILE.match(digits)
+    if mexico and rules.mexico_mobile_ids_with_1:
+        return "521" + mexico.group(1)
+    argentina = _ARGENTINA_MOBILE.match(digits)
+    if argentina and rules.argentina_mobile_ids_with_9:
+        return "549" + argentina.group(1)
     return digits
 
 

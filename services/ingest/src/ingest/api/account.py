@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from ingest import callback_secrets, suppressions, usage
 from ingest.deps import AppState, CurrentTenant, State
-from ingest.errors import error_responses, phone_param
+from ingest.errors import ApiError, error_responses
 from ingest.keys import Tenant
 from ingest.read_model import callback_deliveries
 from ingest.schemas import (
@@ -22,6 +22,7 @@ from ingest.schemas import (
     SuppressionPage,
     SuppressionRequest,
     UsageReport,
+    recipient_form,
 )
 from notif_core.events import utcnow
 
@@ -54,13 +55,13 @@ async def get_usage(
 async def list_suppressions(
     tenant: CurrentTenant,
     state: State,
-    recipient: Annotated[str | None, Query(max_length=32)] = None,
+    recipient: Annotated[str | None, Query(max_length=140)] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> SuppressionPage:
     """Recipients nothing (scope all) or no marketing (scope marketing) is sent to, from
     STOP keywords, Meta's 131050 and this API."""
-    wanted = phone_param(recipient, "recipient") if recipient is not None else None
+    wanted = recipient_param(recipient) if recipient is not None else None
     numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id)
     async with state.engine.connect() as conn:
         items, next_cursor = await suppressions.active(
@@ -98,10 +99,19 @@ async def lift_suppression(
     state: State,
     phone_number_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> SuppressionAccepted:
-    """Lifts every scope for the recipient, as an opt-in keyword (START) would."""
-    number = phone_param(recipient, "recipient")
+    """Lifts every scope for the recipient (any form of the number, or a BSUID), as an
+    opt-in keyword (START) would."""
+    number = recipient_param(recipient)
     numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id, phone_number_id)
     return await _record(state, tenant, number, numbers, "lift")
+
+
+def recipient_param(value: str) -> str:
+    """A recipient from the path or query: a number in any form, or a BSUID; else 422."""
+    try:
+        return recipient_form(value)
+    except ValueError as exc:
+        raise ApiError(422, "validation_error", str(exc), field="recipient") from None
 
 
 async def _record(
