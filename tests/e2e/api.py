@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from notif_core.db import libpq_url
+from notif_core.identity import recipient_key
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueKey, QueueNames, queue_depths, sqs_client
 from tests.e2e.services import Services
@@ -66,7 +67,7 @@ def open_window(services: Services, database_url: str, to: str, within: float = 
     with psycopg.connect(dsn) as conn:
         while time.monotonic() < deadline:
             found = conn.execute(
-                "SELECT 1 FROM ledger.windows WHERE recipient = %s", (to,)
+                "SELECT 1 FROM ledger.windows WHERE recipient = %s", (recipient_key(to),)
             ).fetchone()
             if found:
                 return
