@@ -131,3 +131,56 @@ def test_inbound_message_and_garbage_are_told_apart() -> None:
     assert event.payload.from_ == "+15551234567"
     assert event.payload.phone_number_id == "PN"
     assert events_from_payload({"entry": "nonsense"}) == []
+
+
+def test_an_inbound_is_kept_whatever_form_its_sender_has() -> None:
+    """A Mexican ``521`` id (invalid to libphonenumber), and a username user with a BSUID
+    and no number: both become inbound events, keyed by what Meta sent."""
+    value = {
+        "metadata": {"phone_number_id": "100"},
+        "contacts": [
+            {"profile": {"name": "A"}, "wa_id": "5215587654321"},
+            {"profile": {"name": "B", "username": "@b"}, "user_id": "US.13491208655302741918"},
+        ],
+        "messages": [
+            {
+                "from": "5215587654321",
+                "id": "wamid.MX",
+                "timestamp": "1",
+                "type": "text",
+                "text": {"body": "hi"},
+            },
+            {
+                "from_user_id": "US.13491208655302741918",
+                "id": "wamid.U",
+                "timestamp": "1",
+                "type": "text",
+                "text": {"body": "STOP"},
+            },
+        ],
+    }
+    mexico, username = events_from_payload(envelope(value))
+    assert mexico.payload.from_ == "+5215587654321"  # type: ignore[union-attr]
+    assert username.payload.from_ is None  # type: ignore[union-attr]
+    assert username.payload.user_id == "US.13491208655302741918"  # type: ignore[union-attr]
+
+
+def test_a_number_change_becomes_its_own_event() -> None:
+    for system in (
+        {"type": "user_changed_number", "wa_id": "5215512349999", "body": "changed"},
+        {"type": "user_changed_number", "new_wa_id": "5215512349999", "body": "changed"},
+    ):
+        message = {
+            "from": "5215512340000",
+            "id": f"wamid.{new_id()}",
+            "timestamp": "1",
+            "type": "system",
+            "system": system,
+        }
+        value = {"metadata": {"phone_number_id": "100"}, "messages": [message]}
+        (event,) = events_from_payload(envelope(value))
+        assert event.type == "recipient.number_changed"
+        assert (event.payload.old, event.payload.new) == (
+            "+5215512340000",
+            "+5215512349999",
+        )
