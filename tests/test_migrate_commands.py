@@ -43,7 +43,7 @@ def test_migrate_then_downgrade_one_step(stack: Stack) -> None:
         done = run([str(BIN / f"notif-{service}"), "migrate"], url)
         assert done.returncode == 0, done.stdout + done.stderr
         assert '"migrated"' in done.stdout
-    assert versions(dsn) == {"ingest": "0003", "dispatcher": "0003", "ledger": "0006"}
+    assert versions(dsn) == {"ingest": "0004", "dispatcher": "0003", "ledger": "0006"}
     done = run([str(BIN / "notif-ledger"), "downgrade", "0002"], url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert versions(dsn)["ledger"] == "0002"

@@ -97,8 +97,11 @@ def test_a_text_outside_the_window_fails_with_metas_code(services: Services, api
     nid = post(services, api_key, {"to": recipient(), "text": {"body": "hello?"}}).json()["id"]
     view = wait_status(services, api_key, nid, "failed", timeout=15)
     assert view["last_error"]["code"] == 131047
-    assert [h["status"] for h in view["history"]] == ["accepted", "failed"]
-    assert sandbox_sends(services, nid) == []  # decided before calling Meta
+    statuses = [h["status"] for h in view["history"]]
+    assert (statuses[0], statuses[-1]) == ("accepted", "failed")
+    # A fresh command is left to Meta: its user's webhook may still be on its way (an old
+    # one fails before calling Meta: tests/dispatcher/test_window_certainty.py).
+    assert len(sandbox_sends(services, nid)) == 1
 
 
 def test_a_template_is_sent_as_meta_expects(services: Services, api_key: str) -> None:

@@ -30,7 +30,7 @@ from dispatcher.metrics import (
 )
 from dispatcher.pacing import BREAKER_CODES, INLINE_WAIT, Pacer
 from dispatcher.quarantine import DispatchQuarantine
-from dispatcher.recipients import RecipientPolicy
+from dispatcher.recipients import RecipientFacts, RecipientPolicy
 from dispatcher.takeover import Takeover
 from notif_core import quarantine
 from notif_core.backoff import RetryPolicy
@@ -53,6 +53,7 @@ from notif_core.events import (
     parse_event,
     utcnow,
 )
+from notif_core.identity import recipient_key
 from notif_core.ids import derived_id
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome, Publisher
@@ -68,6 +69,10 @@ OutcomeEvent = TypeVar(
     NotificationSuppressed,
 )
 WindowMode = Literal["enforce", "pass_through"]
+PROJECTION_POLL = 0.05
+"""While the ledger is behind on a recipient, how often the inline wait looks again."""
+PROJECTION_RECHECK = 1.0
+"""After the inline wait, the command comes back this much later (a requeue: no receive)."""
 
 
 def _category(event: NotificationAccepted) -> str | None:
@@ -89,6 +94,8 @@ class DispatchHandler:
         recipients: RecipientPolicy,
         takeover: Takeover,
         window_mode: WindowMode = "enforce",
+        window_certain_after: float = 180.0,
+        projection_wait: float = 120.0,
         quarantine: DispatchQuarantine,
     ) -> None:
         self._quarantine = quarantine
@@ -102,6 +109,8 @@ class DispatchHandler:
         self._recipients = recipients
         self._takeover = takeover
         self._window_mode = window_mode
+        self._window_certain_after = window_certain_after
+        self._projection_wait = projection_wait
 
     async def __call__(self, delivery: Delivery) -> Outcome:
         """What can never be dispatched is set aside (``quarantine.py``), and a command that
@@ -201,12 +210,23 @@ class DispatchHandler:
         return None
 
     async def _policy_verdict(self, event: NotificationAccepted, sender: str) -> Outcome | None:
-        """Suppressed recipients and closed 24h windows end here, without calling Meta."""
+        """Suppressed recipients end here, and free-form text to a closed 24h window when
+        that is certain, without calling Meta.
+
+        The ledger's read models lag Meta's webhooks, so neither check trusts them alone
+        (``recipients.py``). An opt-out is ours alone to honour: while ingest has
+        acknowledged an inbound the ledger has not projected, the send waits for it. A
+        window is open if the ledger or ingest's mark saw an inbound within 24 h; when
+        neither did, the send fails early only once the command is older than
+        ``window_certain_after`` (its user's webhook cannot still be on its way), else Meta
+        decides (its own 131047 is terminal too)."""
         nid = event.notification_id
         assert nid is not None
-        to = event.payload.to
         marketing = _category(event) == "marketing"
-        if await self._recipients.suppressed(sender, to, marketing):
+        facts = await self._settled_facts(sender, recipient_key(event.payload.to), marketing)
+        if facts is None:
+            return Outcome.requeue(PROJECTION_RECHECK)
+        if facts.suppressed:
             if await self._gate.finish_unclaimed(nid, "failed"):
                 await self._emit(
                     self._about(
@@ -219,31 +239,52 @@ class DispatchHandler:
                 log.info("suppressed")
             return Outcome.ack()
         free_form = event.payload.message.get("type") != "template"
-        if (
-            free_form
-            and self._window_mode == "enforce"
-            and not await self._recipients.window_open(sender, to, utcnow())
-        ):
-            if await self._gate.finish_unclaimed(nid, "failed"):
-                await self._emit(
-                    self._about(
-                        event,
-                        NotificationFailed,
-                        "failed",
-                        FailedPayload(
-                            error=MetaError(
-                                code=131047,
-                                title="Re-engagement message",
-                                details="No message from the recipient in the last 24 hours; "
-                                "send a template instead (checked before calling Meta).",
-                            ),
-                            attempts=0,
+        now = utcnow()
+        if not free_form or self._window_mode != "enforce" or facts.window_open(now):
+            return None
+        accepted_for = (now - event.occurred_at).total_seconds()
+        if accepted_for < self._window_certain_after:
+            log.info("window_not_seen_meta_decides", accepted_for=round(accepted_for, 3))
+            return None
+        if await self._gate.finish_unclaimed(nid, "failed"):
+            await self._emit(
+                self._about(
+                    event,
+                    NotificationFailed,
+                    "failed",
+                    FailedPayload(
+                        error=MetaError(
+                            code=131047,
+                            title="Re-engagement message",
+                            details="No message from the recipient in the last 24 hours; "
+                            "send a template instead (checked before calling Meta).",
                         ),
-                    )
+                        attempts=0,
+                    ),
                 )
-                log.info("window_closed")
-            return Outcome.ack()
-        return None
+            )
+            log.info("window_closed")
+        return Outcome.ack()
+
+    async def _settled_facts(self, sender: str, key: str, marketing: bool) -> RecipientFacts | None:
+        """The recipient's facts once the ledger has projected every inbound ingest has
+        acknowledged from them (a STOP, or a START lifting one, may be among them). Waits
+        inline up to ``INLINE_WAIT``; None: not yet, look again shortly. Only recipients
+        with an inbound in flight wait. Past ``projection_wait`` from the mark, the ledger
+        is taken as it is (an inbound it could not project must not hold sends forever)."""
+        deadline = time.monotonic() + INLINE_WAIT
+        while True:
+            facts = await self._recipients.facts(sender, key, marketing)
+            if not facts.ledger_behind():
+                return facts
+            age = facts.mark_age_seconds or 0.0
+            if age >= self._projection_wait:
+                log.warning("ledger_behind_past_bound", mark_age=round(age, 1))
+                return facts
+            if time.monotonic() >= deadline:
+                log.info("waiting_for_projection", mark_age=round(age, 1))
+                return None
+            await asyncio.sleep(PROJECTION_POLL)
 
     async def _not_ours(self, event: NotificationAccepted, claim: Claim) -> Outcome:
         """Someone decided this notification's fate already: report it, do not send."""

@@ -102,6 +102,8 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             pacer=Pacer(redis, settings.pacing(), prefix=f"{settings.queue_prefix}:dispatch"),
             recipients=PostgresRecipientPolicy(engine),
             window_mode=settings.window_mode,
+            window_certain_after=settings.window_certain_after_seconds,
+            projection_wait=settings.projection_wait_seconds,
             gate=Gate(engine, owner, settings.claim_lease_seconds),
             takeover=Takeover(LedgerAcceptedWamids(engine), settings.takeover_grace_seconds),
             quarantine=DispatchQuarantine(

@@ -1,51 +1,82 @@
 """What the dispatcher must know about a recipient before sending: opt-outs and the 24h
-window. An interface, so its source can change; today the ledger's read models in
-PostgreSQL back it."""
+window, from the ledger's read models, and ingest's mark of the latest inbound message
+(``inbound_mark.py``), which tells how far the ledger lags on this recipient.
+
+The read models trail Meta's webhooks by the projection lag (webhook, outbox relay, events
+queue, ledger batch). :class:`RecipientFacts` keeps both sides so the handler can tell a
+certain answer from one the ledger has not caught up with. Rows are looked up by
+``notif_core.identity.recipient_key``, the key ingest marks and the ledger projects under.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dispatcher.inbound_mark import MARK_AGE, MARK_FROM
+
 WINDOW = timedelta(hours=24)
 
 
+@dataclass(frozen=True)
+class RecipientFacts:
+    suppressed: bool
+    """The ledger holds an opt-out in force (for marketing, a marketing one counts too)."""
+    projected_inbound_at: datetime | None
+    """``ledger.windows``: the latest inbound the ledger has projected."""
+    marked_inbound_at: datetime | None = None
+    """Ingest's mark: the latest inbound ingest has acknowledged."""
+    mark_age_seconds: float | None = None
+    """How long ago ingest acknowledged that inbound."""
+
+    def ledger_behind(self) -> bool:
+        """Ingest acknowledged an inbound the ledger has not projected (it may be a STOP)."""
+        marked = self.marked_inbound_at
+        projected = self.projected_inbound_at
+        return marked is not None and (projected is None or marked > projected)
+
+    def window_open(self, now: datetime) -> bool:
+        """Either side saw an inbound within 24 h."""
+        seen = [t for t in (self.projected_inbound_at, self.marked_inbound_at) if t is not None]
+        return bool(seen) and now - max(seen) < WINDOW
+
+
 class RecipientPolicy(Protocol):
-    async def suppressed(self, sender: str, recipient: str, marketing: bool) -> bool: ...
-
-    async def window_open(self, sender: str, recipient: str, now: datetime) -> bool: ...
+    async def facts(self, sender: str, recipient: str, marketing: bool) -> RecipientFacts: ...
 
 
-_SUPPRESSED = text(
-    "SELECT 1 FROM ledger.suppressions WHERE recipient = :recipient "
+# Built from inbound_mark.py's constants only: no input reaches the text.
+_FACTS = text(
+    "SELECT EXISTS (SELECT 1 FROM ledger.suppressions WHERE recipient = :recipient "  # noqa: S608
     "AND phone_number_id IN (:sender, '*') AND (scope = 'all' OR :marketing) "
-    "AND since IS NOT NULL AND (lifted_at IS NULL OR since > lifted_at) LIMIT 1"
-)
-_WINDOW = text(
-    "SELECT last_inbound_at FROM ledger.windows "
-    "WHERE phone_number_id = :sender AND recipient = :recipient"
+    "AND since IS NOT NULL AND (lifted_at IS NULL OR since > lifted_at)), "
+    "(SELECT last_inbound_at FROM ledger.windows "
+    "WHERE phone_number_id = :sender AND recipient = :recipient), "
+    f"mark.last_inbound_at, {MARK_AGE} FROM (SELECT 1) AS one {MARK_FROM}"
 )
 
 
 class PostgresRecipientPolicy:
-    """Reads ``ledger.suppressions`` and ``ledger.windows``."""
+    """Reads ``ledger.suppressions``, ``ledger.windows`` and ingest's mark in one statement."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def suppressed(self, sender: str, recipient: str, marketing: bool) -> bool:
+    async def facts(self, sender: str, recipient: str, marketing: bool) -> RecipientFacts:
         async with self._engine.connect() as conn:
-            row = await conn.execute(
-                _SUPPRESSED, {"sender": sender, "recipient": recipient, "marketing": marketing}
-            )
-            return row.first() is not None
-
-    async def window_open(self, sender: str, recipient: str, now: datetime) -> bool:
-        async with self._engine.connect() as conn:
-            last = (
-                await conn.execute(_WINDOW, {"sender": sender, "recipient": recipient})
-            ).scalar_one_or_none()
-        return last is not None and now - last < WINDOW
+            row = (
+                await conn.execute(
+                    _FACTS, {"sender": sender, "recipient": recipient, "marketing": marketing}
+                )
+            ).one()
+        suppressed, projected, marked, age = row
+        return RecipientFacts(
+            suppressed=bool(suppressed),
+            projected_inbound_at=projected,
+            marked_inbound_at=marked,
+            mark_age_seconds=None if age is None else float(age),
+        )

@@ -43,6 +43,20 @@ class DispatcherSettings(CoreSettings):
     )
     rate_recovery_per_second: float = Field(default=2.0, gt=0)
     window_mode: Literal["enforce", "pass_through"] = "enforce"
+    window_certain_after_seconds: float = Field(
+        default=180.0,
+        ge=0,
+        description="Free-form text that neither the ledger nor ingest's mark sees a window "
+        "for fails early (131047 without calling Meta) only when accepted this long ago: "
+        "sooner, the user's webhook or its projection may still be on its way, and Meta decides.",
+    )
+    projection_wait_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long after ingest acknowledged an inbound message a send to its "
+        "sender waits for the ledger to project it (it may be a STOP) before taking the "
+        "ledger as it is.",
+    )
     breaker_probe_seconds: float = Field(default=30.0, gt=0)
     claim_lease_seconds: float = Field(
         default=30.0,

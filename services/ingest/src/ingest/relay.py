@@ -16,7 +16,7 @@ import psycopg
 import uvloop
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import idempotency, metrics, retention
+from ingest import idempotency, inbound_marks, metrics, retention
 from ingest.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.tables import outbox, webhook_inbox
@@ -87,7 +87,8 @@ class RelayLoop:
 
 
 async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
-    """Expired Idempotency-Keys, published outbox rows and processed webhook bodies."""
+    """Expired Idempotency-Keys, published outbox rows, processed webhook bodies and inbound
+    marks past any window."""
     async with engine.begin() as conn:
         keys = await idempotency.purge(conn, settings.idempotency_ttl_hours)
     published = await retention.purge(
@@ -104,7 +105,14 @@ async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
         webhook_inbox.c.processed_at,
         settings.webhook_inbox_retention_hours,
     )
-    log.info("purged", idempotency_keys=keys, outbox_rows=published, webhook_bodies=bodies)
+    marks = await inbound_marks.purge(engine)
+    log.info(
+        "purged",
+        idempotency_keys=keys,
+        outbox_rows=published,
+        webhook_bodies=bodies,
+        inbound_marks=marks,
+    )
 
 
 async def housekeeping(engine: AsyncEngine, settings: IngestSettings) -> None:

@@ -117,3 +117,16 @@ webhook_inbox = Table(
     Column("processed_at", DateTime(timezone=True), nullable=True),
     Index("webhook_inbox_pending", "id", postgresql_where=text("processed_at IS NULL")),
 )
+
+inbound_marks = Table(
+    "inbound_marks",
+    metadata,
+    Column("phone_number_id", Text, primary_key=True),
+    Column("recipient_key", Text, primary_key=True),
+    Column("last_inbound_at", DateTime(timezone=True), nullable=False),
+    Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("inbound_marks_by_age", "marked_at"),
+)
+"""The newest inbound message per (business number, ``recipient_key``), written with the
+webhook that carried it: what the dispatcher knows before the ledger has projected it. Read
+by others only through ``ingest.inbound_mark_v1`` (migration 0004)."""

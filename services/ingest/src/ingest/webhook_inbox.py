@@ -7,6 +7,8 @@ ids derive from (wamid, status). They are also cheap: an event this process has 
 committed is not queued again (Meta repeats a message's pricing on each of its statuses, and
 redelivers webhooks), so six messages per notification reach the events queue, not eight.
 A body we cannot translate stays in the inbox unprocessed, for an operator to look at.
+Inbound messages also move their sender's mark (``inbound_marks.py``) in the same
+transaction, so the dispatcher knows of them before the ledger has projected them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from uuid import UUID
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import outbox
+from ingest import inbound_marks, outbox
 from ingest.meta_webhooks import events_from_payload
 from ingest.metrics import WEBHOOK_EVENTS
 from ingest.tables import webhook_inbox
@@ -68,8 +70,11 @@ class WebhookInbox:
     async def store(self, raw: bytes) -> int:
         """Commit the raw body and its events; returns how many events it queued."""
         events: list[Event] | None
+        marks: list[inbound_marks.Mark] = []
         try:
-            events = self._not_yet_queued(events_from_payload(json.loads(raw)))
+            payload = json.loads(raw)
+            events = self._not_yet_queued(events_from_payload(payload))
+            marks = inbound_marks.from_payload(payload)
         except Exception as exc:  # signed by Meta but not understood: keep it for inspection
             log.error("webhook_not_translated", error=type(exc).__name__)
             events = None
@@ -80,6 +85,7 @@ class WebhookInbox:
                 )
             )
             await outbox.add_many(conn, [outbox.Pending("events", e) for e in events or []])
+            await inbound_marks.upsert(conn, marks)
         self._committed.add(e.event_id for e in events or [])
         for event in events or []:
             WEBHOOK_EVENTS.labels(type=event.type).inc()

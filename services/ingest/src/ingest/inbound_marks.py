@@ -1,0 +1,135 @@
+"""Marks of inbound messages, written with the webhook that carries them.
+
+The ledger projects an inbound message a few hundred milliseconds after Meta's webhook is
+acknowledged (outbox relay, events queue, batch). A business answering at once would find
+no window there, and a STOP just acknowledged would not suppress yet. So the webhook's own
+transaction also upserts ``ingest.inbound_marks``: per business number and recipient
+identity (``notif_core.identity.recipient_key`` of ``from``, and of the user id a username
+user comes with), the newest inbound's timestamp as Meta gave it (the value the ledger
+projects) and when we acknowledged it. Others read it through ``ingest.inbound_mark_v1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ingest.tables import inbound_marks
+from notif_core.events import utcnow
+from notif_core.identity import recipient_key
+
+RETENTION = timedelta(hours=25)
+"""A mark older than the 24h window (plus margin) can no longer open one."""
+PURGE_BATCH = 5_000
+IDENTITY_FIELDS = ("from", "user_id", "from_user_id")
+"""Where a message names its sender: the WhatsApp id, and the business-scoped user id under
+the names reported for it."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    phone_number_id: str
+    recipient_key: str
+    last_inbound_at: datetime
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _timestamp(value: Any) -> datetime:
+    """Meta's epoch seconds, as the ledger will project them (now when absent)."""
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return utcnow()
+
+
+def _marks(payload: Any) -> Iterator[Mark]:
+    if not isinstance(payload, dict):
+        return
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            metadata = value.get("metadata")
+            sender = str(metadata.get("phone_number_id", "")) if isinstance(metadata, dict) else ""
+            if not sender:
+                continue
+            for message in _dicts(value.get("messages")):
+                if not message.get("id"):
+                    continue
+                at = _timestamp(message.get("timestamp"))
+                for field in IDENTITY_FIELDS:
+                    who = message.get(field)
+                    if isinstance(who, str | int) and str(who).strip():
+                        key = recipient_key(str(who))
+                        if key != "+":
+                            yield Mark(sender, key, at)
+
+
+def from_payload(payload: Any) -> list[Mark]:
+    """One mark per (number, identity) in a webhook body, the newest message's time, in key
+    order so that concurrent webhooks lock rows in the same order."""
+    newest: dict[tuple[str, str], datetime] = {}
+    for mark in _marks(payload):
+        key = (mark.phone_number_id, mark.recipient_key)
+        newest[key] = max(mark.last_inbound_at, newest.get(key, mark.last_inbound_at))
+    return [Mark(s, r, at) for (s, r), at in sorted(newest.items())]
+
+
+async def upsert(conn: AsyncConnection, marks: list[Mark]) -> None:
+    """Move each mark forward; ``marked_at`` says when it last moved."""
+    if not marks:
+        return
+    stmt = insert(inbound_marks)
+    newer = stmt.excluded.last_inbound_at > inbound_marks.c.last_inbound_at
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["phone_number_id", "recipient_key"],
+            set_={
+                "last_inbound_at": func.greatest(
+                    inbound_marks.c.last_inbound_at, stmt.excluded.last_inbound_at
+                ),
+                "marked_at": case((newer, func.now()), else_=inbound_marks.c.marked_at),
+            },
+        ),
+        [
+            {
+                "phone_number_id": m.phone_number_id,
+                "recipient_key": m.recipient_key,
+                "last_inbound_at": m.last_inbound_at,
+            }
+            for m in marks
+        ],
+    )
+
+
+async def purge(engine: AsyncEngine, retention: timedelta = RETENTION) -> int:
+    """Delete marks that moved last more than ``retention`` ago, in short batches."""
+    cutoff = utcnow() - retention
+    total = 0
+    while True:
+        batch = (
+            select(inbound_marks.c.phone_number_id, inbound_marks.c.recipient_key)
+            .where(inbound_marks.c.marked_at < cutoff)
+            .limit(PURGE_BATCH)
+            .cte("batch")
+        )
+        stmt = delete(inbound_marks).where(
+            inbound_marks.c.phone_number_id == batch.c.phone_number_id,
+            inbound_marks.c.recipient_key == batch.c.recipient_key,
+            inbound_marks.c.marked_at < cutoff,  # not one that moved since the batch was read
+        )
+        async with engine.begin() as conn:
+            deleted = (await conn.execute(stmt)).rowcount
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total
