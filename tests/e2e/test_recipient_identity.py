@@ -14,7 +14,7 @@ import pytest
 from notif_core.db import libpq_url
 from notif_core.identity import recipient_key
 from tests.conftest import Stack
-from tests.e2e.api import get, post, sandbox_sends, wait_status
+from tests.e2e.api import get, hello, post, sandbox_sends, wait_status
 from tests.e2e.services import Services
 
 pytestmark = pytest.mark.e2e
@@ -168,3 +168,22 @@ def test_the_suppression_api_takes_any_form(stack: Stack, services: Services, ap
         services.url("ingest") + "/v1/suppressions/+525512343333", headers=headers
     )
     assert lifted.status_code == 202, lifted.text
+
+
+def test_a_marketing_only_opt_out_holds_marketing_and_lets_utility_through(
+    stack: Stack, services: Services, api_key: str
+) -> None:
+    headers = {"X-API-Key": api_key}
+    added = httpx.post(
+        services.url("ingest") + "/v1/suppressions",
+        json={"recipient": "+5215512344444", "scope": "marketing"},
+        headers=headers,
+    )
+    assert added.status_code == 202, added.text
+    opted_out(stack, "+525512344444")
+    marketing = sale("+525512344444")
+    marketing["template"]["category"] = "marketing"  # the client's declaration decides
+    held_back(services, api_key, marketing)
+    utility = post(services, api_key, hello("+525512344444"))
+    assert utility.status_code == 202, utility.text
+    reaches(services, api_key, utility.json()["id"])

@@ -66,6 +66,11 @@ class AcceptedPayload(_Model):
         '{"type":"text","text":{"body":"..."}}.'
     )
     priority: Priority = "normal"
+    category: Literal["marketing", "utility", "authentication"] | None = Field(
+        default=None,
+        description="The template's category as the client declared it (never sent to Meta): "
+        "a marketing-only opt-out applies when it is marketing.",
+    )
     phone_number_id: str | None = Field(
         default=None, description="Sender; unset means the configured default sender."
     )

@@ -76,8 +76,8 @@ PROJECTION_RECHECK = 1.0
 
 
 def _category(event: NotificationAccepted) -> str | None:
-    template = event.payload.message.get("template")
-    return template.get("category") if isinstance(template, dict) else None
+    """The template category the client declared; the Cloud API message never carries it."""
+    return event.payload.category
 
 
 class DispatchHandler:

@@ -73,6 +73,7 @@ def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prep
             to=request.to,
             message=request.cloud_api_message(),
             priority=request.effective_priority(),
+            category=request.template.category if request.template is not None else None,
             phone_number_id=sender
             or (tenant.phone_number_ids[0] if tenant.phone_number_ids else None),
             expires_at=request.effective_expiry(now),
