@@ -15,7 +15,13 @@ from ingest.cancel import cancelled_event
 from ingest.outbox import OutboxRelay
 from ingest.settings import IngestSettings
 from notif_core.db import make_engine
-from notif_core.events import AcceptedPayload, NotificationAccepted, dump_event
+from notif_core.events import (
+    AcceptedPayload,
+    NotificationAccepted,
+    NotificationSent,
+    SentPayload,
+    dump_event,
+)
 from notif_core.ids import new_id
 from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 
@@ -152,3 +158,17 @@ async def test_rows_no_parser_or_sqs_takes_are_set_aside_and_the_rest_flows(
     )
     # a set-aside row is not claimed again
     assert await relay_pass(relay_env) == 0
+
+
+async def test_a_status_too_large_to_travel_is_kept_without_failing_its_notification(
+    relay_env: RelayEnv,
+) -> None:
+    status = NotificationSent(
+        producer="ingest",
+        notification_id=new_id(),
+        payload=SentPayload(wamid="wamid." + "x" * 300_000),
+    )
+    await insert_raw(relay_env, [dump_event(status)])
+    assert await relay_pass(relay_env) == 1
+    rows = await outbox_rows(relay_env)
+    assert [(published, reason) for published, reason, _ in rows] == [(False, "too_large")]

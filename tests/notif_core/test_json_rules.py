@@ -20,7 +20,8 @@ def nested(depth: int) -> dict[str, object]:
 @pytest.mark.parametrize(
     "value",
     [
-        {"n": MAX_SAFE_INTEGER, "m": -MAX_SAFE_INTEGER, "f": 1.5e300, "s": "x", "b": True},
+        {"n": MAX_SAFE_INTEGER, "m": -MAX_SAFE_INTEGER, "f": 1.5e15, "s": "x", "b": True},
+        {"tiny": 1e-300, "negative_zero": -0.0, "f": float(MAX_SAFE_INTEGER)},
         {"list": [None, 0, -0.0, "", [], {}]},
         nested(MAX_DEPTH),
     ],
@@ -40,6 +41,8 @@ def test_values_every_parser_carries_pass(value: object) -> None:
         ({"x": float("nan")}, ("x",), "finite"),
         ({"x": float("-inf")}, ("x",), "finite"),
         ({"x": {1, 2}}, ("x",), "not a JSON value"),
+        ({"x": 1.0e308}, ("x",), "outside"),  # jsonb would give back 309 digits
+        ({"x": -1e22}, ("x",), "outside"),
     ],
 )
 def test_numbers_some_parser_refuses_are_named_with_their_path(

@@ -9,7 +9,9 @@ once accepted, would stop the pipeline behind it. So ingest accepts only the int
 the I-JSON profile (RFC 7493, section 2):
 
 - integers within ±(2⁵³-1), the range every JSON parser represents exactly;
-- finite numbers only;
+- finite numbers only, and no larger in magnitude than that either: PostgreSQL's ``jsonb``
+  stores numbers as decimals and writes ``1e22`` back as a 23-digit integer, which the
+  first rule would refuse;
 - at most :data:`MAX_DEPTH` levels of nesting inside a free-form value.
 
 The walk is iterative, so a value nested beyond Python's recursion limit is refused rather
@@ -54,6 +56,9 @@ def first_violation(
         if isinstance(item, float):
             if item != item or item in (float("inf"), float("-inf")):
                 return Violation(path, "is not a finite number")
+            if abs(item) > MAX_SAFE_INTEGER:
+                # PostgreSQL's jsonb gives 1e22 back as a 23-digit integer literal
+                return Violation(path, "is a number outside ±(2^53-1)")
             continue
         if isinstance(item, dict | list):
             if depth >= max_depth:

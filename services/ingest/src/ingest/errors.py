@@ -20,6 +20,7 @@ from notif_core.logging import get_logger
 
 log = get_logger(__name__)
 DB_RETRY_AFTER_SECONDS = 2
+FASTAPI_UNPARSEABLE_BODY = "There was an error parsing the body"
 
 
 class ApiError(Exception):
@@ -113,6 +114,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_UNPARSEABLE_BODY:
+            # FastAPI's answer when its parser raised something other than a JSON error
+            # (a body nested beyond its reach, bytes that are not UTF-8): the same code as
+            # every other body that is not JSON.
+            return error_response(
+                400, "invalid_json", "The body is not valid JSON, or nests too deeply.", position=0
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 

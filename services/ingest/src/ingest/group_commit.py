@@ -4,7 +4,9 @@ Every request that arrives while transactions are being written waits for the ne
 (``IN_FLIGHT`` of them at most), so under load one commit (one WAL flush) and two COPYs
 serve dozens of requests, and an idle service adds no delay at all: a lone request is
 committed at once. Each request
-still gets its own answer; an Idempotency-Key conflict affects only its own request.
+still gets its own answer; an Idempotency-Key conflict affects only its own request, and a
+group that fails for one request's data is committed again request by request, so the others
+never answer for it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ingest.errors import ApiError
 from ingest.keys import Tenant
 from ingest.metrics import GROUP_SECONDS, GROUP_SIZE
 from notif_core.logging import get_logger
+from notif_core.outages import dependency_down
 
 log = get_logger(__name__)
 MAX_GROUP = 128
@@ -101,8 +104,15 @@ class GroupCommitter:
                     await accept.write(conn, [(s.tenant, p) for s in group for p in s.prepared])
             else:
                 await self._write_with_keys(group, outcomes)
-        except Exception as exc:  # the whole transaction failed: every request learns why
-            for sub in group:
+        except Exception as exc:
+            if len(group) > 1 and dependency_down(exc) is None:
+                # Something in one request's data, not an outage: commit each request on
+                # its own, so only the one at fault learns of it.
+                log.warning("group_commit_split", size=len(group), error=type(exc).__name__)
+                for sub in group:
+                    await self._commit([sub])
+                return
+            for sub in group:  # an outage, or a lone request: it learns why
                 if not sub.done.done():
                     sub.done.set_exception(exc)
             return

@@ -105,6 +105,9 @@ class SetAside:
     reason: Reason
     notification_id: UUID | None = None
     tenant_id: UUID | None = None
+    type: str | None = None
+    """The event's type: only a notification's own command ends it ``failed`` when set
+    aside; a status of it that cannot travel (an absurd wamid) is only kept."""
 
 
 async def add_many(conn: AsyncConnection, pending: Sequence[Pending]) -> None:
@@ -171,7 +174,9 @@ async def send_rows(
                 published.append(row.id)
             elif refusal.permanent:
                 reason: Reason = "too_large" if "Long" in refusal.code else "unsendable"
-                refused.append(SetAside(row.id, reason, row.notification_id, row.tenant_id))
+                refused.append(
+                    SetAside(row.id, reason, row.notification_id, row.tenant_id, row.message.type)
+                )
     if len(published) < len(rows) and not published and not refused:
         raise RelayStalled(len(rows))
     return published, refused
@@ -221,7 +226,7 @@ class OutboxRelay:
                 except ValueError:
                     ids = quarantine.lenient_ids(r.body)
                     set_aside.append(
-                        SetAside(r.id, "unparseable", ids.notification_id, ids.tenant_id)
+                        SetAside(r.id, "unparseable", ids.notification_id, ids.tenant_id, ids.type)
                     )
             if not rows and not set_aside:
                 return 0
@@ -243,7 +248,11 @@ class OutboxRelay:
             )
             quarantine.record("relay", row.reason)
             log.error("quarantined", stage="relay", outbox_id=row.id, reason=row.reason)
-        failed = {r.notification_id: r for r in rows if r.notification_id is not None}
+        failed = {
+            r.notification_id: r
+            for r in rows
+            if r.notification_id is not None and r.type == "notification.accepted"
+        }
         events = [
             quarantine.failed_event(nid, r.tenant_id, r.reason, "relay")
             for nid, r in failed.items()

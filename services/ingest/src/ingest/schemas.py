@@ -246,9 +246,16 @@ class NotificationRequest(_Body):
     @field_validator("send_at", "expires_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        """Held in UTC from here on: PostgreSQL refuses offsets beyond ±15:59, which ISO 8601
+        and pydantic allow (up to ±23:59)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("must carry a timezone, e.g. 2026-12-01T09:00:00Z")
-        return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
 
     @field_validator("metadata")
     @classmethod

@@ -27,6 +27,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ingest.errors import FASTAPI_UNPARSEABLE_BODY
+
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -111,7 +113,7 @@ def _parsed_as_fastapi_does(raw: bytes) -> Any:
             ]
         ) from None
     except ValueError:  # not UTF-8
-        raise HTTPException(400, "There was an error parsing the body") from None
+        raise HTTPException(400, FASTAPI_UNPARSEABLE_BODY) from None
 
 
 def header(request: Request, name: str, adapter: TypeAdapter[str]) -> tuple[str | None, list[Any]]:
