@@ -109,6 +109,17 @@ def test_run_serves_a_notification_to_read_and_survives_a_restart(tmp_path: Path
         # The local Prometheus scrapes every service process, and nothing else.
         scraped_ports = sorted(int(t["metric"]["instance"].rsplit(":", 1)[1]) for t in up)
         assert scraped_ports == sorted(ports[name] for name in services)
+        # notifctl, in the environment the run wrote, reaches the local queues
+        notifctl = Path(sys.executable).parent / "notifctl"
+        stats = subprocess.run(
+            ["sh", "-c", f"set -a; . {root / 'env'}; set +a; exec {notifctl} queues stats"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")},
+        )
+        assert stats.returncode == 0, stats.stdout + stats.stderr
+        assert "dispatch" in stats.stdout
     finally:
         code = ctrl_c(proc)
     assert code in (0, 130), (tmp_path / "run1.log").read_text()[-3000:]

@@ -68,10 +68,20 @@ def banner(key: str, ingest_port: int, seconds: float) -> str:
             f"  {send}",
             "Then read its status (use the id from the answer):",
             f'  curl -s {base}/v1/notifications/<id> -H "X-API-Key: $(cat .local/dev-api-key)"',
+            "Operate it with notifctl in this environment (local queues and database):",
+            "  set -a; . .local/env; set +a; .venv/bin/notifctl queues stats",
             "Ctrl-C stops everything; data stays in .local/.",
             "",
         ]
     )
+
+
+def write_env(path: Path, env: dict[str, str]) -> None:
+    """The local stack's settings as shell assignments (``. .local/env``), so ``notifctl``
+    reaches the local queues and database rather than whatever AWS account the shell has."""
+    lines = [f"{name}={shlex.quote(value)}" for name, value in sorted(env.items())]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -117,6 +127,7 @@ def run(root: Path, procfile: Path) -> int:
         check_ports(stack.ports, stack.runs_sandbox, prometheus.port())
         env = stack.start()
         os.environ.update(env)
+        write_env(root / "env", env)
         settings = CoreSettings()
         migrate_all(settings.database_url)
         create_queues(settings, int(os.environ.get("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT)))
