@@ -147,6 +147,22 @@ def test_template_with_header_media_buttons_and_named_parameters(
             None,
         ),
         ({"to": "+14155550100", "text": {"body": "x"}, "callback_url": "ftp://x"}, "callback_url"),
+        (
+            {"to": "+14155550100", "text": {"body": "x"}, "callback_url": "http://127.0.0.1:99999/x"},
+            "callback_url",
+        ),
+        (
+            {"to": "+14155550100", "text": {"body": "x"}, "callback_url": "http://127.0.0.1:0/x"},
+            "callback_url",
+        ),
+        (
+            {"to": "+14155550100", "text": {"body": "x"}, "callback_url": "http://[::1/x"},
+            "callback_url",
+        ),
+        (
+            {"to": "+14155550100", "text": {"body": "x"}, "callback_url": "http://:80/x"},
+            "callback_url",
+        ),
         ({"to": "+14155550100", "text": {"body": "x"}, "priority": "urgent"}, "priority"),
     ],
 )

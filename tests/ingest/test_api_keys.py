@@ -166,3 +166,14 @@ async def test_tenant_senders_are_enforced(services: Services, engine: AsyncEngi
         "message": "phone_number_id is not one of this tenant's numbers.",
         "field": "phone_number_id",
     }
+
+
+def test_notifctl_refuses_a_callback_url_the_api_would_refuse(stack: Stack) -> None:
+    tenant = f"badhook-{time.time_ns()}"
+    args = ("keys", "create", "--tenant", tenant, "--callback-url")
+    refused = notifctl(stack, *args, "http://127.0.0.1:99999/hook")
+    assert refused.returncode == 2
+    assert "callback URL" in refused.stderr
+    assert "wn_live_" not in refused.stdout  # no tenant, no key
+    accepted = notifctl(stack, *args, "https://client.example/hooks")
+    assert accepted.returncode == 0, accepted.stderr

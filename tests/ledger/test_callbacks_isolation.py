@@ -308,7 +308,7 @@ async def test_an_unsendable_callback_is_quarantined_and_the_rest_flows(
     good = Good()
     good_url = await http_server(good.handle)
     refused_url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
-    broken_url = "http://[::1/hook"  # passes the API's pattern, is no URL
+    broken_url = "http://[::1/hook"  # no URL: the API refuses it, an older row may hold it
     tenant, _ = await tenant_with_secret(engine)
     await owe(engine, tenant, broken_url, 1)
     await owe(engine, tenant, refused_url, 1)
@@ -379,3 +379,142 @@ async def test_notif_ledger_callbacks_is_a_process_of_its_own(
         code = await asyncio.wait_for(proc.wait(), 30)
     assert code == 0
     assert await rows(engine, url) == [("delivered", 1, None)]
+
+
+async def hanging_server(gauge: Gauge) -> tuple[asyncio.Server, str]:
+    """Reads the request and never answers, until the client hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        since = gauge.opened()
+        try:
+            await reader.read()  # b"" once the client hangs up
+        except ConnectionError:
+            pass
+        finally:
+            gauge.closed(since)
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+
+
+async def test_a_tenant_with_many_hanging_receivers_holds_only_its_share(
+    own_engine: tuple[str, AsyncEngine],
+    http_server: Callable[[Handler], Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thirty hanging receivers on thirty ports: the per-receiver limit never trips, so only
+    the per-tenant share keeps the hanging tenant from taking every slot."""
+    database_url, engine = own_engine
+    hanging, good = Gauge(), Good()
+    servers = [await hanging_server(hanging) for _ in range(30)]
+    good_url = await http_server(good.handle)
+    hostile, _ = await tenant_with_secret(engine)
+    others, _ = await tenant_with_secret(engine)
+    for _, url in servers:  # the hostile rows are the oldest
+        await owe(engine, hostile, url, 1)
+    first = await owe(engine, others, good_url, 10)
+    share = 4
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "CALLBACKS_PORT": str(free_port()),
+        "CALLBACK_TIMEOUT_SECONDS": str(DEADLINE),
+        "CALLBACK_PER_HOST": str(PER_HOST),
+        "CALLBACK_CONCURRENCY": "10",
+        "CALLBACK_PER_TENANT": str(share),
+        "CALLBACK_RETRY_BASE_SECONDS": "600",
+        "CALLBACK_RETRY_CAP_SECONDS": "600",
+    }.items():
+        monkeypatch.setenv(name, value)
+    stopping = asyncio.Event()
+    delivering = asyncio.create_task(serve_callbacks(LedgerSettings(), stopping))
+    try:
+
+        async def delivered(nids: list[UUID]) -> bool:
+            return all(f"{nid}/sent" in good.arrived for nid in nids)
+
+        # Well within one deadline: no hanging attempt had to end to make room.
+        await until(lambda: delivered(first), seconds=DEADLINE - 0.3)
+        assert hanging.now == share
+        second = await owe(engine, others, good_url, 5)  # new ones while the hang goes on
+        await until(lambda: delivered(second), seconds=1.0)
+        assert hanging.now > 0  # still hanging: the others did not wait for it
+    finally:
+        stopping.set()
+        await asyncio.wait_for(delivering, DEADLINE + 5)
+        for server, _ in servers:
+            server.close()
+    assert hanging.most == share  # the hostile tenant was served, never beyond its share
+    assert {r for r in await rows(engine, good_url)} == {("delivered", 1, None)}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/hook",  # httpx raised OverflowError on every attempt
+        "http://127.0.0.1:0/hook",
+        "http://xn--a/hook",  # idna raised its own error
+        "http://:80/hook",
+    ],
+)
+async def test_a_url_no_client_can_use_is_quarantined_once_not_retried(
+    own_engine: tuple[str, AsyncEngine], http_server: Callable[[Handler], Awaitable[str]], url: str
+) -> None:
+    _, engine = own_engine
+    good = Good()
+    good_url = await http_server(good.handle)
+    tenant, _ = await tenant_with_secret(engine)
+    await owe(engine, tenant, url, 1)
+    (nid,) = await owe(engine, tenant, good_url, 1)
+    config = DeliveryConfig(
+        retry=RetryPolicy(base_seconds=0.01, cap_seconds=0.01, max_attempts=0),
+        timeout_seconds=2,
+    )
+    async with httpx.AsyncClient() as http:
+        deliverer = CallbackDeliverer(engine, http, config)
+        assert await deliverer.deliver_due() == 2
+        await asyncio.sleep(0.1)  # past any backoff or lease a retry would wait for
+        assert await deliverer.deliver_due() == 0
+    assert f"{nid}/sent" in good.arrived
+    assert await rows(engine, url) == [("quarantined", 1, "invalid_url")]
+
+
+async def test_any_exception_in_an_attempt_is_a_class_with_backoff_and_a_give_up(
+    own_engine: tuple[str, AsyncEngine], http_server: Callable[[Handler], Awaitable[str]]
+) -> None:
+    """Rows written straight into the table with a body no attempt expects (a JSON array):
+    the attempt fails outside httpx, and is still recorded, retried later, and given up."""
+    _, engine = own_engine
+    good = Good()
+    url = await http_server(good.handle)
+    tenant, _ = await tenant_with_secret(engine)
+    async with engine.begin() as conn:
+        for age in (0, 2):
+            await conn.execute(
+                text(
+                    "INSERT INTO ledger.callbacks "
+                    "(event_id, notification_id, tenant_id, url, body, created_at) VALUES "
+                    "(:e, :n, :t, :u, CAST('[1]' AS jsonb), now() - make_interval(days => :d))"
+                ),
+                {"e": new_id(), "n": new_id(), "t": tenant, "u": url, "d": age},
+            )
+    config = DeliveryConfig(
+        retry=RetryPolicy(base_seconds=600, cap_seconds=600, max_attempts=0), timeout_seconds=2
+    )
+    async with httpx.AsyncClient() as http:
+        deliverer = CallbackDeliverer(engine, http, config)
+        assert await deliverer.deliver_due() == 2
+        assert await deliverer.deliver_due() == 0
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                "SELECT state, attempts, last_error, next_attempt_at > now() + interval '1 second' "
+                "AS later FROM ledger.callbacks WHERE url = :u ORDER BY created_at"
+            ),
+            {"u": url},
+        )
+        found = [(r.state, r.attempts, r.last_error, r.later) for r in result]
+    assert found == [
+        ("failed", 1, "unexpected_error", True),  # two days old: given up
+        ("pending", 1, "unexpected_error", True),  # retried after a backoff, not at once
+    ]

@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from notif_core import json_rules
+from notif_core.callback_url import CallbackUrl
 from notif_core.identity import digits, is_bsuid, recipient_key
 
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
@@ -226,7 +227,7 @@ class NotificationRequest(_Body):
         description="≤ 4 KB, echoed back. Integers within ±(2^53-1), finite numbers, at most "
         f"{json_rules.MAX_DEPTH} levels deep.",
     )
-    callback_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
+    callback_url: CallbackUrl | None = None
 
     @model_validator(mode="before")
     @classmethod

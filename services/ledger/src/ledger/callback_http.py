@@ -20,6 +20,11 @@ from typing import Literal, get_args
 
 import httpx
 
+from notif_core import callback_url
+from notif_core.logging import get_logger
+
+log = get_logger(__name__)
+
 ErrorClass = Literal[
     "connect_failed",
     "tls_failed",
@@ -30,8 +35,10 @@ ErrorClass = Literal[
     "http_5xx",
     "too_large",
     "no_secret",
+    "unexpected_error",
 ]
-"""Why an attempt failed; each is worth another attempt later."""
+"""Why an attempt failed; each is worth another attempt later. ``unexpected_error`` is any
+exception no other class names, so that no attempt goes unrecorded."""
 
 UnsendableClass = Literal["invalid_url", "unserialisable"]
 """Why a callback can never be sent, whatever the receiver does."""
@@ -86,7 +93,13 @@ async def post(
     deadline: float,
     max_response_bytes: int,
 ) -> Outcome:
-    """POST ``body`` to ``url`` and say how it went; raises :class:`UnsendableError` only."""
+    """POST ``body`` to ``url`` and say how it went; raises :class:`UnsendableError` only.
+
+    The URL is checked as the API checks it before anything is sent, and any exception that
+    is not one of httpx's is still a class, so a bad row can neither loop nor go unrecorded.
+    """
+    if callback_url.problem(url) is not None:
+        raise UnsendableError("invalid_url")
     try:
         async with asyncio.timeout(deadline):
             async with client.stream(
@@ -108,3 +121,6 @@ async def post(
         return Outcome(None, "tls_failed" if _caused_by_tls(exc) else "protocol_error")
     except (httpx.TransportError, OSError) as exc:
         return Outcome(None, "tls_failed" if _caused_by_tls(exc) else "connect_failed")
+    except Exception as exc:  # recorded as a class and retried with backoff
+        log.warning("callback_unexpected_error", error_type=type(exc).__name__)
+        return Outcome(None, "unexpected_error")

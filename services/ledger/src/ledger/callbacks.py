@@ -5,7 +5,9 @@ transaction as the change itself, so a crash can neither lose a callback nor inv
 The deliverer, a process of its own (``notif-ledger callbacks``) so that no receiver can slow
 or crash the projection, claims due rows with a lease (``FOR UPDATE SKIP LOCKED``, so its
 replicas share the work), POSTs each in a task of its own outside any transaction, bounded
-overall and per receiver and under a total deadline, and records the outcome as a class.
+overall, per receiver and per tenant and under a total deadline, and records the outcome as
+a class. The per-tenant share keeps one tenant's hanging receivers (on as many hosts and
+ports as it likes) from holding every slot while other tenants' callbacks wait.
 A row that can never be sent is quarantined (state ``quarantined``, its reason class in
 ``last_error``) for an operator to retry or drop.
 
@@ -115,6 +117,8 @@ class DeliveryConfig:
     """Attempts in flight in one process."""
     per_host: int = 4
     """Attempts in flight to one receiver (its URL's host and port) in one process."""
+    per_tenant: int = 10
+    """Attempts in flight for one tenant in one process (never all of ``concurrency``)."""
     max_response_bytes: int = 4096
     """Bytes of an answer read at most (then thrown away); more fails as ``too_large``."""
     idle_seconds: float = 0.5
@@ -126,6 +130,14 @@ class DeliveryConfig:
     def __post_init__(self) -> None:
         if self.lease_margin_seconds <= 0:
             raise ValueError("a claim's lease must outlive the attempt's deadline")
+        if self.per_tenant < 1 or self.per_host < 1 or self.concurrency < 1:
+            raise ValueError("every limit on attempts in flight must allow at least one")
+
+    @property
+    def tenant_share(self) -> int:
+        """Slots one tenant may hold: ``per_tenant``, but always one fewer than all of them
+        (when there is more than one), so another tenant can always be served."""
+        return min(self.per_tenant, max(1, self.concurrency - 1))
 
     @property
     def lease_seconds(self) -> float:
@@ -146,6 +158,8 @@ class _Due:
 _AUTHORITY_SQL = (
     "lower(regexp_replace(coalesce(substring(url from '://([^/?#]*)'), ''), '^.*@', ''))"
 )
+_NO_TENANT = UUID(int=0)
+"""The share key of rows without a tenant: they share one allowance between them."""
 _AUTHORITY = re.compile(r"://([^/?#]*)")
 _USERINFO = re.compile(r"^.*@")
 
@@ -159,9 +173,10 @@ def receiver(url: str) -> str:
 
 _CANDIDATES = text(
     f"""
-    SELECT id, url FROM ledger.callbacks
+    SELECT id, url, coalesce(tenant_id, :no_tenant) AS share FROM ledger.callbacks
     WHERE state = 'pending' AND next_attempt_at <= now()
       AND NOT ({_AUTHORITY_SQL} = ANY(:full))
+      AND NOT (coalesce(tenant_id, :no_tenant) = ANY(CAST(:full_tenants AS uuid[])))
     ORDER BY next_attempt_at
     LIMIT :scan
     """  # noqa: S608 - a fixed expression; values are bound parameters
@@ -216,9 +231,10 @@ def serialise(body: dict[str, Any]) -> bytes:
 class CallbackDeliverer:
     """Delivers due callbacks until stopped, each attempt an independent task.
 
-    Claims take only as many rows as there are free slots, overall and per receiver, so no
-    claimed row waits for another attempt to end: a slow receiver holds its own slots (at
-    most ``per_host``) for at most the deadline, and everything else flows past it.
+    Claims take only as many rows as there are free slots, overall, per receiver and per
+    tenant, so no claimed row waits for another attempt to end: a slow receiver holds its own
+    slots (at most ``per_host``), a tenant with many slow receivers at most its share
+    (``per_tenant``), each for at most the deadline, and everything else flows past them.
     """
 
     def __init__(
@@ -231,6 +247,7 @@ class CallbackDeliverer:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._busy: Counter[str] = Counter()
+        self._busy_tenants: Counter[UUID] = Counter()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -281,15 +298,30 @@ class CallbackDeliverer:
         free = self._free()
         if free <= 0:
             return []
+        share = cfg.tenant_share
         full = [host for host, n in self._busy.items() if n >= cfg.per_host]
+        full_tenants = [t for t, n in self._busy_tenants.items() if n >= share]
         async with self._engine.begin() as conn:
-            candidates = await conn.execute(_CANDIDATES, {"full": full, "scan": cfg.scan})
+            candidates = await conn.execute(
+                _CANDIDATES,
+                {
+                    "full": full,
+                    "full_tenants": full_tenants,
+                    "no_tenant": _NO_TENANT,
+                    "scan": cfg.scan,
+                },
+            )
             picked: list[int] = []
             taking: Counter[str] = Counter()
+            taking_tenants: Counter[UUID] = Counter()
             for c in candidates:
                 host = receiver(c.url)
-                if self._busy[host] + taking[host] < cfg.per_host:
+                if (
+                    self._busy[host] + taking[host] < cfg.per_host
+                    and self._busy_tenants[c.share] + taking_tenants[c.share] < share
+                ):
                     taking[host] += 1
+                    taking_tenants[c.share] += 1
                     picked.append(c.id)
                     if len(picked) == free:
                         break
@@ -304,34 +336,44 @@ class CallbackDeliverer:
         started = []
         for r in rows:
             due = _Due(r.id, r.tenant_id, r.url, r.body, r.attempts, r.created_at, r.traceparent)
-            host = receiver(due.url)
+            host, tenant = receiver(due.url), due.tenant_id or _NO_TENANT
             self._busy[host] += 1
+            self._busy_tenants[tenant] += 1
             task = asyncio.create_task(
                 self._attempt(due, secrets.get(due.tenant_id, []) if due.tenant_id else [])
             )
             self._inflight.add(task)
-            task.add_done_callback(functools.partial(self._done, host))
+            task.add_done_callback(functools.partial(self._done, host, tenant))
             started.append(task)
         IN_FLIGHT.set(len(self._inflight))
         return started
 
-    def _done(self, host: str, task: asyncio.Task[None]) -> None:
+    def _done(self, host: str, tenant: UUID, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._busy[host] -= 1
         if self._busy[host] <= 0:
             del self._busy[host]
+        self._busy_tenants[tenant] -= 1
+        if self._busy_tenants[tenant] <= 0:
+            del self._busy_tenants[tenant]
         IN_FLIGHT.set(len(self._inflight))
         self._wake.set()
 
     async def _attempt(self, due: _Due, secrets: list[str]) -> None:
-        """Try one callback and record how it went; never raises (an unrecorded attempt is
-        tried again when its lease ends)."""
+        """Try one callback and record how it went, whatever happens while trying; never
+        raises (only an attempt whose outcome cannot be written is tried again when its
+        lease ends)."""
         try:
             try:
                 outcome = await self._post(due, secrets)
             except UnsendableError as exc:
                 await self._quarantine(due, exc.reason)
                 return
+            except Exception as exc:  # a class, retried with backoff
+                log.warning(
+                    "callback_unexpected_error", callback_id=due.id, error_type=type(exc).__name__
+                )
+                outcome = Outcome(None, "unexpected_error")
             await self._record(due, outcome)
         except Exception:
             log.exception("callback_attempt_failed", callback_id=due.id)

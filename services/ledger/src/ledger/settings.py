@@ -42,6 +42,12 @@ class LedgerSettings(CoreSettings):
     callback_per_host: int = Field(
         default=4, ge=1, le=100, description="Attempts in flight to one receiver (host:port)."
     )
+    callback_per_tenant: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="Attempts in flight for one tenant (never all of CALLBACK_CONCURRENCY).",
+    )
     callback_max_response_bytes: int = Field(
         default=4096, ge=0, le=65_536, description="Bytes of an answer read, at most."
     )
@@ -58,5 +64,6 @@ class LedgerSettings(CoreSettings):
             timeout_seconds=self.callback_timeout_seconds,
             concurrency=self.callback_concurrency,
             per_host=self.callback_per_host,
+            per_tenant=self.callback_per_tenant,
             max_response_bytes=self.callback_max_response_bytes,
         )

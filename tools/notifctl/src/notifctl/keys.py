@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest import keys
+from notif_core import callback_url
 from notif_core.db import make_engine
 from notif_core.settings import CoreSettings
 
@@ -28,7 +29,9 @@ def register(sub: Any) -> None:
     create.add_argument(
         "--phone-number-id", action="append", dest="phone_number_ids", help="sender (repeatable)"
     )
-    create.add_argument("--callback-url", help="the tenant's default status callback URL")
+    create.add_argument(
+        "--callback-url", type=_callback_url, help="the tenant's default status callback URL"
+    )
     listing = actions.add_parser("list", help="list keys (prefixes only)")
     listing.add_argument("--tenant")
     rotate = actions.add_parser("rotate", help="create a new key beside the old ones")
@@ -36,6 +39,14 @@ def register(sub: Any) -> None:
     rotate.add_argument("--revoke-old", action="store_true", help="revoke the others now")
     revoke = actions.add_parser("revoke", help="revoke by visible prefix")
     revoke.add_argument("prefix")
+
+
+def _callback_url(value: str) -> str:
+    """Refuses what the API refuses, so a tenant's default URL can always be sent to."""
+    reason = callback_url.problem(value)
+    if reason is not None:
+        raise argparse.ArgumentTypeError(f"callback URL {reason}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
