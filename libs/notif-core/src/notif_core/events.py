@@ -7,10 +7,19 @@ generated from them (``make contracts``) and a test fails when it is stale.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from notif_core.ids import new_id
 
@@ -36,25 +45,44 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+T = TypeVar("T")
+MetaOptional = Annotated[T | None, WrapValidator(_or_none)]
+"""An optional field Meta fills: a value of the wrong shape reads as absent, so one odd
+field never costs the status that carries it."""
+
+
+class _MetaModel(BaseModel):
+    """An object as Meta sends it: Meta adds fields over time, so unknown keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
 # --- payloads -----------------------------------------------------------------------------
 
 
-class Pricing(_Model):
+class Pricing(_MetaModel):
     """Meta's ``pricing`` object from a status webhook."""
 
-    billable: bool | None = None
-    pricing_model: str | None = None
-    category: str | None = None
-    type: str | None = None
+    billable: MetaOptional[bool] = None
+    pricing_model: MetaOptional[str] = None
+    category: MetaOptional[str] = None
+    type: MetaOptional[str] = None
 
 
-class MetaError(_Model):
+class MetaError(_MetaModel):
     """An error as Meta reports it: its numeric code decides what we do, never the title."""
 
     code: int | str
-    title: str | None = None
-    message: str | None = None
-    details: str | None = None
+    title: MetaOptional[str] = None
+    message: MetaOptional[str] = None
+    details: MetaOptional[str] = None
 
 
 class AcceptedPayload(_Model):

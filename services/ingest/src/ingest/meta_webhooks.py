@@ -3,14 +3,21 @@
 Event ids are derived from (wamid, status), so a webhook Meta delivers twice becomes the
 same event twice and the ledger stores it once. Meta repeats a message's ``pricing`` on
 several statuses; it becomes one ``usage.billed`` event per wamid, for the same reason.
+
+Each status and each message is translated on its own (:func:`translate`): one that cannot
+be becomes nothing and is counted, and its neighbours still become their events. Before
+that, :func:`sanitised` makes every string of the body storable and sendable.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
-from typing import Any
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from uuid import UUID
 
 from notif_core.events import (
@@ -35,6 +42,65 @@ from notif_core.ids import derived_id
 
 PRODUCER = "ingest"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_ID = 256
+"""Longest identifier (wamid, phone number id, WhatsApp id, BSUID) taken from Meta; Meta's
+are well under 128 characters."""
+MAX_TEXT = 8_192
+"""Longest free text kept (an inbound body, an error's title, message or details): Meta
+caps a text message at 4,096 characters."""
+MAX_CONVERSATION_BYTES = 2_048
+MAX_EVENT_BYTES = 64 * 1024
+"""An event larger than this cannot come from one real status or message; far below the
+256 KiB of an SQS message."""
+EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
+"""No WhatsApp message is older: Meta's timestamps before it, or over a day ahead of our
+clock, are not believed."""
+AHEAD = timedelta(days=1)
+ItemKind = Literal["status", "message"]
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""NUL (PostgreSQL's jsonb refuses it) and lone surrogates (no UTF-8 encodes them)."""
+
+
+class Untranslatable(ValueError):
+    """A status or message of a shape no event can carry (no id, an absurd id, …)."""
+
+
+@dataclass
+class Translation:
+    """The events of a webhook body and the kinds of the items that became none."""
+
+    events: list[Event] = field(default_factory=list)
+    untranslated: list[ItemKind] = field(default_factory=list)
+
+
+def clean_text(text: str) -> str:
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def sanitised(payload: Any) -> Any:
+    """A copy of a parsed JSON body with every string (keys too) :func:`clean_text`-ed.
+    Iterative, so that no nesting depth the parser accepted can exhaust the stack."""
+    if isinstance(payload, str):
+        return clean_text(payload)
+    if not isinstance(payload, dict | list):
+        return payload
+    root: dict[str, Any] | list[Any] = {} if isinstance(payload, dict) else []
+    pending: list[tuple[Any, dict[str, Any] | list[Any]]] = [(payload, root)]
+    while pending:
+        source, target = pending.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            copy: Any = item
+            if isinstance(item, dict | list):
+                copy = {} if isinstance(item, dict) else []
+                pending.append((item, copy))
+            elif isinstance(item, str):
+                copy = clean_text(item)
+            if isinstance(target, dict):
+                target[clean_text(str(key))] = copy
+            else:
+                target.append(copy)
+    return root
 
 
 def signature_valid(app_secret: bytes, raw_body: bytes, header: str | None) -> bool:
@@ -46,10 +112,61 @@ def signature_valid(app_secret: bytes, raw_body: bytes, header: str | None) -> b
 
 
 def _timestamp(value: Any) -> datetime:
+    """Meta's epoch seconds; receipt time when absent, malformed or out of any sane range."""
+    now = datetime.now(UTC)
     try:
-        return datetime.fromtimestamp(int(value), UTC)
-    except (TypeError, ValueError):
-        return datetime.now(UTC)
+        at = datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return now
+    return at if EARLIEST <= at <= now + AHEAD else now
+
+
+def _id(value: Any) -> str | None:
+    """An identifier as text, or None when absent or too long to be one."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text if text and len(text) <= MAX_ID else None
+
+
+def _wamid(item: dict[str, Any]) -> str:
+    wamid = _id(item.get("id"))
+    if wamid is None:
+        raise Untranslatable("no usable id")
+    return wamid
+
+
+def _text(value: Any) -> str | None:
+    """Free text as Meta gave it, bounded; None for anything that is not text."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value)[:MAX_TEXT]
+
+
+def _conversation(value: Any) -> dict[str, Any] | None:
+    """Meta's ``conversation`` object, when it is one of a plausible size."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        size = len(json.dumps(value, default=str, allow_nan=False).encode())
+    except ValueError:  # Infinity or NaN somewhere inside
+        return None
+    return value if size <= MAX_CONVERSATION_BYTES else None
+
+
+def _pricing(value: Any) -> Pricing | None:
+    """Meta's ``pricing``; the model takes what it knows and reads odd values as absent."""
+    if not isinstance(value, dict):
+        return None
+    return Pricing.model_validate(
+        {k: _id(v) if isinstance(v, str) else v for k, v in value.items()}
+    )
+
+
+def _code(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return _id(value) or "unknown"
 
 
 def _notification_id(status: dict[str, Any]) -> UUID | None:
@@ -61,16 +178,17 @@ def _notification_id(status: dict[str, Any]) -> UUID | None:
 
 def _details(error: dict[str, Any]) -> str | None:
     data = error.get("error_data")
-    details = data.get("details") if isinstance(data, dict) else None
-    return str(details) if details is not None else None
+    return _text(data.get("details")) if isinstance(data, dict) else None
 
 
 def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event | None:
-    """One ``statuses[]`` item → one event, or None for a status we do not track."""
-    wamid = str(status.get("id", ""))
+    """One ``statuses[]`` item → one event, or None for a status we do not track.
+
+    Raises :class:`Untranslatable` for a tracked status without a usable wamid."""
     kind = status.get("status")
-    if not wamid or kind not in {"sent", "delivered", "read", "failed"}:
+    if kind not in {"sent", "delivered", "read", "failed"}:
         return None
+    wamid = _wamid(status)
     occurred = _timestamp(status.get("timestamp"))
     common: dict[str, Any] = {
         "producer": PRODUCER,
@@ -83,21 +201,21 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
             payload=SentPayload(
                 wamid=wamid,
                 phone_number_id=phone_number_id,
-                wa_id=status.get("recipient_id") or status.get("recipient_user_id"),
+                wa_id=_id(status.get("recipient_id")) or _id(status.get("recipient_user_id")),
             ),
             **common,
         )
     if kind == "failed":
         first = next(iter(_dicts(status.get("errors"))), {})
-        code = first.get("code", "unknown")
+        code = _code(first.get("code"))
         return NotificationFailed(
             event_id=derived_id(wamid, "failed", str(code)),
             payload=FailedPayload(
                 wamid=wamid,
                 error=MetaError(
                     code=code,
-                    title=first.get("title"),
-                    message=first.get("message"),
+                    title=_text(first.get("title")),
+                    message=_text(first.get("message")),
                     details=_details(first),
                 ),
             ),
@@ -107,8 +225,8 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
     payload = StatusPayload(
         wamid=wamid,
         status_timestamp=occurred,
-        pricing=Pricing.model_validate(pricing) if isinstance(pricing, dict) else None,
-        conversation=status.get("conversation"),
+        pricing=_pricing(pricing),
+        conversation=_conversation(status.get("conversation")),
     )
     model = NotificationDelivered if kind == "delivered" else NotificationRead
     return model(event_id=derived_id(wamid, kind), payload=payload, **common)
@@ -116,10 +234,10 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
 
 def usage_event(status: dict[str, Any]) -> Event | None:
     """Meta's price for a message, once per wamid whichever status carried it first."""
-    wamid = str(status.get("id", ""))
     pricing = status.get("pricing")
-    if not wamid or not isinstance(pricing, dict) or status.get("status") == "failed":
+    if not isinstance(pricing, dict) or status.get("status") == "failed":
         return None
+    wamid = _wamid(status)
     billable = pricing.get("billable")
     return UsageBilled(
         event_id=derived_id(wamid, "usage"),
@@ -128,9 +246,9 @@ def usage_event(status: dict[str, Any]) -> Event | None:
         occurred_at=_timestamp(status.get("timestamp")),
         payload=UsagePayload(
             wamid=wamid,
-            category=str(pricing["category"]) if pricing.get("category") else None,
+            category=_id(pricing.get("category")),
             billable=billable if isinstance(billable, bool) else None,
-            pricing_model=str(pricing["pricing_model"]) if pricing.get("pricing_model") else None,
+            pricing_model=_id(pricing.get("pricing_model")),
         ),
     )
 
@@ -138,7 +256,7 @@ def usage_event(status: dict[str, Any]) -> Event | None:
 def _wa_id(value: Any) -> str | None:
     """A WhatsApp id as ``+`` and its digits. Ids are Meta's word, not dialled numbers:
     no validity check (the Mexican ``521`` form would fail one) may drop a message."""
-    text = str(value).strip().lstrip("+") if value is not None else ""
+    text = (_id(value) or "").lstrip("+")
     return "+" + text if text else None
 
 
@@ -159,19 +277,25 @@ def _sender_ids(
     )
     number = number or contact.get("wa_id")
     user_id = user_id or contact.get("user_id")
-    return _wa_id(number), (str(user_id).strip() or None) if user_id else None
+    return _wa_id(number), _id(user_id)
 
 
 def inbound_event(
     message: dict[str, Any], phone_number_id: str, contacts: list[dict[str, Any]] | None = None
 ) -> Event | None:
-    wamid = str(message.get("id", ""))
+    """One ``messages[]`` item → its event, or None for a system message we do not track.
+
+    Raises :class:`Untranslatable` for a message without a usable id, sender or number."""
+    wamid = _wamid(message)
     sender, user_id = _sender_ids(message, contacts or [])
-    if not wamid or not (sender or user_id):
-        return None
+    if not (sender or user_id):
+        raise Untranslatable("no usable sender")
+    if len(phone_number_id) > MAX_ID:
+        raise Untranslatable("no usable phone number id")
     if message.get("type") == "system":
         return number_changed_event(message, phone_number_id, sender)
-    text = (message.get("text") or {}).get("body")
+    body = message.get("text")
+    text = _text(body.get("body")) if isinstance(body, dict) else None
     return MessageInboundReceived(
         event_id=derived_id(wamid, "inbound"),
         producer=PRODUCER,
@@ -181,7 +305,7 @@ def inbound_event(
             from_=sender,
             user_id=user_id,
             phone_number_id=phone_number_id,
-            type=str(message.get("type", "unknown")),
+            type=_id(message.get("type")) or "unknown",
             text=text,
             received_at=_timestamp(message.get("timestamp")),
         ),
@@ -199,7 +323,7 @@ def number_changed_event(
     new = _wa_id(system.get("wa_id") or system.get("new_wa_id"))
     if sender is None or new is None:
         return None
-    wamid = str(message.get("id", ""))
+    wamid = _wamid(message)
     at = _timestamp(message.get("timestamp"))
     return RecipientNumberChanged(
         event_id=derived_id(wamid, "number_changed"),
@@ -216,25 +340,50 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def events_from_payload(payload: dict[str, Any]) -> list[Event]:
-    """Every status and inbound message in a webhook body, in the order Meta listed them."""
-    events: list[Event] = []
+def _fits(events: list[Event | None]) -> list[Event]:
+    """The events of one item, each serialisable and small enough to travel on a queue."""
+    kept = [e for e in events if e is not None]
+    for event in kept:
+        if len(event.model_dump_json().encode()) > MAX_EVENT_BYTES:
+            raise Untranslatable(f"{event.type} over {MAX_EVENT_BYTES} bytes")
+    return kept
+
+
+def _phone_number_id(value: dict[str, Any]) -> str:
+    metadata = value.get("metadata")
+    raw = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    return str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+
+
+def translate(payload: Any) -> Translation:
+    """Every status and inbound message of a :func:`sanitised` webhook body, in the order
+    Meta listed them, each translated on its own."""
+    out = Translation()
+    if not isinstance(payload, dict):
+        return out
     for entry in _dicts(payload.get("entry")):
         for change in _dicts(entry.get("changes")):
             value = change.get("value")
             if not isinstance(value, dict):
                 continue
-            metadata = value.get("metadata")
-            phone_number_id = (
-                str(metadata.get("phone_number_id", "")) if isinstance(metadata, dict) else ""
-            )
+            phone_number_id = _phone_number_id(value)
+            status_sender = phone_number_id if len(phone_number_id) <= MAX_ID else ""
             for status in _dicts(value.get("statuses")):
-                for event in (status_event(status, phone_number_id or None), usage_event(status)):
-                    if event is not None:
-                        events.append(event)
+                try:
+                    out.events += _fits(
+                        [status_event(status, status_sender or None), usage_event(status)]
+                    )
+                except Exception:  # Meta's shape, not our fault: count it, keep the rest
+                    out.untranslated.append("status")
             contacts = _dicts(value.get("contacts"))
             for message in _dicts(value.get("messages")):
-                event = inbound_event(message, phone_number_id, contacts)
-                if event is not None:
-                    events.append(event)
-    return events
+                try:
+                    out.events += _fits([inbound_event(message, phone_number_id, contacts)])
+                except Exception:
+                    out.untranslated.append("message")
+    return out
+
+
+def events_from_payload(payload: dict[str, Any]) -> list[Event]:
+    """The events of a parsed webhook body (sanitised here), untranslatable items left out."""
+    return translate(sanitised(payload)).events

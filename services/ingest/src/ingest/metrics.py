@@ -41,6 +41,13 @@ ACCEPTED = Counter(
 WEBHOOK_EVENTS = Counter(
     "ingest_webhook_events", "Events taken from Meta's webhooks, by type.", ["type"]
 )
+WEBHOOK_UNTRANSLATED = Counter(
+    "ingest_webhook_items_untranslated",
+    "Statuses and messages of Meta's webhooks that became no event (kind: status, message, "
+    "or body when a whole body could not be translated or stored); their bodies stay in "
+    "ingest.webhook_inbox with processed_at unset.",
+    ["kind"],
+)
 OUTBOX_PUBLISHED = Counter("ingest_outbox_published", "Outbox rows the relay published to SQS.")
 OUTBOX_BACKLOG = Gauge(
     "ingest_outbox_backlog", "Outbox rows due for publishing and not published yet."

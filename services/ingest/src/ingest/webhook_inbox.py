@@ -6,7 +6,10 @@ which the relay publishes as soon as the transaction commits. Duplicates are har
 ids derive from (wamid, status). They are also cheap: an event this process has already
 committed is not queued again (Meta repeats a message's pricing on each of its statuses, and
 redelivers webhooks), so six messages per notification reach the events queue, not eight.
-A body we cannot translate stays in the inbox unprocessed, for an operator to look at.
+Each status and message is translated on its own (``meta_webhooks.translate``): one that
+cannot be is counted and logged, its neighbours still flow, and its body stays in the inbox
+unprocessed (``processed_at`` NULL), for an operator to look at. So does a body whose events
+the database refuses, stored alone: Meta is answered 200 and does not retry it forever.
 Inbound messages also move their sender's mark (``inbound_marks.py``) in the same
 transaction, so the dispatcher knows of them before the ledger has projected them.
 """
@@ -19,11 +22,13 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from sqlalchemy import func
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import inbound_marks, outbox
-from ingest.meta_webhooks import events_from_payload
-from ingest.metrics import WEBHOOK_EVENTS
+from ingest.meta_webhooks import MAX_ID, sanitised, translate
+from ingest.metrics import WEBHOOK_EVENTS, WEBHOOK_UNTRANSLATED
 from ingest.tables import webhook_inbox
 from notif_core.events import Event
 from notif_core.logging import get_logger
@@ -69,24 +74,85 @@ class WebhookInbox:
 
     async def store(self, raw: bytes) -> int:
         """Commit the raw body and its events; returns how many events it queued."""
-        events: list[Event] | None
         marks: list[inbound_marks.Mark] = []
         try:
-            payload = json.loads(raw)
-            events = self._not_yet_queued(events_from_payload(payload))
-            marks = inbound_marks.from_payload(payload)
+            payload = sanitised(json.loads(raw))
+            if not isinstance(payload, dict):
+                raise ValueError("not a webhook object")
+            translation = translate(payload)
+            marks = _storable(inbound_marks.from_payload(payload))
         except Exception as exc:  # signed by Meta but not understood: keep it for inspection
             log.error("webhook_not_translated", error=type(exc).__name__)
-            events = None
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                webhook_inbox.insert().values(
-                    body=raw, processed_at=None if events is None else func.now()
-                )
+            WEBHOOK_UNTRANSLATED.labels(kind="body").inc()
+            await self._commit(raw, [], [], processed=False)
+            return 0
+        events = self._not_yet_queued(translation.events)
+        processed = not translation.untranslated
+        try:
+            inbox_id = await self._commit(raw, events, marks, processed=processed)
+        except Exception as exc:
+            if _unavailable(exc):
+                raise  # answered 503: Meta delivers it again once the database is back
+            log.error("webhook_not_stored", error=type(exc).__name__)
+            WEBHOOK_UNTRANSLATED.labels(kind="body").inc()
+            await self._commit(raw, [], [], processed=False)
+            return 0
+        if not processed:
+            for kind in translation.untranslated:
+                WEBHOOK_UNTRANSLATED.labels(kind=kind).inc()
+            log.warning(
+                "webhook_items_untranslated",
+                inbox_id=inbox_id,
+                statuses=translation.untranslated.count("status"),
+                messages=translation.untranslated.count("message"),
+                events=len(translation.events),
             )
-            await outbox.add_many(conn, [outbox.Pending("events", e) for e in events or []])
-            await inbound_marks.upsert(conn, marks)
-        self._committed.add(e.event_id for e in events or [])
-        for event in events or []:
+        self._committed.add(e.event_id for e in events)
+        for event in events:
             WEBHOOK_EVENTS.labels(type=event.type).inc()
-        return len(events or [])
+        return len(events)
+
+    async def _commit(
+        self,
+        raw: bytes,
+        events: list[Event],
+        marks: list[inbound_marks.Mark],
+        *,
+        processed: bool,
+    ) -> int:
+        """One transaction: the body (``processed_at`` unset unless every item translated),
+        its events and its marks. Returns the inbox row's id."""
+        async with self._engine.begin() as conn:
+            inbox_id: int = (
+                await conn.execute(
+                    webhook_inbox.insert()
+                    .values(body=raw, processed_at=func.now() if processed else None)
+                    .returning(webhook_inbox.c.id)
+                )
+            ).scalar_one()
+            await outbox.add_many(conn, [outbox.Pending("events", e) for e in events])
+            await inbound_marks.upsert(conn, marks)
+        return inbox_id
+
+
+def _storable(marks: list[inbound_marks.Mark]) -> list[inbound_marks.Mark]:
+    """Marks whose keys are identifiers, not a body's worth of text (an index refuses those)."""
+    return [m for m in marks if len(m.phone_number_id) <= MAX_ID and len(m.recipient_key) <= MAX_ID]
+
+
+RETRYABLE_STATES = frozenset({"08", "40", "53", "57", "58"})
+"""SQLSTATE classes of a database out of reach or busy (connection, transaction rollback,
+resources, operator intervention, system), as opposed to one refusing this body's data."""
+
+
+def _unavailable(exc: Exception) -> bool:
+    """Worth Meta's retry (answered 503), rather than a body the database refuses."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None)
+    return bool(exc.connection_invalidated) or (
+        isinstance(exc, OperationalError)
+        and (not isinstance(state, str) or state[:2] in RETRYABLE_STATES)
+    )

@@ -65,6 +65,12 @@ class RequestGuard:
             except _TooLarge:
                 if status["code"] == 0:
                     await self._too_large(limit)(scope, receive, send_wrapper)
+        except Exception:
+            # Unhandled: Starlette's outer error middleware answers 500 once this re-raises,
+            # so count it as that (0 would hide it from the error-rate alerts).
+            if status["code"] == 0:
+                status["code"] = 500
+            raise
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("route")

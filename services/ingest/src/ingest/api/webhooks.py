@@ -34,7 +34,10 @@ async def verify_subscription(
 async def receive(request: Request, state: State) -> JSONResponse:
     """Check the signature on the raw bytes, store them with their events, answer 200.
 
-    A bad signature is answered 401 and nothing is recorded.
+    A bad signature is answered 401 and nothing is recorded; a signed body that is not a
+    JSON object, 400. Any other signed body is kept and answered 200, whatever its items
+    hold (an item we cannot translate is counted and its body marked for inspection), so
+    Meta never retries a body forever; only a database out of reach is a 503.
     """
     raw = await request.body()
     secret = state.settings.whatsapp_app_secret.get_secret_value().encode()
