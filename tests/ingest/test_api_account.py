@@ -41,8 +41,13 @@ def eventually(check: Any, timeout: float = 15) -> Any:
 def test_usage_counts_priced_messages_by_category_and_country(
     services: Services, api_key: str
 ) -> None:
-    before = call(services, api_key, "GET", "/v1/usage", params={"group_by": "category"}).json()
-    utility_before = {i["category"]: i["messages"] for i in before["items"]}.get("utility", 0)
+    before = call(
+        services, api_key, "GET", "/v1/usage", params={"group_by": "category,country"}
+    ).json()
+    # the same row as counted below: other tests may have sent utility elsewhere (Mexico)
+    utility_before = {(i["category"], i["country"]): i["messages"] for i in before["items"]}.get(
+        ("utility", "US"), 0
+    )
     ids = [post(services, api_key, hello(recipient())).json()["id"] for _ in range(3)]
     for nid in ids:
         wait_status(services, api_key, nid, "read", timeout=30)
