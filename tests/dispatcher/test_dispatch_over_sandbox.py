@@ -15,9 +15,17 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import recipient
-from tests.e2e.api import hello, post, sandbox_sends, wait_queues_empty, wait_status
+from tests.e2e.api import (
+    dispatch_command,
+    hello,
+    post,
+    sandbox_sends,
+    wait_queues_empty,
+    wait_status,
+)
 from tests.e2e.services import Services
 
+from notif_core.events import dump_event
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, sqs_client
 
@@ -185,16 +193,7 @@ async def test_two_dispatchers_and_a_duplicated_message_send_once(
     second: Services | None = None
     try:
         nid = post(services, api_key, hello(recipient())).json()["id"]
-        async with engine.connect() as conn:
-            body = (
-                await conn.execute(
-                    text(
-                        "SELECT body FROM ingest.outbox WHERE queue = 'dispatch' "
-                        "AND body::jsonb->>'notification_id' = :id"
-                    ),
-                    {"id": nid},
-                )
-            ).scalar_one()
+        body = dump_event(await dispatch_command(engine, nid))
         async with sqs_client(CoreSettings()) as sqs:
             url = (await sqs.get_queue_url(QueueName=QueueNames().dispatch))["QueueUrl"]
             for _ in range(3):  # the same command, delivered four times in all

@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import recipient
-from tests.e2e.api import hello, post, sandbox_sends, wait_status
+from tests.e2e.api import dispatch_command, hello, post, sandbox_sends, wait_status
 from tests.e2e.services import Services
 
 from dispatcher.accepted_wamid import LedgerAcceptedWamids
 from dispatcher.cloud_api import CloudApi
-from notif_core.events import NotificationAccepted, parse_event
+from notif_core.events import NotificationAccepted
 from notif_core.settings import CoreSettings
 from notif_local.ports import free_port
 
@@ -59,23 +59,6 @@ def dispatcher(services: Services, **env: str) -> Services:
     own.log_dir.mkdir(exist_ok=True)
     own.start("dispatcher")
     return own
-
-
-async def command(engine: AsyncEngine, nid: str) -> NotificationAccepted:
-    """The dispatch command ingest queued for ``nid``."""
-    async with engine.connect() as conn:
-        body = (
-            await conn.execute(
-                text(
-                    "SELECT body FROM ingest.outbox WHERE queue = 'dispatch' "
-                    "AND body::jsonb->>'notification_id' = :id"
-                ),
-                {"id": nid},
-            )
-        ).scalar_one()
-    event = parse_event(body)
-    assert isinstance(event, NotificationAccepted)
-    return event
 
 
 async def died_mid_send(engine: AsyncEngine, nid: str, started_ago: float) -> None:
@@ -150,7 +133,7 @@ async def test_a_send_meta_accepted_before_the_holder_died_is_not_sent_again(
     services: Services, api_key: str, engine: AsyncEngine
 ) -> None:
     nid = post(services, api_key, hello(recipient())).json()["id"]
-    event = await command(engine, nid)
+    event = await dispatch_command(engine, nid)
     await died_mid_send(engine, nid, started_ago=2)
     wamid = meta_accepts(services, event, nid)  # what the holder sent before it died
     assert await accepted_wamid(engine, nid, within=20) == wamid  # the webhook reached ledger
@@ -207,7 +190,7 @@ async def test_an_answer_lost_after_meta_accepted_is_not_sent_again(
     )
     try:
         nid = post(services, api_key, hello(recipient())).json()["id"]
-        event = await command(engine, nid)
+        event = await dispatch_command(engine, nid)
         deadline = time.monotonic() + 20
         row = await unconfirmed(engine, nid)
         while row is None and time.monotonic() < deadline:

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notif_core.db import libpq_url
+from notif_core.events import NotificationAccepted, parse_event
 from notif_core.identity import recipient_key
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueKey, QueueNames, queue_depths, sqs_client
@@ -89,3 +92,20 @@ async def wait_queues_empty(lanes: Sequence[QueueKey], within: float) -> None:
                 return
             await asyncio.sleep(0.1)
     raise TimeoutError(f"queues still busy: {depths}")
+
+
+async def dispatch_command(engine: AsyncEngine, nid: str) -> NotificationAccepted:
+    """The dispatch command ingest queued for ``nid``, as its outbox row holds it."""
+    async with engine.connect() as conn:
+        body = (
+            await conn.execute(
+                text(
+                    "SELECT body FROM ingest.outbox WHERE queue = 'dispatch' "
+                    "AND body::jsonb->>'notification_id' = :id"
+                ),
+                {"id": nid},
+            )
+        ).scalar_one()
+    event = parse_event(body)
+    assert isinstance(event, NotificationAccepted)
+    return event

@@ -4,14 +4,11 @@ asked."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack
+from tests.notifctl.cli import notifctl
 
 from notif_core import quarantine
 from notif_core.ids import new_id
@@ -19,17 +16,6 @@ from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, provision_queues, sqs_client
 
 pytestmark = pytest.mark.e2e
-
-
-def notifctl(stack: Stack, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**stack.env, "PATH": "/usr/bin:/bin", "QUEUE_PREFIX": prefix}
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("notifctl")), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
 
 
 async def store(engine: AsyncEngine, schema: str, queue: str, body: str) -> int:

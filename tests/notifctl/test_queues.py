@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from tests.conftest import Stack
+from tests.notifctl.cli import notifctl
 
 from notif_core import events as ev
 from notif_core.ids import new_id
@@ -15,17 +12,6 @@ from notif_core.settings import CoreSettings
 from notif_core.sqs import Publisher, QueueNames, provision_queues, sqs_client
 
 pytestmark = pytest.mark.e2e
-
-
-def notifctl(stack: Stack, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**stack.env, "PATH": "/usr/bin:/bin", "QUEUE_PREFIX": prefix}
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("notifctl")), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
 
 
 async def test_stats_list_redrive_and_purge(stack: Stack) -> None:
