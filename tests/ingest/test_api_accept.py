@@ -148,7 +148,11 @@ def test_template_with_header_media_buttons_and_named_parameters(
         ),
         ({"to": "+14155550100", "text": {"body": "x"}, "callback_url": "ftp://x"}, "callback_url"),
         (
-            {"to": "+14155550100", "text": {"body": "x"}, "callback_url": "http://127.0.0.1:99999/x"},
+            {
+                "to": "+14155550100",
+                "text": {"body": "x"},
+                "callback_url": "http://127.0.0.1:99999/x",
+            },
             "callback_url",
         ),
         (
