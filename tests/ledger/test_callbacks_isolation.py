@@ -448,6 +448,66 @@ async def test_a_tenant_with_many_hanging_receivers_holds_only_its_share(
     assert {r for r in await rows(engine, good_url)} == {("delivered", 1, None)}
 
 
+async def test_several_hanging_tenants_and_a_shared_receiver_leave_room_for_the_others(
+    own_engine: tuple[str, AsyncEngine],
+    http_server: Callable[[Handler], Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three tenants whose receivers all hang could fill every slot with their shares, and
+    one of them hangs on a receiver another tenant also uses: the other tenant's callbacks
+    still go out at once (tenants take turns, the last slot waits for a tenant with nothing
+    in flight, and the per-receiver limit is per tenant)."""
+    database_url, engine = own_engine
+    hanging, good = Gauge(), Good()
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(60)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", good.handle)
+    app.router.add_post("/slow", slow)  # the same receiver, a path that hangs
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    shared, slow_path = f"http://127.0.0.1:{port}/hook", f"http://127.0.0.1:{port}/slow"
+    servers = [await hanging_server(hanging) for _ in range(12)]
+    hostile = [(await tenant_with_secret(engine))[0] for _ in range(3)]
+    victim, _ = await tenant_with_secret(engine)
+    for index, (_, url) in enumerate(servers):  # the hostile rows are the oldest
+        await owe(engine, hostile[index % 3], url, 2)
+    await owe(engine, hostile[0], slow_path, 4)
+    first = await owe(engine, victim, shared, 3)
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "CALLBACKS_PORT": str(free_port()),
+        "CALLBACK_TIMEOUT_SECONDS": str(DEADLINE),
+        "CALLBACK_PER_HOST": "2",
+        "CALLBACK_CONCURRENCY": "10",
+        "CALLBACK_PER_TENANT": "4",  # three hostile tenants could hold 12 of 10 slots
+        "CALLBACK_RETRY_BASE_SECONDS": "600",
+        "CALLBACK_RETRY_CAP_SECONDS": "600",
+    }.items():
+        monkeypatch.setenv(name, value)
+    stopping = asyncio.Event()
+    delivering = asyncio.create_task(serve_callbacks(LedgerSettings(), stopping))
+    try:
+
+        async def delivered(nids: list[UUID]) -> bool:
+            return all(f"{nid}/sent" in good.arrived for nid in nids)
+
+        # Well within one deadline: no hanging attempt had to end to make room.
+        await until(lambda: delivered(first), seconds=DEADLINE - 0.3)
+        assert hanging.now > 0
+    finally:
+        stopping.set()
+        await asyncio.wait_for(delivering, DEADLINE + 5)
+        for server, _ in servers:
+            server.close()
+        await runner.cleanup()
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -140,6 +140,12 @@ class DeliveryConfig:
         return min(self.per_tenant, max(1, self.concurrency - 1))
 
     @property
+    def reserve(self) -> int:
+        """Slots only a tenant with nothing in flight may take (a tenth of them): however
+        many tenants' receivers hang, another tenant's first callback finds a slot."""
+        return max(1, self.concurrency // 10) if self.concurrency > 1 else 0
+
+    @property
     def lease_seconds(self) -> float:
         return self.timeout_seconds + self.lease_margin_seconds
 
@@ -165,22 +171,36 @@ _USERINFO = re.compile(r"^.*@")
 
 
 def receiver(url: str) -> str:
-    """The receiver a URL names, its host and port, as :data:`_AUTHORITY_SQL` computes it:
-    the key of the per-receiver limit."""
+    """The receiver a URL names, its host and port, as :data:`_AUTHORITY_SQL` computes it."""
     found = _AUTHORITY.search(url)
     return _USERINFO.sub("", found.group(1) if found else "").lower()
 
 
+def receiver_of(tenant: UUID, url: str) -> str:
+    """The key of the per-receiver limit: the tenant and the receiver, so that a receiver
+    several tenants share (a hosted webhook platform) is slow for one of them only."""
+    return f"{tenant}|{receiver(url)}"
+
+
 _CANDIDATES = text(
     f"""
-    SELECT id, url, coalesce(tenant_id, :no_tenant) AS share FROM ledger.callbacks
-    WHERE state = 'pending' AND next_attempt_at <= now()
-      AND NOT ({_AUTHORITY_SQL} = ANY(:full))
-      AND NOT (coalesce(tenant_id, :no_tenant) = ANY(CAST(:full_tenants AS uuid[])))
-    ORDER BY next_attempt_at
+    SELECT id, url, share, rank FROM (
+        SELECT id, url, coalesce(tenant_id, :no_tenant) AS share, next_attempt_at,
+               row_number() OVER (
+                   PARTITION BY coalesce(tenant_id, :no_tenant) ORDER BY next_attempt_at
+               ) AS rank
+        FROM ledger.callbacks
+        WHERE state = 'pending' AND next_attempt_at <= now()
+          AND NOT (coalesce(tenant_id, :no_tenant)::text || '|' || {_AUTHORITY_SQL}
+                   = ANY(:full))
+          AND NOT (coalesce(tenant_id, :no_tenant) = ANY(CAST(:full_tenants AS uuid[])))
+    ) due
+    ORDER BY rank, next_attempt_at
     LIMIT :scan
     """  # noqa: S608 - a fixed expression; values are bound parameters
 )
+"""Due rows, tenants taking turns: each tenant's oldest first, then each one's second, …
+so one tenant's backlog of retries never stands before another tenant's first row."""
 _CLAIM = text(
     """
     UPDATE ledger.callbacks c
@@ -233,8 +253,10 @@ class CallbackDeliverer:
 
     Claims take only as many rows as there are free slots, overall, per receiver and per
     tenant, so no claimed row waits for another attempt to end: a slow receiver holds its own
-    slots (at most ``per_host``), a tenant with many slow receivers at most its share
-    (``per_tenant``), each for at most the deadline, and everything else flows past them.
+    slots (at most ``per_host`` per tenant), a tenant with many slow receivers at most its
+    share (``per_tenant``), each for at most the deadline, and everything else flows past
+    them. Tenants take turns, and the last slots are kept for tenants with nothing in
+    flight, so even several tenants whose receivers all hang cannot hold every slot.
     """
 
     def __init__(
@@ -299,6 +321,7 @@ class CallbackDeliverer:
         if free <= 0:
             return []
         share = cfg.tenant_share
+        reserve = cfg.reserve
         full = [host for host, n in self._busy.items() if n >= cfg.per_host]
         full_tenants = [t for t, n in self._busy_tenants.items() if n >= share]
         async with self._engine.begin() as conn:
@@ -314,11 +337,16 @@ class CallbackDeliverer:
             picked: list[int] = []
             taking: Counter[str] = Counter()
             taking_tenants: Counter[UUID] = Counter()
-            for c in candidates:
-                host = receiver(c.url)
+            # tenants with the fewest attempts in flight first, each one's oldest rows first
+            ordered = sorted(candidates, key=lambda c: self._busy_tenants[c.share] + c.rank)
+            for c in ordered:
+                host = receiver_of(c.share, c.url)
+                held = self._busy_tenants[c.share] + taking_tenants[c.share]
                 if (
                     self._busy[host] + taking[host] < cfg.per_host
-                    and self._busy_tenants[c.share] + taking_tenants[c.share] < share
+                    and held < share
+                    # the last free slots are kept for tenants with nothing in flight
+                    and (held == 0 or free - len(picked) > reserve)
                 ):
                     taking[host] += 1
                     taking_tenants[c.share] += 1
@@ -336,7 +364,8 @@ class CallbackDeliverer:
         started = []
         for r in rows:
             due = _Due(r.id, r.tenant_id, r.url, r.body, r.attempts, r.created_at, r.traceparent)
-            host, tenant = receiver(due.url), due.tenant_id or _NO_TENANT
+            tenant = due.tenant_id or _NO_TENANT
+            host = receiver_of(tenant, due.url)
             self._busy[host] += 1
             self._busy_tenants[tenant] += 1
             task = asyncio.create_task(
