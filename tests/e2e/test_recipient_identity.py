@@ -187,3 +187,17 @@ def test_a_marketing_only_opt_out_holds_marketing_and_lets_utility_through(
     utility = post(services, api_key, hello("+525512344444"))
     assert utility.status_code == 202, utility.text
     reaches(services, api_key, utility.json()["id"])
+
+
+def test_after_a_number_change_the_old_number_is_sent_to_without_waiting(
+    stack: Stack, services: Services, api_key: str
+) -> None:
+    old, new = "+14155559500", "+14155559501"
+    inbound(services, **{"from": old, "text": "hi"})
+    window(stack, old)
+    inbound(services, **{"from": old, "changed_number_to": new})
+    window(stack, new)  # the ledger moved the window to the new number
+    response = post(services, api_key, hello(old))  # the old number may be someone else's now
+    assert response.status_code == 202, response.text
+    # well within PROJECTION_WAIT_SECONDS: nothing made the send wait for the ledger
+    reaches(services, api_key, response.json()["id"], within=15)

@@ -37,6 +37,9 @@ class Mark:
     phone_number_id: str
     recipient_key: str
     last_inbound_at: datetime
+    departed: bool = False
+    """The person left this number (``user_changed_number``): its mark goes, so that sends
+    to the old number do not wait for a projection that moved the window elsewhere."""
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -67,6 +70,15 @@ def _marks(payload: Any) -> Iterator[Mark]:
                 if not message.get("id"):
                     continue
                 at = _timestamp(message.get("timestamp"))
+                if message.get("type") == "system":  # not the customer writing: no window
+                    system = message.get("system")
+                    old = message.get("from")
+                    changed = isinstance(system, dict) and (
+                        system.get("type") == "user_changed_number"
+                    )
+                    if changed and isinstance(old, str | int) and str(old).strip():
+                        yield Mark(sender, recipient_key(str(old)), at, departed=True)
+                    continue
                 for field in IDENTITY_FIELDS:
                     who = message.get(field)
                     if isinstance(who, str | int) and str(who).strip():
@@ -79,14 +91,25 @@ def from_payload(payload: Any) -> list[Mark]:
     """One mark per (number, identity) in a webhook body, the newest message's time, in key
     order so that concurrent webhooks lock rows in the same order."""
     newest: dict[tuple[str, str], datetime] = {}
+    departed: dict[tuple[str, str], datetime] = {}
     for mark in _marks(payload):
         key = (mark.phone_number_id, mark.recipient_key)
-        newest[key] = max(mark.last_inbound_at, newest.get(key, mark.last_inbound_at))
-    return [Mark(s, r, at) for (s, r), at in sorted(newest.items())]
+        seen = departed if mark.departed else newest
+        seen[key] = max(mark.last_inbound_at, seen.get(key, mark.last_inbound_at))
+    marks = [Mark(s, r, at) for (s, r), at in sorted(newest.items()) if (s, r) not in departed]
+    return marks + [Mark(s, r, at, departed=True) for (s, r), at in sorted(departed.items())]
 
 
 async def upsert(conn: AsyncConnection, marks: list[Mark]) -> None:
-    """Move each mark forward; ``marked_at`` says when it last moved."""
+    """Move each mark forward (``marked_at`` says when it last moved); drop departed ones."""
+    for gone in (m for m in marks if m.departed):
+        await conn.execute(
+            delete(inbound_marks).where(
+                inbound_marks.c.phone_number_id == gone.phone_number_id,
+                inbound_marks.c.recipient_key == gone.recipient_key,
+            )
+        )
+    marks = [m for m in marks if not m.departed]
     if not marks:
         return
     stmt = insert(inbound_marks)
