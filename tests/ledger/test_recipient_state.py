@@ -30,6 +30,9 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
         (" stop! ", "opt_out"),
         ("Baja", "opt_out"),
         ("ARRÊT", "opt_out"),
+        ("ARRE\u0302T", "opt_out"),  # the same word, its accent a combining mark
+        ("\uff33\uff34\uff2f\uff30", "opt_out"),  # full-width STOP
+        ("STOP 🛑", "opt_out"),
         ("start", "opt_in"),
         ("please stop sending", None),
         ("", None),

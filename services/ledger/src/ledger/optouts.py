@@ -7,6 +7,7 @@ message equal to a keyword (case, accents' case and punctuation aside) counts.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 OPT_OUT = (
@@ -32,7 +33,9 @@ _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def normalise(text: str) -> str:
-    return _NOISE.sub(" ", text).strip().casefold()
+    """Compatibility-composed (NFKC: full-width letters are plain ones, a letter and its
+    combining accent are one letter), punctuation and spacing folded, case folded."""
+    return _NOISE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
 
 
 @dataclass(frozen=True)
