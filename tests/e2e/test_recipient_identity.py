@@ -201,3 +201,11 @@ def test_after_a_number_change_the_old_number_is_sent_to_without_waiting(
     assert response.status_code == 202, response.text
     # well within PROJECTION_WAIT_SECONDS: nothing made the send wait for the ledger
     reaches(services, api_key, response.json()["id"], within=15)
+
+
+def test_the_mexican_521_form_is_accepted_as_a_recipient(services: Services, api_key: str) -> None:
+    # libphonenumber calls it impossible, but it is Mexico's WhatsApp id and CRMs store it
+    response = post(services, api_key, hello("+52 1 55 8765 0003"))
+    assert response.status_code == 202, response.text
+    view = reaches(services, api_key, response.json()["id"])
+    assert view["to"] == "+525587650003"

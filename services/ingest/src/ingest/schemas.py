@@ -40,6 +40,12 @@ def e164(value: str) -> str:
     # "Possible" (right length for its country) rather than "valid": fictional test
     # ranges such as +1 555 must pass, and Meta is the judge of who is on WhatsApp.
     if not phonenumbers.is_possible_number(number):
+        # A WhatsApp id libphonenumber does not know as a number (Mexico's 521 + 10 digits,
+        # as many CRMs store it) stands for the number its identity key names.
+        written = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        folded = recipient_key(written)
+        if folded != written:
+            return e164(folded)
         raise ValueError("not a possible phone number for its country code")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
