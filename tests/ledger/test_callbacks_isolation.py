@@ -155,6 +155,10 @@ class Good:
         finally:
             self.gauge.closed(since)
 
+    async def delivered(self, nids: list[UUID]) -> bool:
+        """Whether every one of ``nids`` had its ``sent`` callback here."""
+        return all(f"{nid}/sent" in self.arrived for nid in nids)
+
 
 @pytest.fixture
 async def own_engine(stack: Stack) -> AsyncIterator[tuple[str, AsyncEngine]]:
@@ -381,6 +385,23 @@ async def test_notif_ledger_callbacks_is_a_process_of_its_own(
     assert await rows(engine, url) == [("delivered", 1, None)]
 
 
+def ten_slots(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, *, per_host: int, per_tenant: int
+) -> None:
+    """A deliverer with ten slots, the short deadline, and retries far beyond the test."""
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "CALLBACKS_PORT": str(free_port()),
+        "CALLBACK_TIMEOUT_SECONDS": str(DEADLINE),
+        "CALLBACK_PER_HOST": str(per_host),
+        "CALLBACK_CONCURRENCY": "10",
+        "CALLBACK_PER_TENANT": str(per_tenant),
+        "CALLBACK_RETRY_BASE_SECONDS": "600",
+        "CALLBACK_RETRY_CAP_SECONDS": "600",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 async def hanging_server(gauge: Gauge) -> tuple[asyncio.Server, str]:
     """Reads the request and never answers, until the client hangs up."""
 
@@ -415,29 +436,15 @@ async def test_a_tenant_with_many_hanging_receivers_holds_only_its_share(
         await owe(engine, hostile, url, 1)
     first = await owe(engine, others, good_url, 10)
     share = 4
-    for name, value in {
-        "DATABASE_URL": database_url,
-        "CALLBACKS_PORT": str(free_port()),
-        "CALLBACK_TIMEOUT_SECONDS": str(DEADLINE),
-        "CALLBACK_PER_HOST": str(PER_HOST),
-        "CALLBACK_CONCURRENCY": "10",
-        "CALLBACK_PER_TENANT": str(share),
-        "CALLBACK_RETRY_BASE_SECONDS": "600",
-        "CALLBACK_RETRY_CAP_SECONDS": "600",
-    }.items():
-        monkeypatch.setenv(name, value)
+    ten_slots(monkeypatch, database_url, per_host=PER_HOST, per_tenant=share)
     stopping = asyncio.Event()
     delivering = asyncio.create_task(serve_callbacks(LedgerSettings(), stopping))
     try:
-
-        async def delivered(nids: list[UUID]) -> bool:
-            return all(f"{nid}/sent" in good.arrived for nid in nids)
-
         # Well within one deadline: no hanging attempt had to end to make room.
-        await until(lambda: delivered(first), seconds=DEADLINE - 0.3)
+        await until(lambda: good.delivered(first), seconds=DEADLINE - 0.3)
         assert hanging.now == share
         second = await owe(engine, others, good_url, 5)  # new ones while the hang goes on
-        await until(lambda: delivered(second), seconds=1.0)
+        await until(lambda: good.delivered(second), seconds=1.0)
         assert hanging.now > 0  # still hanging: the others did not wait for it
     finally:
         stopping.set()
@@ -479,26 +486,13 @@ async def test_several_hanging_tenants_and_a_shared_receiver_leave_room_for_the_
         await owe(engine, hostile[index % 3], url, 2)
     await owe(engine, hostile[0], slow_path, 4)
     first = await owe(engine, victim, shared, 3)
-    for name, value in {
-        "DATABASE_URL": database_url,
-        "CALLBACKS_PORT": str(free_port()),
-        "CALLBACK_TIMEOUT_SECONDS": str(DEADLINE),
-        "CALLBACK_PER_HOST": "2",
-        "CALLBACK_CONCURRENCY": "10",
-        "CALLBACK_PER_TENANT": "4",  # three hostile tenants could hold 12 of 10 slots
-        "CALLBACK_RETRY_BASE_SECONDS": "600",
-        "CALLBACK_RETRY_CAP_SECONDS": "600",
-    }.items():
-        monkeypatch.setenv(name, value)
+    # three hostile tenants could hold 12 of 10 slots
+    ten_slots(monkeypatch, database_url, per_host=2, per_tenant=4)
     stopping = asyncio.Event()
     delivering = asyncio.create_task(serve_callbacks(LedgerSettings(), stopping))
     try:
-
-        async def delivered(nids: list[UUID]) -> bool:
-            return all(f"{nid}/sent" in good.arrived for nid in nids)
-
         # Well within one deadline: no hanging attempt had to end to make room.
-        await until(lambda: delivered(first), seconds=DEADLINE - 0.3)
+        await until(lambda: good.delivered(first), seconds=DEADLINE - 0.3)
         assert hanging.now > 0
     finally:
         stopping.set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -54,7 +55,7 @@ class Outgoing:
             attributes[TRACEPARENT_ATTRIBUTE] = self.traceparent
         return attributes
 
-    @property
+    @cached_property
     def size(self) -> int:
         """Bytes SQS counts against its limits: the body, and each attribute's name, data
         type and value."""
