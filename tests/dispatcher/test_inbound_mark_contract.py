@@ -79,3 +79,34 @@ async def test_marks_are_read_through_the_contract(stack: Stack) -> None:
     kept = await policy.facts("PN", "+525587654321", marketing=False)
     assert kept.marked_inbound_at is not None
     await engine.dispose()
+
+
+async def test_a_bsuid_only_message_moves_the_mark_of_its_number(stack: Stack) -> None:
+    """A username user may stop sharing the number: their BSUID-only STOP must hold sends to
+    the number as soon as ingest acknowledges it, whether the pairing is fresh (ingest's
+    mark remembers the BSUID) or known only to the ledger (the mark has been purged)."""
+    url = await asyncio.to_thread(stack.new_database, "marks_bsuid", migrated=True)
+    engine = make_engine(url, pool_size=1)
+    inbox = WebhookInbox(engine)
+    policy = PostgresRecipientPolicy(engine)
+
+    await inbox.store(inbound("14155550188", AT, user_id="US.1001"))
+    await inbox.store(inbound(None, AT + 30, user_id="US.1001"))
+    fresh = await policy.facts("PN", "+14155550188", marketing=True)
+    assert fresh.marked_inbound_at == datetime.fromtimestamp(AT + 30, UTC)
+    assert (await policy.facts("PN", "+14155550199", marketing=True)).marked_inbound_at is None
+
+    # An old pairing: the number's mark is gone, the ledger's alias remains.
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM ingest.inbound_marks"))
+        await conn.execute(
+            text(
+                "INSERT INTO ledger.recipient_aliases (alias, key, source, seen_at) "
+                "VALUES ('US.2002', '+14155550177', 'inbound', now() - interval '3 days')"
+            )
+        )
+    await inbox.store(inbound(None, AT + 60, user_id="US.2002"))
+    aliased = await policy.facts("PN", "+14155550177", marketing=True)
+    assert aliased.marked_inbound_at == datetime.fromtimestamp(AT + 60, UTC)
+    assert aliased.ledger_behind()
+    await engine.dispose()

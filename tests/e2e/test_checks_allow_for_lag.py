@@ -77,21 +77,27 @@ async def test_customers_answered_at_once_get_their_answer(
         assert len(sandbox_sends(services, nid)) == 1
 
 
-def signed_inbound(sender: str, wa_id: str, body: str) -> tuple[bytes, dict[str, str]]:
-    """Meta's inbound-message webhook, signed with the app secret ingest checks."""
+def signed_inbound(
+    sender: str, wa_id: str | None, body: str, user_id: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Meta's inbound-message webhook, signed with the app secret ingest checks; a username
+    user's carries the BSUID (``user_id``), and may carry no number at all."""
+    contact: dict[str, Any] = {"profile": {"name": "Customer"}}
+    message: dict[str, Any] = {
+        "id": f"wamid.stop-{new_id().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": body},
+    }
+    if wa_id is not None:
+        contact["wa_id"] = message["from"] = wa_id
+    if user_id is not None:
+        contact["user_id"] = message["from_user_id"] = user_id
     value = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550001111", "phone_number_id": sender},
-        "contacts": [{"profile": {"name": "Customer"}, "wa_id": wa_id}],
-        "messages": [
-            {
-                "from": wa_id,
-                "id": f"wamid.stop-{new_id().hex}",
-                "timestamp": str(int(time.time())),
-                "type": "text",
-                "text": {"body": body},
-            }
-        ],
+        "contacts": [contact],
+        "messages": [message],
     }
     envelope = {
         "object": "whatsapp_business_account",
@@ -102,13 +108,26 @@ def signed_inbound(sender: str, wa_id: str, body: str) -> tuple[bytes, dict[str,
     return raw, {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"}
 
 
-async def _stop_then_template(client: httpx.AsyncClient, services: Services, key: str) -> str:
-    to = recipient()
-    raw, headers = signed_inbound(CoreSettings().whatsapp_phone_number_id, to.lstrip("+"), "STOP")
-    acknowledged = await client.post(
-        services.url("ingest") + "/webhooks/whatsapp", content=raw, headers=headers
+async def _stop_then_template(
+    client: httpx.AsyncClient, services: Services, key: str, username: bool = False
+) -> str:
+    """A STOP, then at once a marketing template. A username user's STOP names only their
+    BSUID, which an earlier message paired with the number."""
+    to, sender = recipient(), CoreSettings().whatsapp_phone_number_id
+    bsuid = f"US.{new_id().int % 10**20:020d}"
+    webhooks = (
+        [
+            signed_inbound(sender, to.lstrip("+"), "hi", bsuid),
+            signed_inbound(sender, None, "STOP", bsuid),
+        ]
+        if username
+        else [signed_inbound(sender, to.lstrip("+"), "STOP")]
     )
-    assert acknowledged.status_code == 200, acknowledged.text
+    for raw, headers in webhooks:
+        acknowledged = await client.post(
+            services.url("ingest") + "/webhooks/whatsapp", content=raw, headers=headers
+        )
+        assert acknowledged.status_code == 200, acknowledged.text
     template = {
         "to": to,
         "template": {"name": "hello_world", "language": "en_US", "category": "marketing"},
@@ -124,16 +143,17 @@ async def test_a_stop_ingest_acknowledged_stops_the_next_send(
     services: Services, api_key: str
 ) -> None:
     """Ten customers' STOPs reach ingest (200), and a marketing template to each follows at
-    once: each ends ``suppressed`` and Meta never hears of it. The ledger is held still
-    (SIGSTOP) for a few seconds meanwhile, as a backlog would hold it: the sends wait for
-    it to project the STOPs, they do not go out on what it knew before."""
+    once: each ends ``suppressed`` and Meta never hears of it. Four of them are username
+    users whose STOP names only their BSUID. The ledger is held still (SIGSTOP) for a few
+    seconds meanwhile, as a backlog would hold it: the sends wait for it to project the
+    STOPs, they do not go out on what it knew before."""
     services.sandbox("/_sandbox/reset", {})
     ledger = services.procs["ledger"]
     ledger.send_signal(signal.SIGSTOP)
     try:
         async with httpx.AsyncClient(timeout=10) as client:
             ids = await asyncio.gather(
-                *(_stop_then_template(client, services, api_key) for _ in range(10))
+                *(_stop_then_template(client, services, api_key, username=i < 4) for i in range(10))
             )
         await asyncio.sleep(4)
         assert [sandbox_sends(services, nid) for nid in ids] == [[]] * len(ids)

@@ -125,6 +125,18 @@ async def test_a_bsuid_only_stop_suppresses_the_bsuid_and_the_number_it_was_seen
     assert key == number
 
 
+async def test_a_bsuid_stop_projected_before_the_pairing_reaches_the_number(
+    engine: AsyncEngine,
+) -> None:
+    """Events may be projected out of order: a BSUID-only STOP first, then the older message
+    that paired the BSUID with the number. The number ends suppressed all the same."""
+    bsuid, number = unique("US.", 20), unique("+1415", 7)
+    await append(engine, inbound("STOP", T0 + timedelta(seconds=1), user_id=bsuid))
+    assert await state(engine, number) == (False, [])
+    await append(engine, inbound("hi", T0, who=number, user_id=bsuid))
+    assert await state(engine, number) == (True, ["all"])
+
+
 async def test_a_number_change_moves_the_opt_out_and_the_window(engine: AsyncEngine) -> None:
     old, new = unique("+5215512", 6), unique("+5215598", 6)
     await append(engine, inbound("STOP", T0, who=old))

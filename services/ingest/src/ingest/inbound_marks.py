@@ -7,22 +7,27 @@ transaction also upserts ``ingest.inbound_marks``: per business number and recip
 identity (``notif_core.identity.recipient_key`` of ``from``, and of the user id a username
 user comes with), the newest inbound's timestamp as Meta gave it (the value the ledger
 projects) and when we acknowledged it. Others read it through ``ingest.inbound_mark_v1``.
+
+A number's mark also remembers the business-scoped user id (BSUID) its messages came with.
+A later message carrying only that BSUID (a user who adopted a username may stop sharing
+the number) moves the number's mark too: a STOP sent that way must hold sends to the number
+from the moment it is acknowledged, not from when the ledger projects it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import inbound_marks
 from notif_core.events import utcnow
-from notif_core.identity import recipient_key
+from notif_core.identity import is_bsuid, recipient_key
 
 RETENTION = timedelta(hours=25)
 """A mark older than the 24h window (plus margin) can no longer open one."""
@@ -37,6 +42,8 @@ class Mark:
     phone_number_id: str
     recipient_key: str
     last_inbound_at: datetime
+    user_id: str | None = None
+    """For a number's mark: the BSUID the message came with."""
     departed: bool = False
     """The person left this number (``user_changed_number``): its mark goes, so that sends
     to the old number do not wait for a projection that moved the window elsewhere."""
@@ -79,29 +86,37 @@ def _marks(payload: Any) -> Iterator[Mark]:
                     if changed and isinstance(old, str | int) and str(old).strip():
                         yield Mark(sender, recipient_key(str(old)), at, departed=True)
                     continue
-                for field in IDENTITY_FIELDS:
-                    who = message.get(field)
-                    if isinstance(who, str | int) and str(who).strip():
-                        key = recipient_key(str(who))
-                        if key != "+":
-                            yield Mark(sender, key, at)
+                keys = [
+                    recipient_key(str(who))
+                    for who in (message.get(field) for field in IDENTITY_FIELDS)
+                    if isinstance(who, str | int) and str(who).strip()
+                ]
+                bsuid = next((k for k in keys if is_bsuid(k)), None)
+                for key in dict.fromkeys(k for k in keys if k != "+"):
+                    yield Mark(sender, key, at, user_id=None if key == bsuid else bsuid)
 
 
 def from_payload(payload: Any) -> list[Mark]:
     """One mark per (number, identity) in a webhook body, the newest message's time, in key
     order so that concurrent webhooks lock rows in the same order."""
-    newest: dict[tuple[str, str], datetime] = {}
+    newest: dict[tuple[str, str], Mark] = {}
     departed: dict[tuple[str, str], datetime] = {}
     for mark in _marks(payload):
         key = (mark.phone_number_id, mark.recipient_key)
-        seen = departed if mark.departed else newest
-        seen[key] = max(mark.last_inbound_at, seen.get(key, mark.last_inbound_at))
-    marks = [Mark(s, r, at) for (s, r), at in sorted(newest.items()) if (s, r) not in departed]
+        if mark.departed:
+            departed[key] = max(mark.last_inbound_at, departed.get(key, mark.last_inbound_at))
+            continue
+        seen = newest.get(key)
+        if seen is None or mark.last_inbound_at >= seen.last_inbound_at:
+            mark = replace(mark, user_id=mark.user_id or (seen.user_id if seen else None))
+            newest[key] = mark
+    marks = [m for k, m in sorted(newest.items()) if k not in departed]
     return marks + [Mark(s, r, at, departed=True) for (s, r), at in sorted(departed.items())]
 
 
 async def upsert(conn: AsyncConnection, marks: list[Mark]) -> None:
-    """Move each mark forward (``marked_at`` says when it last moved); drop departed ones."""
+    """Move each mark forward (``marked_at`` says when it last moved); drop departed ones.
+    A BSUID's mark also moves the marks of the numbers that BSUID came with before."""
     for gone in (m for m in marks if m.departed):
         await conn.execute(
             delete(inbound_marks).where(
@@ -122,6 +137,7 @@ async def upsert(conn: AsyncConnection, marks: list[Mark]) -> None:
                     inbound_marks.c.last_inbound_at, stmt.excluded.last_inbound_at
                 ),
                 "marked_at": case((newer, func.now()), else_=inbound_marks.c.marked_at),
+                "user_id": func.coalesce(stmt.excluded.user_id, inbound_marks.c.user_id),
             },
         ),
         [
@@ -129,10 +145,22 @@ async def upsert(conn: AsyncConnection, marks: list[Mark]) -> None:
                 "phone_number_id": m.phone_number_id,
                 "recipient_key": m.recipient_key,
                 "last_inbound_at": m.last_inbound_at,
+                "user_id": m.user_id,
             }
             for m in marks
         ],
     )
+    for mark in (m for m in marks if is_bsuid(m.recipient_key)):
+        paired = inbound_marks.c.user_id == mark.recipient_key
+        await conn.execute(
+            update(inbound_marks)
+            .where(
+                inbound_marks.c.phone_number_id == mark.phone_number_id,
+                paired,
+                inbound_marks.c.last_inbound_at < mark.last_inbound_at,
+            )
+            .values(last_inbound_at=mark.last_inbound_at, marked_at=func.now())
+        )
 
 
 async def purge(engine: AsyncEngine, retention: timedelta = RETENTION) -> int:

@@ -125,8 +125,11 @@ inbound_marks = Table(
     Column("recipient_key", Text, primary_key=True),
     Column("last_inbound_at", DateTime(timezone=True), nullable=False),
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("user_id", Text, nullable=True),
     Index("inbound_marks_by_age", "marked_at"),
+    Index("inbound_marks_by_user_id", "phone_number_id", "user_id"),
 )
 """The newest inbound message per (business number, ``recipient_key``), written with the
 webhook that carried it: what the dispatcher knows before the ledger has projected it. Read
-by others only through ``ingest.inbound_mark_v1`` (migration 0004)."""
+by others only through ``ingest.inbound_mark_v1`` (migration 0004). ``user_id``: the BSUID
+a number's messages came with (migration 0005)."""

@@ -334,12 +334,15 @@ async def _inbound_keys(
     conn: AsyncConnection, rm: ReadModel, sender: str | None, user_id: str | None, at: datetime
 ) -> list[str]:
     """The keys an inbound message speaks for: its WhatsApp id's, its BSUID, and for a
-    BSUID alone the number an earlier message paired it with."""
+    BSUID alone the number an earlier message paired it with. A message naming both folds
+    what the BSUID alone said before (a STOP projected before the pairing was known) into
+    the number."""
     keys = [recipient_key(sender)] if sender else []
     if user_id:
         bsuid = recipient_key(user_id)
         if keys:
             await record_alias(conn, rm, bsuid, keys[0], "inbound", at)
+            await _merge(conn, rm, bsuid, keys[0])
         else:
             known = (
                 await conn.execute(
@@ -376,29 +379,38 @@ async def _move(conn: AsyncConnection, rm: ReadModel, old: str, new: str) -> Non
     someone else's number one day) for the new one, merged with whatever is there."""
     if old == new:
         return
+    await _merge(conn, rm, old, new)
+    await conn.execute(delete(rm.suppressions).where(rm.suppressions.c.recipient == old))
+    await conn.execute(delete(rm.windows).where(rm.windows.c.recipient == old))
+
+
+async def _merge(conn: AsyncConnection, rm: ReadModel, source: str, target: str) -> None:
+    """Fold ``source``'s opt-outs, opt-ins and window into ``target``'s, each time only
+    moving forward, so the result does not depend on the order facts were learnt in."""
     s = rm.suppressions
-    moved = insert(s).from_select(
+    merged = insert(s).from_select(
         ["phone_number_id", "recipient", "scope", "source", "since", "lifted_at"],
         select(
-            s.c.phone_number_id, literal(new), s.c.scope, s.c.source, s.c.since, s.c.lifted_at
-        ).where(s.c.recipient == old),
+            s.c.phone_number_id, literal(target), s.c.scope, s.c.source, s.c.since, s.c.lifted_at
+        ).where(s.c.recipient == source),
     )
-    newer = (s.c.since.is_(None)) | (moved.excluded.since >= s.c.since)
+    newer = (s.c.since.is_(None)) | (merged.excluded.since >= s.c.since)
     await conn.execute(
-        moved.on_conflict_do_update(
+        merged.on_conflict_do_update(
             index_elements=["phone_number_id", "recipient", "scope"],
             set_={
-                "since": func.greatest(s.c.since, moved.excluded.since),
-                "lifted_at": func.greatest(s.c.lifted_at, moved.excluded.lifted_at),
-                "source": case((newer, moved.excluded.source), else_=s.c.source),
+                "since": func.greatest(s.c.since, merged.excluded.since),
+                "lifted_at": func.greatest(s.c.lifted_at, merged.excluded.lifted_at),
+                "source": case((newer, merged.excluded.source), else_=s.c.source),
             },
         )
     )
-    await conn.execute(delete(s).where(s.c.recipient == old))
     w = rm.windows
     window = insert(w).from_select(
         ["phone_number_id", "recipient", "last_inbound_at"],
-        select(w.c.phone_number_id, literal(new), w.c.last_inbound_at).where(w.c.recipient == old),
+        select(w.c.phone_number_id, literal(target), w.c.last_inbound_at).where(
+            w.c.recipient == source
+        ),
     )
     await conn.execute(
         window.on_conflict_do_update(
@@ -410,7 +422,6 @@ async def _move(conn: AsyncConnection, rm: ReadModel, old: str, new: str) -> Non
             },
         )
     )
-    await conn.execute(delete(w).where(w.c.recipient == old))
 
 
 async def _suppress(
