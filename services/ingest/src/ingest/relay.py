@@ -14,13 +14,15 @@ from typing import Any
 
 import psycopg
 import uvloop
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import idempotency, inbound_marks, metrics, retention
 from ingest.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
 from ingest.settings import IngestSettings
-from ingest.tables import outbox, webhook_inbox
+from ingest.tables import notifications, outbox, webhook_inbox
 from notif_core import __version__, telemetry
+from notif_core import retention as retention_metric
 from notif_core.db import libpq_url, make_engine, ping
 from notif_core.health import probes_app
 from notif_core.logging import configure_logging, get_logger
@@ -87,10 +89,11 @@ class RelayLoop:
 
 
 async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
-    """Expired Idempotency-Keys, published outbox rows, processed webhook bodies and inbound
-    marks past any window."""
+    """Expired Idempotency-Keys, published outbox rows, processed webhook bodies, inbound
+    marks past any window, and notifications past their retention."""
     async with engine.begin() as conn:
         keys = await idempotency.purge(conn, settings.idempotency_ttl_hours)
+    retention_metric.record("ingest.idempotency_keys", keys)
     published = await retention.purge(
         engine,
         outbox,
@@ -106,12 +109,23 @@ async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
         settings.webhook_inbox_retention_hours,
     )
     marks = await inbound_marks.purge(engine)
+    accepted = 0
+    if settings.notification_retention_days > 0:
+        accepted = await retention.purge(
+            engine,
+            notifications,
+            notifications.c.created_at,
+            func.greatest(notifications.c.created_at, notifications.c.send_at),
+            settings.notification_retention_days * 24,
+            start=retention.NIL,
+        )
     log.info(
         "purged",
         idempotency_keys=keys,
         outbox_rows=published,
         webhook_bodies=bodies,
         inbound_marks=marks,
+        notifications=accepted,
     )
 
 

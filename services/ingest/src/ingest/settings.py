@@ -36,6 +36,12 @@ class IngestSettings(CoreSettings):
     outbox_retention_hours: float = Field(
         default=24, gt=0, description="How long published outbox rows are kept, for inspection."
     )
+    notification_retention_days: float = Field(
+        default=90,
+        ge=0,
+        description="Days an accepted notification (number, message) is kept after its "
+        "creation or scheduled send (0: forever). Set the same value for the ledger.",
+    )
     webhook_inbox_retention_hours: float = Field(
         default=72,
         gt=0,

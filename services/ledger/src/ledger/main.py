@@ -5,12 +5,14 @@ the projection. Each serves its own probes and metrics."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ledger import retention
 from ledger.callbacks import CallbackDeliverer
 from ledger.consumer import EventsHandler
 from ledger.settings import LedgerSettings
@@ -79,10 +81,16 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
         on_stop_signals(stop, stopping)
         http = asyncio.create_task(server.serve())
         sampling = asyncio.create_task(sampler.run())
+        purging = asyncio.create_task(
+            retention.housekeeping(engine, settings.notification_retention_days)
+        )
         log.info("ledger_started", port=settings.port)
         await consumer.run_batches(
             EventsHandler(engine, settings.keywords()), batch_size=settings.batch_size
         )
+        purging.cancel()  # a pass cut short rolls back its batch; the next one redoes it
+        with contextlib.suppress(asyncio.CancelledError):
+            await purging
         await sampling
         await http
     await engine.dispose()

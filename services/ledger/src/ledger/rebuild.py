@@ -10,6 +10,8 @@ transaction.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
@@ -17,13 +19,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger import store
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
-from ledger.tables import LIVE, ReadModel, events
+from ledger.tables import LIVE, RETIRED, ReadModel, events
 
 SCRATCH = "ledger_rebuild"
 VERIFY = "ledger_verify"
 LOCK_ID = 7_302_640_113
 """Advisory lock between a rebuild's swap (exclusive) and consumer batches (shared)."""
 PAGE = 1000
+RETENTION_LOCK_ID = 7_302_640_114
+"""Session advisory lock: a retention purge holds it for its run, a rebuild or a verify for
+theirs, so a purge never deletes events that a replay in progress has already read."""
+
+
+@asynccontextmanager
+async def retention_excluded(engine: AsyncEngine, *, wait: bool = True) -> AsyncIterator[bool]:
+    """Hold :data:`RETENTION_LOCK_ID` for the block; yields whether it was taken (always,
+    when ``wait``; a purge passes ``wait=False`` and skips its run when it was not)."""
+    function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+    async with engine.connect() as conn:
+        taken = (
+            await conn.execute(text(f"SELECT {function}(:id)"), {"id": RETENTION_LOCK_ID})
+        ).scalar()
+        await conn.commit()
+        try:
+            yield taken is not False
+        finally:
+            if taken is not False:
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:id)"), {"id": RETENTION_LOCK_ID}
+                )
+                await conn.commit()
 
 
 async def share_lock(conn: AsyncConnection) -> None:
@@ -62,12 +87,26 @@ async def create_scratch(conn: AsyncConnection, schema: str) -> ReadModel:
     return ReadModel.in_schema(schema)
 
 
+async def seed_retired(conn: AsyncConnection, schema: str) -> None:
+    """Start a rebuild from what purged events contributed (``ledger.retention``): the
+    replay's upserts then add and merge the remaining events onto it, as they did live."""
+    for live, retired in RETIRED:
+        columns = ", ".join(c.name for c in live.columns)
+        await conn.execute(
+            text(
+                f'INSERT INTO "{schema}".{live.name} ({columns}) '  # noqa: S608 - our names
+                f"SELECT {columns} FROM ledger.{retired.name}"
+            )
+        )
+
+
 async def _replay_all(
     engine: AsyncEngine, schema: str, keywords: Keywords
 ) -> tuple[ReadModel, int, int]:
     """Fresh read models in ``schema``, replayed page by page; (model, last seq, count)."""
     async with engine.begin() as conn:
         scratch = await create_scratch(conn, schema)
+        await seed_retired(conn, schema)
     last, total = 0, 0
     while True:
         async with engine.begin() as conn:
@@ -81,6 +120,11 @@ async def compare(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) ->
     """Rebuild into a scratch schema, count the rows that differ from the live tables (in
     either direction; ``created_at`` aside, being the row's own insert time), drop the
     scratch. Meant for a quiet ledger: events projected meanwhile show as differences."""
+    async with retention_excluded(engine):
+        return await _compare(engine, keywords)
+
+
+async def _compare(engine: AsyncEngine, keywords: Keywords) -> dict[str, int]:
     await _replay_all(engine, VERIFY, keywords)
     differences: dict[str, int] = {}
     try:
@@ -99,6 +143,11 @@ async def compare(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) ->
 
 
 async def rebuild(engine: AsyncEngine, keywords: Keywords = DEFAULT_KEYWORDS) -> Report:
+    async with retention_excluded(engine):
+        return await _rebuild(engine, keywords)
+
+
+async def _rebuild(engine: AsyncEngine, keywords: Keywords) -> Report:
     scratch, last, total = await _replay_all(engine, SCRATCH, keywords)
     async with engine.begin() as conn:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})

@@ -28,6 +28,12 @@ class LedgerSettings(CoreSettings):
         alias="LEDGER_BATCH_SIZE",
         description="Events appended per transaction when the queue has a backlog.",
     )
+    notification_retention_days: float = Field(
+        default=90,
+        ge=0,
+        description="Days a finished notification, its events and inbound messages are kept "
+        "(0: forever). Set the same value for ingest.",
+    )
     callback_retry_base_seconds: float = Field(default=10.0, gt=0)
     callback_retry_cap_seconds: float = Field(default=3600.0, gt=0)
     callback_max_age_seconds: float = Field(

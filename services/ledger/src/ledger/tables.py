@@ -187,3 +187,23 @@ class ReadModel:
 
 
 LIVE = ReadModel(notifications, windows, suppressions, usage, recipient_aliases)
+
+
+def _retired(table: Table) -> Table:
+    """A baseline twin: the same columns and key, no other index."""
+    name = f"retired_{table.name.removeprefix('recipient_')}"
+    return Table(name, metadata, *(c._copy() for c in table.columns))
+
+
+retired_usage = _retired(usage)
+retired_suppressions = _retired(suppressions)
+retired_aliases = _retired(recipient_aliases)
+"""The rebuild's baseline (migration 0009): what events purged by ``ledger.retention``
+contributed to usage, suppressions and aliases. A rebuild starts from these rows and
+replays the events that are left, so it still equals the live tables."""
+RETIRED = (
+    (usage, retired_usage),
+    (suppressions, retired_suppressions),
+    (recipient_aliases, retired_aliases),
+)
+"""Each live read-model table and its baseline."""
