@@ -88,7 +88,10 @@ class MetaError(_MetaModel):
 class AcceptedPayload(_Model):
     """What the dispatcher needs to send: the recipient and the Cloud API message object."""
 
-    to: str = Field(description="Recipient in E.164, with the leading +.")
+    to: str = Field(
+        description="Recipient: a number in E.164 with the leading +, or a business-scoped "
+        "user id (BSUID, e.g. US.13491208655302741918) as the client gave it."
+    )
     message: dict[str, Any] = Field(
         description="The Cloud API message without messaging_product and to, e.g. "
         '{"type":"text","text":{"body":"..."}}.'
@@ -118,7 +121,14 @@ class CancelledPayload(_Model):
 class SentPayload(_Model):
     wamid: str
     phone_number_id: str | None = None
-    wa_id: str | None = None
+    wa_id: str | None = Field(
+        default=None, description="The WhatsApp id Meta answered (contacts[].wa_id)."
+    )
+    user_id: str | None = Field(
+        default=None,
+        description="The business-scoped user id Meta answered (contacts[].user_id), for a "
+        "send to a BSUID.",
+    )
 
 
 class StatusPayload(_Model):

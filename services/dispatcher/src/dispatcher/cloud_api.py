@@ -16,6 +16,7 @@ import httpx
 
 from dispatcher.meta_errors import TRANSPORT_ERROR
 from notif_core.events import MetaError
+from notif_core.identity import is_bsuid
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class SendResult:
 
     wamid: str | None = None
     wa_id: str | None = None
+    user_id: str | None = None
+    """The business-scoped user id Meta answered (``contacts[].user_id``) for a BSUID send."""
     error: MetaError | None = None
     unconfirmed: bool = False
     """No answer, though the request may have reached Meta (a timeout, a dropped
@@ -47,14 +50,18 @@ class CloudApi(ABC):
     def message_body(
         to: str, message: dict[str, Any], biz_opaque_callback_data: str
     ) -> dict[str, Any]:
-        """The JSON Meta expects: our message object plus recipient and callback data."""
+        """The JSON Meta expects: our message object plus recipient and callback data.
+
+        A business-scoped user id goes in ``recipient`` and ``to`` is left out: Meta reads
+        ``to`` first when both are present (docs/recipients.md gives the sources)."""
         message = {k: v for k, v in message.items() if k != "template"} | (
             {"template": _without_hints(message["template"])} if "template" in message else {}
         )
+        addressed = {"recipient": to} if is_bsuid(to) else {"to": to.lstrip("+")}
         return {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": to.lstrip("+"),
+            **addressed,
             **message,
             "biz_opaque_callback_data": biz_opaque_callback_data,
         }
@@ -83,7 +90,12 @@ class CloudApi(ABC):
             data = {}
         if status == 200 and data.get("messages"):
             contacts = data.get("contacts") or [{}]
-            return SendResult(wamid=data["messages"][0]["id"], wa_id=contacts[0].get("wa_id"))
+            contact = contacts[0] if isinstance(contacts[0], dict) else {}
+            return SendResult(
+                wamid=data["messages"][0]["id"],
+                wa_id=_text(contact.get("wa_id")),
+                user_id=_text(contact.get("user_id")),
+            )
         err = data.get("error")
         if not isinstance(err, dict):
             code: int | str = 131000 if status >= 500 else f"http_{status}"
@@ -96,6 +108,11 @@ class CloudApi(ABC):
                 details=(err.get("error_data") or {}).get("details"),
             )
         )
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string Meta answered, else None (an odd shape costs no send)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _without_hints(template: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Literal, TypeVar
 import structlog
 from pydantic import ValidationError
 
-from dispatcher.cloud_api import CloudApi
+from dispatcher.cloud_api import CloudApi, SendResult
 from dispatcher.gate import Claim, Gate
 from dispatcher.meta_errors import MAX_ATTEMPTS_EXCEEDED, is_retryable
 from dispatcher.metrics import (
@@ -327,7 +327,7 @@ class DispatchHandler:
                 await self._pacer.close_breaker(sender)
                 BREAKER_OPEN.labels(sender=sender).set(0)
                 log.info("breaker_closed", sender=sender)
-            await self._emit(self._sent(event, result.wamid, sender, result.wa_id))
+            await self._emit(self._sent(event, result.wamid, sender, result))
             SENDS.labels(result="sent").inc()
             log.info("sent", wamid=result.wamid, to=event.payload.to)
             return Outcome.ack()
@@ -402,15 +402,22 @@ class DispatchHandler:
 
     @staticmethod
     def _sent(
-        event: NotificationAccepted, wamid: str, sender: str, wa_id: str | None
+        event: NotificationAccepted, wamid: str, sender: str, answer: SendResult | None
     ) -> NotificationSent:
+        """``answer``: Meta's reply, whose ``contacts`` say who the recipient is (None when
+        the send was learnt of another way)."""
         # Same id as the ``sent`` status webhook derives, so the ledger keeps one of the two.
         return NotificationSent(
             event_id=derived_id(wamid, "sent"),
             producer=PRODUCER,
             tenant_id=event.tenant_id,
             notification_id=event.notification_id,
-            payload=SentPayload(wamid=wamid, phone_number_id=sender, wa_id=wa_id),
+            payload=SentPayload(
+                wamid=wamid,
+                phone_number_id=sender,
+                wa_id=answer.wa_id if answer else None,
+                user_id=answer.user_id if answer else None,
+            ),
         )
 
     async def _emit(self, event: Event) -> None:

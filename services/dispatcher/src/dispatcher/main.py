@@ -20,7 +20,7 @@ from dispatcher.accepted_wamid import LedgerAcceptedWamids
 from dispatcher.cloud_api import AiohttpCloudApi, CloudApi, HttpxCloudApi
 from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler
-from dispatcher.meta_errors import RETRYABLE
+from dispatcher.meta_errors import RETRYABLE, TERMINAL
 from dispatcher.pacing import BREAKER_CODES, Pacer
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import PostgresRecipientPolicy
@@ -147,7 +147,7 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
 
         metrics.initialise(
             [settings.whatsapp_phone_number_id, *(s for s, _ in settings.pacing().sender_rates)],
-            sorted({str(c) for c in RETRYABLE} | {str(c) for c in BREAKER_CODES}),
+            sorted({str(c) for c in RETRYABLE | TERMINAL} | {str(c) for c in BREAKER_CODES}),
         )
         on_stop_signals(stop, stopping)
         probes = asyncio.create_task(server.serve())

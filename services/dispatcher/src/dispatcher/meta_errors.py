@@ -19,6 +19,20 @@ RETRYABLE: Final = frozenset(
     }
 )
 
+BSUID_NOT_SUPPORTED: Final = 131062
+"""Meta's "Business-scoped User ID recipients are not supported for this message": the
+message kind needs a phone number (one-tap, zero-tap and copy-code authentication
+templates). The same message to the same BSUID is refused again, so it is never retried.
+Reported by partners documenting Meta's BSUID changes (Dualhook,
+https://dualhook.com/docs/contacts-bsuid-api-changes ; YCloud,
+https://docs.ycloud.com/reference/webhook-updates-bsuid ), not yet seen in Meta's own
+error-code table."""
+
+TERMINAL: Final = frozenset({BSUID_NOT_SUPPORTED})
+"""Codes known to be final for the message as sent. Every code outside ``RETRYABLE`` fails
+the notification at once anyway; these are named so that :func:`is_retryable` refuses
+them even if one were ever listed as retryable."""
+
 TRANSPORT_ERROR: Final = "transport_error"
 """Our code for timeouts and connection failures, which are retryable."""
 
@@ -26,4 +40,4 @@ MAX_ATTEMPTS_EXCEEDED: Final = "max_attempts_exceeded"
 
 
 def is_retryable(code: int | str) -> bool:
-    return code == TRANSPORT_ERROR or code in RETRYABLE
+    return code not in TERMINAL and (code == TRANSPORT_ERROR or code in RETRYABLE)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.schemas import ErrorBody, e164
+from ingest.schemas import ErrorBody, send_recipient
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -147,10 +147,11 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in (401, 429, 503, *codes)}
 
 
-def phone_param(value: str, field: str) -> str:
-    """A phone number from a path or query parameter, in E.164, or 422 ``validation_error``
-    naming the parameter (bodies get the same check through their schema)."""
+def recipient_param(value: str, field: str) -> str:
+    """A recipient from a path or query parameter (a number in E.164, or a BSUID as it is),
+    or 422 ``validation_error`` naming the parameter (bodies get the same check through
+    their schema)."""
     try:
-        return e164(value)
+        return send_recipient(value)
     except ValueError as exc:
         raise ApiError(422, "validation_error", str(exc), field=field) from None

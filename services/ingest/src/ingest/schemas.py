@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
@@ -48,6 +49,26 @@ def e164(value: str) -> str:
             return e164(folded)
         raise ValueError("not a possible phone number for its country code")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_BSUID_LIKE = re.compile(r"^[A-Za-z]{2}\.")
+"""What a business-scoped user id starts with (a country code and a period): a value so
+shaped is judged as a BSUID, so its error says what a BSUID must look like."""
+
+
+def send_recipient(value: str) -> str:
+    """A notification's recipient: a business-scoped user id (BSUID) exactly as given, bar
+    surrounding whitespace (BSUIDs are case-sensitive), else a phone number in E.164
+    (:func:`e164`); ValueError saying what is wrong otherwise."""
+    stripped = value.strip()
+    if is_bsuid(stripped):
+        return stripped
+    if _BSUID_LIKE.match(stripped):
+        raise ValueError(
+            "not a business-scoped user id: a two-letter country code in capitals, a "
+            "period, then up to 128 letters and digits (ENT. before them for a parent id)"
+        )
+    return e164(value)
 
 
 def recipient_form(value: str) -> str:
@@ -210,7 +231,11 @@ class NotificationRequest(_Body):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE_TEMPLATE]})
 
-    to: str = Field(description="Recipient phone number; normalised to E.164.")
+    to: str = Field(
+        description="Recipient: a phone number, normalised to E.164, or a business-scoped "
+        "user id (BSUID, such as US.13491208655302741918, or a parent BSUID with ENT.) "
+        "kept exactly as given.",
+    )
     template: Template | None = None
     text: Text | None = None
     image: Media | None = None
@@ -247,8 +272,8 @@ class NotificationRequest(_Body):
 
     @field_validator("to")
     @classmethod
-    def _e164(cls, value: str) -> str:
-        return e164(value)
+    def _recipient(cls, value: str) -> str:
+        return send_recipient(value)
 
     @field_validator("send_at", "expires_at")
     @classmethod

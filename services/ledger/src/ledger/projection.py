@@ -26,7 +26,7 @@ from notif_core.events import (
     NotificationSent,
     UsageBilled,
 )
-from notif_core.identity import recipient_key
+from notif_core.identity import is_bsuid, recipient_key
 
 META_OPT_OUT = "131050"
 """Meta's "user stopped marketing messages": the recipient joins the marketing suppression list."""
@@ -93,8 +93,8 @@ class OptOut:
 
 @dataclass(frozen=True)
 class Alias:
-    """A form of a recipient (the number a client gave) and the identity key of the
-    WhatsApp id Meta answered for it."""
+    """A form of a recipient (the number or BSUID a client gave) and the identity key of
+    whom Meta answered for it (``contacts[].wa_id``, else ``contacts[].user_id``)."""
 
     alias: str
     key: str
@@ -134,7 +134,11 @@ def event_wamid(event: Event) -> str | None:
 
 def country_of(number: str) -> str:
     """The recipient's country, which Meta's per-message price depends on. A number no
-    region claims (a fictional range) counts for its calling code's main country."""
+    region claims (a fictional range) counts for its calling code's main country; a
+    business-scoped user id starts with its user's country code."""
+    if is_bsuid(number):
+        prefix = number[:2]
+        return prefix if phonenumbers.country_code_for_region(prefix) else UNKNOWN_COUNTRY
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
@@ -191,9 +195,23 @@ def fold(state: Notification | None, notification_id: UUID, event: Event) -> Fol
     out.usage = _count_usage(state)
     out.opt_outs = _meta_opt_outs(state, event, learned_recipient)
     out.change = _change(state, previous, event, learned_recipient)
-    if isinstance(event, NotificationSent) and event.payload.wa_id and state.recipient:
-        out.alias = Alias(state.recipient, recipient_key(event.payload.wa_id), event.occurred_at)
+    if isinstance(event, NotificationSent) and state.recipient:
+        out.alias = _sent_alias(state.recipient, event)
     return out
+
+
+def _sent_alias(recipient: str, event: NotificationSent) -> Alias | None:
+    """Who Meta said the recipient is: the key of the ``wa_id`` it answered for a number (or
+    for a BSUID, should it answer one), else the ``user_id`` it answered for a BSUID (for a
+    parent BSUID, its user's own). A BSUID answered as itself pairs it with nothing, and
+    must not replace the number an inbound message paired it with."""
+    answered = event.payload.wa_id or event.payload.user_id
+    if not answered:
+        return None
+    key = recipient_key(answered)
+    if is_bsuid(recipient) and key == recipient_key(recipient):
+        return None
+    return Alias(recipient, key, event.occurred_at)
 
 
 def _count_usage(state: Notification) -> UsageKey | None:

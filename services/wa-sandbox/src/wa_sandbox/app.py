@@ -25,7 +25,7 @@ from wa_sandbox.config import SandboxConfig, Sender
 from wa_sandbox.limits import PairLimits, SenderLimits
 from wa_sandbox.metrics import REGISTRY, SENDS
 from wa_sandbox.state import SandboxState
-from wa_sandbox.validation import SendRejected, ValidSend, normalise_wa_id, validate
+from wa_sandbox.validation import BSUID, SendRejected, ValidSend, normalise_wa_id, validate
 from wa_sandbox.webhooks import WebhookScheduler
 
 DUPLICATE_SPREAD = 0.5
@@ -90,6 +90,15 @@ class Sandbox:
         the pair limit and the policy lists, and what webhooks and responses report."""
         return normalise_wa_id("".join(ch for ch in number if ch.isdigit()), self.config.identity)
 
+    def identity(self, value: str) -> str:
+        """A recipient's key: a BSUID as it is, a number as its WhatsApp id."""
+        return value if BSUID.match(value) else self.wa_id(value)
+
+    def recipient_key(self, send: ValidSend) -> str:
+        """Whom a send's window and pair limit belong to: the BSUID it went to, or the
+        WhatsApp id of its number."""
+        return send.recipient if send.by_user_id else self.wa_id(send.recipient)
+
     def admit(self, sender: Sender, send: ValidSend, now: float) -> bool:
         """Rate limits and the 24h window; returns whether the window was open."""
         if not self.sender_limits.allow(sender.phone_number_id, sender.throughput_mps):
@@ -100,8 +109,8 @@ class Sandbox:
                 f"Cloud API message throughput ({sender.throughput_mps:g} mps) has been reached",
             )
         pair = self.config.pair_limit
-        wa_id = self.wa_id(send.recipient)
-        if not self.pair_limits.allow(sender.phone_number_id, wa_id, pair.per_seconds, pair.burst):
+        key = self.recipient_key(send)
+        if not self.pair_limits.allow(sender.phone_number_id, key, pair.per_seconds, pair.burst):
             raise SendRejected(
                 400,
                 131056,
@@ -109,7 +118,7 @@ class Sandbox:
                 "Message failed to send because there were too many messages sent from this "
                 "phone number to the same phone number in a short period of time",
             )
-        in_window = self.state.in_window(sender.phone_number_id, wa_id, now)
+        in_window = self.state.in_window(sender.phone_number_id, key, now)
         policy = self.config.policy
         if (
             send.kind != "template"
@@ -129,13 +138,14 @@ class Sandbox:
         self, sender: Sender, send: ValidSend, body: dict[str, Any], now: float, in_window: bool
     ) -> dict[str, Any]:
         wamid = meta.new_wamid()
-        wa_id = self.wa_id(send.recipient)
+        key = self.recipient_key(send)
+        given = body["recipient"] if send.by_user_id else body["to"]
         self.state.messages.append(
             {
                 "wamid": wamid,
                 "phone_number_id": sender.phone_number_id,
-                "to": wa_id,
-                "input": body["to"],
+                "to": key,
+                "input": given,
                 "type": send.kind,
                 "biz_opaque_callback_data": send.callback,
                 "received_at": datetime.fromtimestamp(now, UTC).isoformat(),
@@ -144,23 +154,35 @@ class Sandbox:
         )
         self.state.accepted += 1
         SENDS.labels(outcome="accepted").inc()
-        self._schedule_statuses(sender, send, wamid, wa_id, in_window)
-        return meta.success_body(body["to"], wa_id, wamid, template=send.kind == "template")
+        if send.by_user_id:
+            # Meta answers the BSUID path without the phone number, even one it knows.
+            recipient = meta.Recipient(user_id=key, wa_id=self.state.users.get(key))
+            answer = meta.success_body(given, wamid, user_id=key, template=send.kind == "template")
+        else:
+            recipient = meta.Recipient(wa_id=key)
+            answer = meta.success_body(given, wamid, wa_id=key, template=send.kind == "template")
+        self._schedule_statuses(sender, send, wamid, recipient, in_window)
+        return answer
 
     def _schedule_statuses(
-        self, sender: Sender, send: ValidSend, wamid: str, wa_id: str, in_window: bool
+        self,
+        sender: Sender,
+        send: ValidSend,
+        wamid: str,
+        recipient: meta.Recipient,
+        in_window: bool,
     ) -> None:
         assert self.webhooks is not None
         cfg = self.config.webhooks
         category = send.template.category if send.template else "service"
-        failure = self._async_failure(send, wa_id, in_window)
+        failure = self._async_failure(send, recipient, in_window)
         now = time.time()
 
         def emit(status: str, delay: float, error: dict[str, Any] | None = None) -> None:
             item = meta.status_item(
                 wamid,
                 status,
-                wa_id,
+                recipient,
                 now + delay * cfg.time_scale,
                 callback=send.callback,
                 category=category,
@@ -183,17 +205,29 @@ class Sandbox:
         if self.random.random() < cfg.read_ratio:
             emit("read", cfg.read_delay)
 
-    def _async_failure(self, send: ValidSend, wa_id: str, in_window: bool) -> dict[str, Any] | None:
+    def _async_failure(
+        self, send: ValidSend, recipient: meta.Recipient, in_window: bool
+    ) -> dict[str, Any] | None:
+        """The failed status Meta sends later, if any. The policy lists name numbers or
+        BSUIDs; a BSUID user who shared a number is that number too."""
         policy = self.config.policy
-        undeliverable = {self.wa_id(n) for n in policy.undeliverable}
-        if wa_id in undeliverable or wa_id.startswith(tuple(policy.undeliverable_prefixes)):
+        keys = {k for k in (recipient.wa_id, recipient.user_id) if k is not None}
+        unknown_user = recipient.user_id is not None and recipient.user_id not in self.state.users
+        if (
+            unknown_user
+            or keys & {self.identity(n) for n in policy.undeliverable}
+            or (recipient.wa_id or "").startswith(tuple(policy.undeliverable_prefixes))
+        ):
+            # A BSUID the sandbox never heard from is no user of this business: Meta's code
+            # for a recipient it cannot deliver to is 131026, "Message undeliverable" (Cloud
+            # API error codes: developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
             return meta.status_error(
                 131026, "Message undeliverable", "The recipient is not a valid WhatsApp user"
             )
         if (
             send.template is not None
             and send.template.category == "marketing"
-            and wa_id in {self.wa_id(n) for n in policy.marketing_opt_outs}
+            and keys & {self.identity(n) for n in policy.marketing_opt_outs}
         ):
             return meta.status_error(
                 131050,
@@ -224,7 +258,11 @@ class Sandbox:
         number: then ``from`` is left out and the BSUID keys the window."""
         assert self.webhooks is not None
         now = time.time()
-        self.state.last_inbound[(sender.phone_number_id, wa_id or str(user_id))] = now
+        for key in (wa_id, user_id):  # a send by number or by BSUID finds the window
+            if key is not None:
+                self.state.last_inbound[(sender.phone_number_id, key)] = now
+        if user_id is not None:  # a user of this business, by BSUID from now on
+            self.state.users[user_id] = wa_id or self.state.users.get(user_id)
         wamid = meta.new_wamid()
         message: dict[str, Any] = {
             "id": wamid,
@@ -338,7 +376,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
 async def list_messages(request: web.Request) -> web.Response:
     sb = request.app[SANDBOX]
     to = request.query.get("to")
-    wa_id = sb.wa_id(to) if to else None
+    wa_id = sb.identity(to) if to else None
     callback = request.query.get("biz_opaque_callback_data")
     found = [
         m

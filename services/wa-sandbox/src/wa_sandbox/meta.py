@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -33,15 +34,35 @@ def error_body(
     return {"error": error}
 
 
-def success_body(to: str, wa_id: str, wamid: str, *, template: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message went to, as statuses name them: the WhatsApp id (``recipient_id``),
+    the business-scoped user id (``recipient_user_id``), or both."""
+
+    wa_id: str | None = None
+    user_id: str | None = None
+
+
+def success_body(
+    given: str,
+    wamid: str,
+    *,
+    template: bool,
+    wa_id: str | None = None,
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    """``contacts[{input, wa_id}]`` for a send by number; ``contacts[{input, user_id}]``
+    for one by BSUID, whose answer leaves the phone number out (partners' reading of Meta,
+    docs/recipients.md)."""
     message: dict[str, Any] = {"id": wamid}
     if template:
         message["message_status"] = "accepted"
-    return {
-        "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": wa_id}],
-        "messages": [message],
-    }
+    contact: dict[str, Any] = {"input": given}
+    if wa_id is not None:
+        contact["wa_id"] = wa_id
+    if user_id is not None:
+        contact["user_id"] = user_id
+    return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
 
 
 def webhook_envelope(
@@ -78,20 +99,20 @@ def sign(app_secret: str, body: bytes) -> str:
 def status_item(
     wamid: str,
     status: str,
-    recipient: str,
+    recipient: Recipient,
     at: float,
     *,
     callback: str | None,
     category: str | None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One ``statuses[]`` entry, with ``pricing`` and ``conversation`` on non-failed ones."""
-    item: dict[str, Any] = {
-        "id": wamid,
-        "status": status,
-        "timestamp": str(int(at)),
-        "recipient_id": recipient,
-    }
+    """One ``statuses[]`` entry, with ``pricing`` and ``conversation`` on non-failed ones.
+    ``recipient_id`` is left out when Meta withholds the number of a BSUID user."""
+    item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(at))}
+    if recipient.wa_id is not None:
+        item["recipient_id"] = recipient.wa_id
+    if recipient.user_id is not None:
+        item["recipient_user_id"] = recipient.user_id
     if callback is not None:
         item["biz_opaque_callback_data"] = callback
     if status == "failed":
@@ -105,7 +126,9 @@ def status_item(
             "type": "regular" if billable else "free_customer_service",
         }
         item["conversation"] = {
-            "id": hashlib.sha256(f"{recipient}:{category}".encode()).hexdigest()[:32],
+            "id": hashlib.sha256(
+                f"{recipient.wa_id or recipient.user_id}:{category}".encode()
+            ).hexdigest()[:32],
             "origin": {"type": category},
             **({"expiration_timestamp": str(int(at) + 86_400)} if status == "sent" else {}),
         }

@@ -20,6 +20,9 @@ class WebhookStats:
 class SandboxState:
     messages: list[dict[str, Any]] = field(default_factory=list)
     last_inbound: dict[tuple[str, str], float] = field(default_factory=dict)
+    """When each (business number, WhatsApp id or BSUID) last wrote in."""
+    users: dict[str, str | None] = field(default_factory=dict)
+    """Username users by BSUID, with the WhatsApp id they shared (None: none shared)."""
     accepted: int = 0
     rejected: Counter[int] = field(default_factory=Counter)
     webhooks: WebhookStats = field(default_factory=WebhookStats)
@@ -28,12 +31,14 @@ class SandboxState:
         """Forget everything, in place (the webhook scheduler holds a reference)."""
         self.messages.clear()
         self.last_inbound.clear()
+        self.users.clear()
         self.accepted = 0
         self.rejected.clear()
         self.webhooks = WebhookStats()
 
-    def in_window(self, sender: str, wa_id: str, now: float) -> bool:
-        opened = self.last_inbound.get((sender, wa_id))
+    def in_window(self, sender: str, who: str, now: float) -> bool:
+        """Whether ``who`` (a WhatsApp id or a BSUID) wrote to ``sender`` within 24 h."""
+        opened = self.last_inbound.get((sender, who))
         return opened is not None and now - opened < WINDOW_SECONDS
 
     def stats(self, pending_webhooks: int) -> dict[str, Any]:

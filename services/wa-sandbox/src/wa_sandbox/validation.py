@@ -36,13 +36,19 @@ def invalid(details: str) -> SendRejected:
     return SendRejected(400, 100, "Invalid parameter", details)
 
 
+BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
+"""A business-scoped user id (``US.13491208655302741918``; ``ENT.`` marks a parent BSUID)."""
+
+
 @dataclass(frozen=True)
 class ValidSend:
     kind: str
     recipient: str
-    """The recipient's digits as given."""
+    """The recipient's digits as given, or the BSUID of a send by ``recipient``."""
     template: Template | None
     callback: str | None
+    by_user_id: bool = False
+    """Addressed by ``recipient`` (a BSUID or parent BSUID), without ``to``."""
 
 
 _BRAZIL_MOBILE = re.compile(r"^55(\d{2})(9?)([6-9]\d{7})$")
@@ -76,12 +82,7 @@ def validate(body: Any, config: SandboxConfig) -> ValidSend:
         raise invalid("The parameter messaging_product is required and must be 'whatsapp'")
     if body.get("recipient_type", "individual") != "individual":
         raise invalid("recipient_type must be 'individual'")
-    to = body.get("to")
-    if not isinstance(to, str) or not to.strip():
-        raise invalid("The parameter to is required")
-    digits = _DIGITS.sub("", to)
-    if not digits.isdigit() or not 7 <= len(digits) <= 15:
-        raise invalid(f"The parameter to is not a valid phone number: {to!r}")
+    recipient, by_user_id = _recipient(body)
     kind = body.get("type", "text")
     if not isinstance(kind, str) or kind not in SUPPORTED_TYPES:
         raise SendRejected(
@@ -105,9 +106,51 @@ def validate(body: Any, config: SandboxConfig) -> ValidSend:
         _text(obj)
     elif kind == "template":
         template = _template(obj, config)
+        if by_user_id and needs_phone_number(template):
+            raise SendRejected(
+                400,
+                131062,
+                "Business-scoped User ID recipients are not supported for this message",
+                "One-tap, zero-tap and copy-code authentication templates must be sent to a "
+                "phone number",
+            )
     else:
         _media(kind, obj)
-    return ValidSend(kind=kind, recipient=digits, template=template, callback=callback)
+    return ValidSend(
+        kind=kind,
+        recipient=recipient,
+        template=template,
+        callback=callback,
+        by_user_id=by_user_id,
+    )
+
+
+def _recipient(body: dict[str, Any]) -> tuple[str, bool]:
+    """The phone number's digits from ``to``, or the BSUID from ``recipient``; ``to`` wins
+    when both are present, as partners document Meta's rule (docs/recipients.md)."""
+    to = body.get("to")
+    if to is None and "recipient" in body:
+        bsuid = body["recipient"]
+        if not isinstance(bsuid, str) or not BSUID.match(bsuid):
+            raise invalid(
+                f"The parameter recipient is not a valid business-scoped user id: {bsuid!r}"
+            )
+        return bsuid, True
+    if not isinstance(to, str) or not to.strip():
+        raise invalid("The parameter to is required")
+    digits = _DIGITS.sub("", to)
+    if not digits.isdigit() or not 7 <= len(digits) <= 15:
+        raise invalid(f"The parameter to is not a valid phone number: {to!r}")
+    return digits, False
+
+
+def needs_phone_number(template: Template) -> bool:
+    """Whether Meta refuses the template to a BSUID (131062): one-tap, zero-tap and
+    copy-code authentication templates still need a phone number. Every button of an
+    authentication template is such a one-time-password button."""
+    return template.category == "authentication" and any(
+        c.type == "button" for c in template.components
+    )
 
 
 def _text(obj: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from ingest import accept, idempotency
 from ingest.api.direct import OrjsonResponse, direct_route, header, json_body
 from ingest.cancel import GATE_TO_STATUS, cancel
 from ingest.deps import API_KEY, CurrentTenant, State, admit, get_state
-from ingest.errors import ApiError, error_responses, phone_param, validation_fields
+from ingest.errors import ApiError, error_responses, recipient_param, validation_fields
 from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
 from ingest.metrics import ACCEPTED
@@ -194,14 +194,14 @@ async def list_(
     tenant: CurrentTenant,
     state: State,
     status: StatusFilter | None = None,
-    to: Annotated[str | None, Query(max_length=32)] = None,
+    to: Annotated[str | None, Query(max_length=140)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NotificationPage:
     """The tenant's notifications, newest first, with a stable cursor."""
-    recipient = phone_param(to, "to") if to is not None else None
+    recipient = recipient_param(to, "to") if to is not None else None
     async with state.engine.connect() as conn:
         items, next_cursor = await list_notifications(
             conn,

@@ -1,0 +1,55 @@
+"""A notification's ``to``: a phone number (normalised to E.164, as before) or a
+business-scoped user id kept exactly as given; anything else is refused naming ``to``."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ingest.schemas import NotificationRequest
+
+
+def request(to: str) -> NotificationRequest:
+    return NotificationRequest.model_validate({"to": to, "text": {"body": "hi"}})
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("US.13491208655302741918", "US.13491208655302741918"),
+        ("  BR.aBc123XyZ \n", "BR.aBc123XyZ"),  # case kept, surrounding whitespace dropped
+        ("US.ENT.11815799212886844830", "US.ENT.11815799212886844830"),  # a parent BSUID
+        ("DE." + "a1" * 64, "DE." + "a1" * 64),  # 128 alphanumerics
+    ],
+)
+def test_a_bsuid_is_kept_as_given(given: str, kept: str) -> None:
+    assert request(given).to == kept
+
+
+def test_numbers_are_normalised_as_before() -> None:
+    assert request("1 (555) 123-4567").to == "+15551234567"
+    assert request("+52 1 55 8765 0003").to == "+525587650003"
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "us.13491208655302741918",  # the country code is in capitals
+        "USA.1349120865",
+        "US.",
+        "US.1349-1208",
+        "US 13491208655302741918",
+        "DE." + "a" * 129,
+        "hello",
+        "+4412",
+    ],
+)
+def test_neither_a_number_nor_a_bsuid_is_refused_naming_to(to: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        request(to)
+    assert info.value.errors()[0]["loc"] == ("to",)
+
+
+def test_a_malformed_bsuid_is_told_what_a_bsuid_looks_like() -> None:
+    with pytest.raises(ValidationError, match="not a business-scoped user id"):
+        request("us.1349")
