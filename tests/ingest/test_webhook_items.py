@@ -24,6 +24,7 @@ from tests.e2e.services import Services
 
 from ingest.api.middleware import RequestGuard
 from ingest.metrics import REQUESTS
+from ledger import sealing
 from notif_core.identity import recipient_key
 from notif_core.ids import derived_id, new_id
 from wa_sandbox.meta import sign
@@ -74,14 +75,16 @@ def deliver(services: Services, raw: bytes) -> httpx.Response:
 
 
 async def in_ledger(engine: AsyncEngine, event_id: UUID, within: float = 20) -> dict[str, Any]:
-    """The event's body as the ledger stored it (it went through outbox, queue and ledger)."""
+    """The event's body as the ledger stored it (it went through outbox, queue and ledger),
+    its sealed personal fields opened."""
     query = text("SELECT body FROM ledger.events WHERE event_id = :id")
     deadline = time.monotonic() + within
     while True:
         async with engine.connect() as conn:
             found = (await conn.execute(query, {"id": event_id})).scalar_one_or_none()
-        if found is not None:
-            return found  # type: ignore[no-any-return]
+            if found is not None:
+                (event,) = await sealing.opened(conn, [found])
+                return event.model_dump(mode="json", by_alias=True)
         assert time.monotonic() < deadline, f"the ledger never stored event {event_id}"
         await asyncio.sleep(0.1)
 

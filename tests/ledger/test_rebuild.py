@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from tests.conftest import Stack
 
-from ledger import store
+from ledger import sealing, store
 from ledger.optouts import DEFAULT_KEYWORDS
 from ledger.rebuild import create_scratch
 from ledger.tables import LIVE, ReadModel, events
@@ -148,7 +148,9 @@ async def incremental_equals_replay(database_url: str, order: list[int]) -> None
                 .where(events.c.event_id.in_(ids))
                 .order_by(events.c.seq)
             )
-            page = [(row.seq, store.parse_stored(row.body)) for row in stored]
+            rows = list(stored)
+            opened = await sealing.opened(conn, [row.body for row in rows])
+            page = [(row.seq, event) for row, event in zip(rows, opened, strict=True)]
             await store.project(conn, page, DEFAULT_KEYWORDS, scratch)
             tenants = [e.tenant_id for e in pool if e.tenant_id is not None]
             live = await snapshot(conn, LIVE, nid, to, tenants)

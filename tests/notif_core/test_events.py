@@ -45,6 +45,11 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
         "new": "+5215512349999",
         "changed_at": "2026-12-01T10:00:00Z",
     },
+    "recipient.erasure_requested": {"recipient": "+15551234567"},
+    "recipient.erased": {
+        "subjects": ["p:00"],
+        "opt_outs": [{"phone_number_id": "1", "recipient": "p:00", "scope": "all"}],
+    },
     "usage.billed": {"wamid": "wamid.X", "category": "utility", "billable": True},
 }
 

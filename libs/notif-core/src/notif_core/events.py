@@ -211,6 +211,33 @@ class OptPayload(_Model):
     scope: Literal["all", "marketing"] = "all"
 
 
+class ErasureRequestedPayload(_Model):
+    """A request to erase a person: travels from ingest to the ledger only, and is never
+    stored (the ledger stores the resulting ``recipient.erased``, which names no one)."""
+
+    recipient: str = Field(description="Any form of the person: a number or a BSUID.")
+    requested_by: Literal["api", "notifctl"] = "api"
+
+
+class ErasedOptOut(_Model):
+    """An opt-out (or opt-in) that outlives the person's erasure, keyed by pseudonym."""
+
+    phone_number_id: str
+    recipient: str = Field(description="notif_core.erasure.pseudonym of the identity key.")
+    scope: Literal["all", "marketing"]
+    source: str | None = None
+    since: datetime | None = None
+    lifted_at: datetime | None = None
+
+
+class ErasedPayload(_Model):
+    """A person erased: the pseudonyms of every form of them the ledger knew, and their
+    opt-outs in pseudonymous form (so that a rebuild keeps blocking sends to them)."""
+
+    subjects: list[str]
+    opt_outs: list[ErasedOptOut] = Field(default_factory=list)
+
+
 class UsagePayload(_Model):
     wamid: str
     category: str | None = None
@@ -331,6 +358,20 @@ class RecipientNumberChanged(_Envelope):
     payload: NumberChangedPayload
 
 
+class RecipientErasureRequested(_Envelope):
+    """Erase a person's personal data (GDPR Art. 17); see ``ErasureRequestedPayload``."""
+
+    type: Literal["recipient.erasure_requested"] = "recipient.erasure_requested"
+    payload: ErasureRequestedPayload
+
+
+class RecipientErased(_Envelope):
+    """A person's data was erased; their opt-outs stay, pseudonymous."""
+
+    type: Literal["recipient.erased"] = "recipient.erased"
+    payload: ErasedPayload
+
+
 class UsageBilled(_Envelope):
     """Meta's pricing for a message, for usage and cost reports."""
 
@@ -353,6 +394,8 @@ EVENT_TYPES: tuple[type[_Envelope], ...] = (
     RecipientOptedOut,
     RecipientOptedIn,
     RecipientNumberChanged,
+    RecipientErasureRequested,
+    RecipientErased,
     UsageBilled,
 )
 
@@ -371,6 +414,8 @@ Event = Annotated[
     | RecipientOptedOut
     | RecipientOptedIn
     | RecipientNumberChanged
+    | RecipientErasureRequested
+    | RecipientErased
     | UsageBilled,
     Field(discriminator="type"),
 ]

@@ -68,3 +68,26 @@ def recipient_key(value: str) -> str:
 def same_person(a: str, b: str) -> bool:
     """Whether two recipient forms name the same person by the country rules."""
     return recipient_key(a) == recipient_key(b)
+
+
+_UNFOLDS: Final = (
+    (re.compile(r"^55(\d{2})([6-9]\d{7})$"), "55{0}9{1}"),
+    (re.compile(r"^52(\d{10})$"), "521{0}"),
+    (re.compile(r"^54(\d{10})$"), "549{0}"),
+)
+"""The inverse of ``_FOLDS``: a key's longer mobile form."""
+
+
+def spellings(key: str) -> set[str]:
+    """Every way a recipient with this :func:`recipient_key` may have been written by a
+    client or by Meta: the key, its country's longer mobile form, each with and without
+    ``+``. For finding a person's rows that kept the form they arrived in."""
+    if is_bsuid(key):
+        return {key}
+    number = digits(key)
+    forms = {number}
+    for pattern, template in _UNFOLDS:
+        match = pattern.match(number)
+        if match:
+            forms.add(template.format(*match.groups()))
+    return forms | {"+" + f for f in forms}

@@ -6,7 +6,7 @@ local stack that ``make run`` starts, so a service started by hand in a dev shel
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/notif"
@@ -35,6 +35,12 @@ class CoreSettings(BaseSettings):
     whatsapp_phone_number_id: str = Field(
         default="100000000000001",
         description="Default sender: for notifications and suppressions that name none.",
+    )
+    recipient_pseudonym_key: SecretStr = Field(
+        default=SecretStr("local-recipient-pseudonym-key"),
+        description="HMAC key of the pseudonyms an erased person's opt-outs are kept under "
+        "(notif_core.erasure). Every service must share it; changing it forgets those "
+        "opt-outs.",
     )
 
     @field_validator("database_url")

@@ -5,7 +5,8 @@ window, from the ledger's read models, and ingest's mark of the latest inbound m
 The read models trail Meta's webhooks by the projection lag (webhook, outbox relay, events
 queue, ledger batch). :class:`RecipientFacts` keeps both sides so the handler can tell a
 certain answer from one the ledger has not caught up with. Rows are looked up by
-``notif_core.identity.recipient_key``, the key ingest marks and the ledger projects under.
+``notif_core.identity.recipient_key``, the key ingest marks and the ledger projects under,
+and the opt-outs of an erased person by the key's pseudonym (``notif_core.erasure``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dispatcher.inbound_mark import MARK_AGE, MARK_FROM
+from notif_core.erasure import deployment_pseudonym
 
 WINDOW = timedelta(hours=24)
 
@@ -51,7 +53,8 @@ class RecipientPolicy(Protocol):
 
 # Built from inbound_mark.py's constants only: no input reaches the text.
 _FACTS = text(
-    "SELECT EXISTS (SELECT 1 FROM ledger.suppressions WHERE recipient = :recipient "  # noqa: S608
+    "SELECT EXISTS (SELECT 1 FROM ledger.suppressions "  # noqa: S608
+    "WHERE recipient IN (:recipient, :pseudonym) "
     "AND phone_number_id IN (:sender, '*') AND (scope = 'all' OR :marketing) "
     "AND since IS NOT NULL AND (lifted_at IS NULL OR since > lifted_at)), "
     "(SELECT last_inbound_at FROM ledger.windows "
@@ -70,7 +73,13 @@ class PostgresRecipientPolicy:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    _FACTS, {"sender": sender, "recipient": recipient, "marketing": marketing}
+                    _FACTS,
+                    {
+                        "sender": sender,
+                        "recipient": recipient,
+                        "pseudonym": deployment_pseudonym(recipient),
+                        "marketing": marketing,
+                    },
                 )
             ).one()
         suppressed, projected, marked, age = row

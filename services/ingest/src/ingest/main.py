@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from ingest import metrics
-from ingest.api import account, health, notifications, webhooks
+from ingest.api import account, health, notifications, recipients, webhooks
 from ingest.api.middleware import RequestGuard
 from ingest.deps import AppState
 from ingest.errors import install_error_handlers
@@ -99,6 +99,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(notifications.router)
     app.include_router(account.router)
+    app.include_router(recipients.router)
     app.include_router(webhooks.router)
     return app
 

@@ -19,10 +19,11 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 from uuid import UUID
 
 from pydantic_core import from_json
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import outbox
@@ -39,6 +40,9 @@ from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
 from notif_core.sqs._sqs import MAX_DELAY_SECONDS
 from notif_core.sqs.publisher import Refusal
 
+EPHEMERAL: Final = frozenset({"recipient.erasure_requested"})
+"""Event types whose row is deleted once published, not kept for inspection: an erasure
+request holds the number of the person to forget."""
 log = get_logger(__name__)
 CHANNEL = "ingest_outbox"
 RELAY_BATCH = 500
@@ -236,6 +240,11 @@ class OutboxRelay:
                 await conn.execute(
                     update(outbox).where(outbox.c.id.in_(published)).values(published_at=func.now())
                 )
+                ephemeral = [
+                    r.id for r in rows if r.id in published and r.message.type in EPHEMERAL
+                ]
+                if ephemeral:
+                    await conn.execute(delete(outbox).where(outbox.c.id.in_(ephemeral)))
             await self._set_aside(conn, set_aside)
         return len(published) + len(set_aside)
 

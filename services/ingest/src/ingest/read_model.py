@@ -50,7 +50,7 @@ _HISTORY = text(
     """
 )
 """Events that named the notification, and Meta's statuses that named only its wamid."""
-_HIDDEN = frozenset({"to", "message", "from", "metadata", "callback_url"})
+_HIDDEN = frozenset({"to", "message", "from", "metadata", "callback_url", "sealed"})
 
 
 def _history_item(row: Any) -> HistoryItem:

@@ -16,6 +16,7 @@ from uuid import UUID
 import phonenumbers
 
 from ledger.status import TERMINAL, next_status
+from notif_core.erasure import erased_country, is_erased
 from notif_core.events import (
     STATUS_OF_EVENT,
     Event,
@@ -179,8 +180,11 @@ def fold(state: Notification | None, notification_id: UUID, event: Event) -> Fol
     if isinstance(event, NotificationAccepted) and state.recipient is None:
         p = event.payload
         state.phone_number_id = p.phone_number_id
-        state.recipient = p.to
-        state.recipient_country = country_of(p.to)
+        erased = is_erased(p.to)  # a sealed recipient whose key erasure destroyed
+        state.recipient = None if erased else p.to
+        state.recipient_country = (erased_country(p.to) if erased else country_of(p.to)) or (
+            UNKNOWN_COUNTRY
+        )
         state.callback_url = p.callback_url
         state.metadata = p.metadata
         learned_recipient = True
@@ -219,8 +223,8 @@ def _count_usage(state: Notification) -> UsageKey | None:
     accepted event) are known, whichever arrived last."""
     if state.usage_counted or state.pricing_category is None or state.billed_at is None:
         return None
-    if state.tenant_id is None or state.recipient is None:
-        return None
+    if state.tenant_id is None or state.recipient_country is None:
+        return None  # the accepted event (which gives the country) is not known yet
     state.usage_counted = True
     return UsageKey(
         tenant_id=state.tenant_id,

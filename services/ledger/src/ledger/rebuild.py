@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger import store
+from ledger import sealing, store
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.tables import LIVE, RETIRED, ReadModel, events
 
@@ -71,7 +71,9 @@ async def _replay(
     )
     if limit is not None:
         query = query.limit(limit)
-    page = [(row.seq, store.parse_stored(row.body)) for row in await conn.execute(query)]
+    rows = list(await conn.execute(query))
+    opened = await sealing.opened(conn, [row.body for row in rows])
+    page = [(row.seq, event) for row, event in zip(rows, opened, strict=True)]
     await store.project(conn, page, keywords, rm)
     return (page[-1][0] if page else after_seq), len(page)
 

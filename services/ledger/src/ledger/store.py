@@ -11,17 +11,17 @@ event links that wamid, so nothing is lost and the outcome does not depend on ar
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Table, case, delete, func, literal, select, text
+from sqlalchemy import Table, case, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger import erasure, sealing
 from ledger.callbacks import callback_row
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.projection import (
@@ -31,17 +31,21 @@ from ledger.projection import (
     OptOut,
     StatusChange,
     UsageKey,
+    country_of,
     event_wamid,
     fold,
 )
 from ledger.tables import LIVE, ReadModel, callbacks, events
+from notif_core.erasure import deployment_pseudonym, is_erased
 from notif_core.events import (
     Event,
     MessageInboundReceived,
+    NotificationAccepted,
+    RecipientErased,
+    RecipientErasureRequested,
     RecipientNumberChanged,
     RecipientOptedIn,
     RecipientOptedOut,
-    parse_event,
 )
 from notif_core.identity import recipient_key
 from notif_core.logging import get_logger
@@ -82,6 +86,11 @@ async def append(
         if e.event_id not in seen:
             seen.add(e.event_id)
             unique.append(e)
+    requests = [e for e in unique if isinstance(e, RecipientErasureRequested)]
+    unique = [e for e in unique if not isinstance(e, RecipientErasureRequested)]
+    if requests and rm is LIVE:  # a rebuild never meets one: they are not stored
+        erased = [await erasure.erase(conn, r) for r in requests]
+        unique += [e for e in erased if e is not None]
     if not unique:
         return Appended([], [])
     wamids = sorted({w for e in unique if (w := event_wamid(e))})
@@ -93,6 +102,12 @@ async def append(
             ),
             {"space": WAMID_LOCK_SPACE, "wamids": wamids},
         )
+    countries = {
+        i: country_of(e.payload.to)
+        for i, e in enumerate(unique)
+        if isinstance(e, NotificationAccepted)
+    }
+    bodies = await sealing.sealed_bodies(conn, unique, countries)
     inserted = await conn.execute(
         insert(events)
         .on_conflict_do_nothing(index_elements=["event_id"])
@@ -104,10 +119,10 @@ async def append(
                 "notification_id": e.notification_id,
                 "tenant_id": e.tenant_id,
                 "occurred_at": e.occurred_at,
-                "body": e.model_dump(mode="json", by_alias=True),
+                "body": body,
                 "wamid": event_wamid(e),
             }
-            for e in unique
+            for e, body in zip(unique, bodies, strict=True)
         ],
     )
     seq_of = {row.event_id: row.seq for row in inserted}
@@ -217,14 +232,12 @@ async def _load(conn: AsyncConnection, items: Sequence[Stored], rm: ReadModel) -
             .where(events.c.notification_id.is_(None), events.c.wamid.in_(linkable))
             .order_by(events.c.seq)
         )
-        for r in rows:
-            parked.setdefault(r.wamid, []).append((r.seq, parse_stored(r.body)))
+        found = list(rows)
+        for r, event in zip(
+            found, await sealing.opened(conn, [r.body for r in found]), strict=True
+        ):
+            parked.setdefault(r.wamid, []).append((r.seq, event))
     return _Batch(rm, states, owner, parked)
-
-
-def parse_stored(body: object) -> Event:
-    """Stored bodies are the events' JSON; the contracts parse them back."""
-    return parse_event(json.dumps(body))
 
 
 async def _write(conn: AsyncConnection, batch: _Batch, emit_callbacks: bool) -> None:
@@ -284,6 +297,11 @@ async def project_recipient(
     """Windows from inbound messages; the suppression list from opt-out and opt-in events
     and from keywords in inbound messages; number changes move both to the new key. Every
     row is keyed by :func:`recipient_key`, so any form of the same person matches."""
+    if isinstance(event, RecipientErased):
+        await _keep_erased_opt_outs(conn, rm, event)
+        return
+    if _names_erased_person(event):
+        return  # its person is erased: nothing of it may reappear under their number
     if isinstance(event, MessageInboundReceived):
         p = event.payload
         keys = await _inbound_keys(conn, rm, p.from_, p.user_id, p.received_at)
@@ -328,6 +346,42 @@ async def project_recipient(
     elif isinstance(event, RecipientNumberChanged):
         c = event.payload
         await _move(conn, rm, recipient_key(c.old), recipient_key(c.new))
+
+
+def _names_erased_person(event: Event) -> bool:
+    if isinstance(event, MessageInboundReceived):
+        return is_erased(event.payload.from_) and not event.payload.user_id
+    if isinstance(event, RecipientOptedOut | RecipientOptedIn):
+        return is_erased(event.payload.recipient)
+    if isinstance(event, RecipientNumberChanged):
+        return is_erased(event.payload.old) or is_erased(event.payload.new)
+    return False
+
+
+async def _keep_erased_opt_outs(
+    conn: AsyncConnection, rm: ReadModel, event: RecipientErased
+) -> None:
+    """An erased person's opt-outs, as the erasure kept them: keyed by pseudonym."""
+    table = rm.suppressions
+    for o in event.payload.opt_outs:
+        stmt = insert(table).values(
+            phone_number_id=o.phone_number_id,
+            recipient=o.recipient,
+            scope=o.scope,
+            source=o.source,
+            since=o.since,
+            lifted_at=o.lifted_at,
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["phone_number_id", "recipient", "scope"],
+                set_={
+                    "since": func.greatest(table.c.since, stmt.excluded.since),
+                    "lifted_at": func.greatest(table.c.lifted_at, stmt.excluded.lifted_at),
+                    "source": func.coalesce(stmt.excluded.source, table.c.source),
+                },
+            )
+        )
 
 
 async def _inbound_keys(
@@ -452,8 +506,17 @@ async def _suppress(
 async def _lift(
     conn: AsyncConnection, rm: ReadModel, sender: str, recipient: str, at: datetime
 ) -> None:
-    """An opt-in lifts opt-outs older than it, in every scope; a later opt-out wins again."""
+    """An opt-in lifts opt-outs older than it, in every scope; a later opt-out wins again.
+    It also lifts what an erasure kept of the person's opt-outs (under their pseudonym)."""
     table = rm.suppressions
+    await conn.execute(
+        update(table)
+        .where(
+            table.c.phone_number_id == sender,
+            table.c.recipient == deployment_pseudonym(recipient),
+        )
+        .values(lifted_at=func.greatest(table.c.lifted_at, at))
+    )
     for scope in ("all", "marketing"):
         stmt = insert(table).values(
             phone_number_id=sender, recipient=recipient, scope=scope, lifted_at=at

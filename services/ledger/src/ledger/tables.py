@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -76,6 +77,7 @@ notifications = Table(
     Column("pricing_model", Text, nullable=True),
     Column("billed_at", DateTime(timezone=True), nullable=True),
     Column("usage_counted", Boolean, nullable=False, server_default="false"),
+    Index("notifications_by_recipient", "recipient"),
 )
 
 windows = Table(
@@ -120,6 +122,18 @@ client dialled (``input``) for the ``wa_id`` Meta answered, or a BSUID for the W
 it came with. Windows and suppressions are keyed by ``recipient_key``; a BSUID-only opt-out
 also reaches the number its alias names."""
 
+
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("kid", UUID(as_uuid=True), primary_key=True),
+    Column("subject", Text, nullable=False, unique=True),
+    Column("key", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""One AES-256 data key per person (``subject``: the pseudonym of their identity key), under
+which their events' personal fields are sealed (``ledger.sealing``). Erasure deletes the
+row; the events stay and read back redacted. Not a read model: a rebuild keeps it."""
 
 usage = Table(
     "usage",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifctl import k8s, keys, ledger, quarantine, queues
+from notifctl import k8s, keys, ledger, quarantine, queues, recipients
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     queues.register(sub)
     ledger.register(sub)
     quarantine.register(sub)
+    recipients.register(sub)
     k8s.register(sub)
     args = parser.parse_args(argv)
     if args.command == "keys":
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         return k8s.run(args)
     if args.command == "quarantine":
         return quarantine.run(args)
+    if args.command == "recipients":
+        return recipients.run(args)
     return queues.run(args)
 
 

@@ -8,7 +8,7 @@ who wrote STOP. Each has its live twin's columns and key.
 
 The event store's guard still refuses every UPDATE, TRUNCATE and DELETE, except a DELETE in
 a transaction that set ``ledger.retention_purge`` to ``on`` (``set_config(…, true)``, so it
-ends with the transaction): the retention purge's, and nothing else.
+ends with the transaction): the retention purge's, and the erasure's UPDATE of 0008.
 
 Revision ID: 0009
 Revises: 0008
@@ -31,6 +31,10 @@ CREATE OR REPLACE FUNCTION {S}.events_are_append_only() RETURNS trigger LANGUAGE
 BEGIN
 {EXCEPTION}    RAISE EXCEPTION 'ledger.events is append-only (% refused)', TG_OP;
 END $$;
+"""
+_ERASURE_MAY_REDACT = """    IF TG_OP = 'UPDATE' AND current_setting('ledger.erasure', true) = 'on' THEN
+        RETURN NEW;
+    END IF;
 """
 _PURGE_MAY_DELETE = """    IF TG_OP = 'DELETE' AND current_setting('ledger.retention_purge', true) = 'on' THEN
         RETURN OLD;
@@ -70,10 +74,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("alias"),
         schema=S,
     )
-    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", _PURGE_MAY_DELETE))
+    exceptions = _ERASURE_MAY_REDACT + _PURGE_MAY_DELETE
+    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", exceptions))
 
 
 def downgrade() -> None:
-    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", ""))
+    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", _ERASURE_MAY_REDACT))
     for table in ("retired_aliases", "retired_suppressions", "retired_usage"):
         op.drop_table(table, schema=S)

@@ -1,0 +1,99 @@
+"""Erasing a person (GDPR Art. 17): ingest's part, and the request to the ledger.
+
+In one transaction, ingest removes the person from what it owns:
+
+- accepted requests (``ingest.notifications``): the recipient reads ``erased`` and the
+  stored request keeps only the priority;
+- stored idempotent responses, published outbox rows and raw webhook bodies that mention
+  any spelling of the person (these are kept days at most, but a person asking to be
+  erased should not wait for that);
+- inbound marks (the person's and those their BSUID moved).
+
+and writes a ``recipient.erasure_requested`` to the events queue. The ledger does the rest
+(``ledger.erasure``); the relay deletes that outbox row as soon as it is published, since
+it holds the number in clear.
+
+Rows of notifications still on their way (not yet published) are left to finish; erase
+again after they have if they matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from sqlalchemy import delete, func, literal, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ingest import outbox
+from ingest.tables import inbound_marks, notifications
+from notif_core.erasure import ERASED
+from notif_core.events import ErasureRequestedPayload, RecipientErasureRequested
+from notif_core.identity import recipient_key, spellings
+
+PRODUCER = "ingest"
+_ANY_FORM = "EXISTS (SELECT 1 FROM unnest(CAST(:forms AS text[])) AS f WHERE {test})"
+_MENTIONS = [
+    text(f"DELETE FROM ingest.{table} WHERE {where}" + _ANY_FORM.format(test=test))  # noqa: S608
+    for table, where, test in (
+        ("idempotency_keys", "", "strpos(key || response::text, f) > 0"),
+        (
+            "outbox",
+            "(published_at IS NOT NULL OR quarantined_at IS NOT NULL) AND ",
+            "strpos(body, f) > 0",
+        ),
+        ("webhook_inbox", "", "position(convert_to(f, 'UTF8') IN body) > 0"),
+    )
+]
+"""Rows that quote a spelling of the person: stored responses, sent or set-aside outbox
+rows, raw webhook bodies. Built from the constants above only."""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What ingest removed at once; the ledger's part follows within seconds."""
+
+    request_id: UUID
+    notifications: int
+
+
+async def has_sent_to(conn: AsyncConnection, tenant_id: UUID, recipient: str) -> bool:
+    """Whether the tenant ever addressed a notification to any form of this person."""
+    forms = spellings(recipient_key(recipient))
+    n = notifications
+    found = await conn.execute(
+        select(literal(1)).where(n.c.tenant_id == tenant_id, n.c.to.in_(forms)).limit(1)
+    )
+    return found.first() is not None
+
+
+async def erase(
+    conn: AsyncConnection,
+    recipient: str,
+    tenant_id: UUID | None,
+    requested_by: Literal["api", "notifctl"] = "api",
+) -> Erasure:
+    """Erase ingest's rows of the person ``recipient`` names (any form) and ask the ledger
+    to erase its own, in the caller's transaction."""
+    key = recipient_key(recipient)
+    forms = sorted(spellings(key) | {recipient})
+    n = notifications
+    erased = await conn.execute(
+        update(n)
+        .where(n.c.to.in_(forms))
+        .values(to=ERASED, request=func.jsonb_build_object("priority", n.c.priority))
+    )
+    for statement in _MENTIONS:
+        await conn.execute(statement, {"forms": forms})
+    m = inbound_marks
+    await conn.execute(
+        delete(m).where(or_(m.c.recipient_key.in_({key, recipient}), m.c.user_id == recipient))
+    )
+    request = RecipientErasureRequested(
+        producer=PRODUCER,
+        tenant_id=tenant_id,
+        payload=ErasureRequestedPayload(recipient=recipient, requested_by=requested_by),
+    )
+    await outbox.add_many(conn, [outbox.Pending("events", request)])
+    return Erasure(request.event_id, erased.rowcount)
