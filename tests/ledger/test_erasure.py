@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.ledger.test_recipient_identity import inbound
 
 from ledger import sealing, store
 from ledger.optouts import DEFAULT_KEYWORDS
@@ -42,21 +43,6 @@ def accepted(to: str) -> ev.NotificationAccepted:
     )
 
 
-def stop(who: str) -> ev.MessageInboundReceived:
-    return ev.MessageInboundReceived(
-        producer="test",
-        occurred_at=T0,
-        payload=ev.InboundPayload(
-            wamid=f"wamid.{new_id()}",
-            from_=who.lstrip("+"),
-            phone_number_id=SENDER,
-            type="text",
-            text="STOP",
-            received_at=T0,
-        ),
-    )
-
-
 def erasure_of(who: str) -> ev.RecipientErasureRequested:
     return ev.RecipientErasureRequested(
         producer="test", payload=ev.ErasureRequestedPayload(recipient=who)
@@ -74,7 +60,7 @@ async def _bodies(engine: AsyncEngine, ids: list[str]) -> list[dict[str, object]
 
 async def test_sealed_then_erased_then_rebuilt(engine: AsyncEngine) -> None:
     person = _unique_number()
-    sent, wrote = accepted(person), stop(person)
+    sent, wrote = accepted(person), inbound("STOP", T0, person.lstrip("+"))
     async with engine.begin() as conn:
         await store.append(conn, [sent, wrote])
     stored = await _bodies(engine, [str(sent.event_id), str(wrote.event_id)])
@@ -110,7 +96,7 @@ async def test_sealed_then_erased_then_rebuilt(engine: AsyncEngine) -> None:
 
 async def test_events_stored_before_sealing_are_redacted_in_place(engine: AsyncEngine) -> None:
     person = _unique_number()
-    legacy = stop(person)
+    legacy = inbound("STOP", T0, person.lstrip("+"))
     async with engine.begin() as conn:  # written as the ledger wrote bodies before sealing
         await conn.execute(
             text(

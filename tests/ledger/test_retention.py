@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack
+from tests.ledger.test_recipient_identity import inbound
 
 from ledger import retention, store
 from ledger.main import migrate
@@ -97,24 +98,6 @@ def sent_stream(
     return stream
 
 
-def inbound(
-    at: Any, sender: str | None, text_: str | None, user_id: str | None = None
-) -> ev.MessageInboundReceived:
-    return ev.MessageInboundReceived(
-        producer="test",
-        occurred_at=at,
-        payload=ev.InboundPayload(
-            wamid=f"wamid.in.{new_id()}",
-            from_=sender,
-            user_id=user_id,
-            phone_number_id=SENDER,
-            type="text",
-            text=text_,
-            received_at=at,
-        ),
-    )
-
-
 TENANT = new_id()
 
 
@@ -156,14 +139,14 @@ async def test_purge_keeps_live_equal_to_a_rebuild(
         sent_stream(optout_old, to_131050, OLD, fail_code=131050),
         sent_stream(scheduled, to_sched, OLD, send_at=NOW + timedelta(days=3)),
         [
-            inbound(OLD, stopper, "STOP"),  # an opt-out older than the retention
-            inbound(OLD, chatter, "hello, my address is …"),
-            inbound(OLD, paired, None, user_id=bsuid),  # pairs the BSUID with the number
+            inbound("STOP", OLD, stopper),  # an opt-out older than the retention
+            inbound("hello, my address is …", OLD, chatter),
+            inbound("", OLD, paired, user_id=bsuid),  # pairs the BSUID with the number
             api_optout,
             orphan,
         ],
         sent_stream(recent, to_recent, NOW - timedelta(days=1)),
-        [inbound(NOW - timedelta(hours=1), chatter, "still here")],
+        [inbound("still here", NOW - timedelta(hours=1), chatter)],
     ]
     for batch in batches:  # parked first, as Meta's webhook can beat our sent event
         async with engine.begin() as conn:

@@ -15,22 +15,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
+from ledger.migrations.event_store_guard import ERASURE_MAY_REDACT, guard
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 S = "ledger"
-_GUARD = """
-CREATE OR REPLACE FUNCTION {S}.events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-{EXCEPTION}    RAISE EXCEPTION 'ledger.events is append-only (% refused)', TG_OP;
-END $$;
-"""
-_ERASURE_MAY_REDACT = """    IF TG_OP = 'UPDATE' AND current_setting('ledger.erasure', true) = 'on' THEN
-        RETURN NEW;
-    END IF;
-"""
 
 
 def upgrade() -> None:
@@ -45,10 +37,10 @@ def upgrade() -> None:
         schema=S,
     )
     op.create_index("notifications_by_recipient", "notifications", ["recipient"], schema=S)
-    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", _ERASURE_MAY_REDACT))
+    op.execute(guard(ERASURE_MAY_REDACT))
 
 
 def downgrade() -> None:
-    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", ""))
+    op.execute(guard())
     op.drop_index("notifications_by_recipient", table_name="notifications", schema=S)
     op.drop_table("subject_keys", schema=S)

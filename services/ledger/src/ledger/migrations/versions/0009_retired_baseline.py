@@ -19,27 +19,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
+from ledger.migrations.event_store_guard import ERASURE_MAY_REDACT, PURGE_MAY_DELETE, guard
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
 
 S = "ledger"
-
-_GUARD = """
-CREATE OR REPLACE FUNCTION {S}.events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-{EXCEPTION}    RAISE EXCEPTION 'ledger.events is append-only (% refused)', TG_OP;
-END $$;
-"""
-_ERASURE_MAY_REDACT = """    IF TG_OP = 'UPDATE' AND current_setting('ledger.erasure', true) = 'on' THEN
-        RETURN NEW;
-    END IF;
-"""
-_PURGE_MAY_DELETE = """    IF TG_OP = 'DELETE' AND current_setting('ledger.retention_purge', true) = 'on' THEN
-        RETURN OLD;
-    END IF;
-"""
 
 
 def upgrade() -> None:
@@ -74,11 +61,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("alias"),
         schema=S,
     )
-    exceptions = _ERASURE_MAY_REDACT + _PURGE_MAY_DELETE
-    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", exceptions))
+    op.execute(guard(ERASURE_MAY_REDACT, PURGE_MAY_DELETE))
 
 
 def downgrade() -> None:
-    op.execute(_GUARD.replace("{S}", S).replace("{EXCEPTION}", _ERASURE_MAY_REDACT))
+    op.execute(guard(ERASURE_MAY_REDACT))
     for table in ("retired_aliases", "retired_suppressions", "retired_usage"):
         op.drop_table(table, schema=S)
