@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.ledger.test_recipient_identity import inbound
 
@@ -120,3 +122,9 @@ async def test_events_stored_before_sealing_are_redacted_in_place(engine: AsyncE
             {"p": deployment_pseudonym(recipient_key(person))},
         )
         assert suppressed.scalar_one() == 1
+    with pytest.raises(DBAPIError, match="append-only"):  # only erasure's transaction may
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE ledger.events SET body = body WHERE event_id = :id"),
+                {"id": legacy.event_id},
+            )
