@@ -61,6 +61,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     local = LocalStack(root, ports=Ports.all_free(), outer_env={})
     env = local.start()
+    # Callback receivers in tests are http servers on loopback (services and in-process apps
+    # alike); tests of the refusal build their settings with it off (tests/*/test_*egress*).
+    env["CALLBACK_ALLOW_PRIVATE"] = "true"
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
             mp.setenv(name, value)
@@ -106,6 +109,10 @@ def services(stack: Stack) -> Iterator[Services]:
         "CALLBACK_RETRY_CAP_SECONDS": "1",
         "QUEUE_METRICS_INTERVAL": "2",
         "DRAIN_SECONDS": "10",
+        # Tenant walls as in production: a tenant sends only from numbers assigned to it
+        # (the dev tenant of `api_key` holds the sandbox's sender, devtenant.py); a tenant
+        # without numbers gets 422 no_sender_assigned.
+        "SINGLE_TENANT": "false",
     }
     log_dir = stack.root / "service-logs"
     log_dir.mkdir(exist_ok=True)

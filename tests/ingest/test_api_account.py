@@ -131,7 +131,7 @@ def test_an_api_suppression_stops_sends_until_lifted(services: Services, api_key
         (
             "POST",
             "/v1/suppressions",
-            {"recipient": "+14155550101", "phone_number_id": "999"},
+            {"recipient": "+14155550101", "phone_number_id": "999999999999999"},
             422,
             "unknown_phone_number_id",
         ),

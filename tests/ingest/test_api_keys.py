@@ -23,6 +23,7 @@ from ingest.keys import (
     bootstrap_keys,
     create_tenant_with_key,
     ensure_tenant,
+    generate_key,
     hash_key,
 )
 
@@ -54,9 +55,8 @@ async def test_keys_are_stored_hashed_with_a_visible_prefix(engine: AsyncEngine)
 
 def test_notifctl_create_list_rotate_revoke(stack: Stack, services: Services) -> None:
     tenant = f"acme-{time.time_ns()}"
-    created = notifctl(
-        stack, "keys", "create", "--tenant", tenant, "--phone-number-id", "100000000000001"
-    )
+    number = f"{time.time_ns() % 10**15:015d}"  # a number of its own: one tenant per number
+    created = notifctl(stack, "keys", "create", "--tenant", tenant, "--phone-number-id", number)
     assert created.returncode == 0, created.stderr
     first = re.search(r"^(wn_live_\S+)$", created.stdout, re.M)
     assert first is not None
@@ -71,7 +71,9 @@ def test_notifctl_create_list_rotate_revoke(stack: Stack, services: Services) ->
     for key in (key1, key2):
         assert key[:12] in listing.stdout
         assert key not in listing.stdout
-    assert notifctl(stack, "keys", "revoke", key1[:12]).returncode == 0
+    key1_id = re.search(rf"^(\S+) +{re.escape(key1[:12])} ", listing.stdout, re.M)
+    assert key1_id is not None
+    assert notifctl(stack, "keys", "revoke", key1_id.group(1)).returncode == 0
     deadline = time.monotonic() + 5
     status = 202
     while time.monotonic() < deadline and status != 401:
@@ -107,7 +109,7 @@ async def test_requests_arriving_together_share_one_key_lookup(engine: AsyncEngi
 
 
 async def test_api_keys_bootstrap_is_idempotent(engine: AsyncEngine) -> None:
-    spec = f"boot-{time.time_ns()}:wn_live_{'b' * 43}"
+    spec = f"boot-{time.time_ns()}:{generate_key()}"
     async with engine.begin() as conn:
         assert await bootstrap_keys(conn, spec) == 1
         assert await bootstrap_keys(conn, spec) == 0
@@ -151,15 +153,16 @@ def test_logs_carry_the_key_prefix_and_never_the_key(services: Services, api_key
 
 async def test_tenant_senders_are_enforced(services: Services, engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        number = f"{time.time_ns() % 10**15:015d}"  # a number of its own: one per tenant
         tenant_id = await ensure_tenant(
-            conn, f"senders-{time.time_ns()}", phone_number_ids=["100000000000001"]
+            conn, f"senders-{time.time_ns()}", phone_number_ids=[number]
         )
         from ingest.keys import add_key
 
         key = await add_key(conn, tenant_id)
-    ok = post(services, key, hello(recipient()) | {"phone_number_id": "100000000000001"})
+    ok = post(services, key, hello(recipient()) | {"phone_number_id": number})
     assert ok.status_code == 202
-    wrong = post(services, key, hello(recipient()) | {"phone_number_id": "999"})
+    wrong = post(services, key, hello(recipient()) | {"phone_number_id": "999999999999999"})
     assert wrong.status_code == 422
     assert wrong.json()["error"] == {
         "code": "unknown_sender",

@@ -33,7 +33,7 @@ async def test_one_bad_request_fails_alone_and_the_group_is_accepted(stack: Stac
     engine = make_engine(database_url, pool_size=2)
     async with engine.begin() as conn:
         tenant_id, _ = await create_tenant_with_key(conn, "groups")
-    tenant = Tenant(tenant_id, "groups", (), None, None, new_id(), "wn_live_x")
+    tenant = Tenant(tenant_id, "groups", ("100000000000001",), None, None, new_id(), "wn_live_x")
     now = datetime.now(UTC)
 
     def prepared() -> accept.Prepared:

@@ -124,6 +124,9 @@ def prepare(stack: LocalStack, root: Path, overrides: dict[str, str]) -> tuple[S
         "WHATSAPP_APP_SECRET": secret,
         "SANDBOX_APP_SECRET": secret,
         "PROMETHEUS_PORT": "0",
+        # One business's load rig: the chaos run's second tenant has no number of its own
+        # and shares the sandbox's one sender with the dev tenant.
+        "SINGLE_TENANT": "true",
         **overrides,
     }
     (root / "logs").mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from ingest import outbox
 from ingest.errors import ApiError
 from ingest.keys import Tenant
 from ingest.schemas import Accepted, NotificationRequest
+from ingest.settings import IngestSettings
 from ingest.tables import notifications
 from notif_core.db import Rows, execute_at_once
 from notif_core.events import (
@@ -51,16 +52,54 @@ class Prepared:
         return Accepted(id=self.id)
 
 
-def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prepared:
-    """Check what needs the tenant, and build the ``notification.accepted`` event."""
-    sender = request.phone_number_id
-    if sender is not None and tenant.phone_number_ids and sender not in tenant.phone_number_ids:
+def fallback_sender(settings: IngestSettings) -> str | None:
+    """The number a tenant with no numbers of its own may send from: the default sender,
+    and only in a deployment that says it serves one business (``SINGLE_TENANT``)."""
+    return settings.whatsapp_phone_number_id if settings.single_tenant else None
+
+
+def no_sender_assigned() -> ApiError:
+    return ApiError(
+        422,
+        "no_sender_assigned",
+        "No sender number is assigned to this tenant; ask the operator to assign one "
+        "(notifctl keys create --tenant … --phone-number-id …).",
+        field="phone_number_id",
+    )
+
+
+def choose_sender(tenant: Tenant, chosen: str | None, fallback: str | None) -> str:
+    """The number a notification goes from: the one chosen if it is the tenant's, else the
+    tenant's first; for a tenant without numbers, ``fallback`` (see :func:`fallback_sender`).
+    422 ``unknown_sender`` for a number that is not the tenant's, ``no_sender_assigned``
+    when the tenant has none to send from."""
+    own = tenant.phone_number_ids or ((fallback,) if fallback else ())
+    if not own:
+        raise no_sender_assigned()
+    if chosen is None:
+        return own[0]
+    if chosen not in own:
         raise ApiError(
             422,
             "unknown_sender",
             "phone_number_id is not one of this tenant's numbers.",
             field="phone_number_id",
         )
+    return chosen
+
+
+def prepare(
+    tenant: Tenant,
+    request: NotificationRequest,
+    now: datetime,
+    *,
+    fallback: str | None = None,
+) -> Prepared:
+    """Check what needs the tenant, and build the ``notification.accepted`` event.
+
+    The event always names its sender, so everything downstream (the dispatcher's checks,
+    the ledger's opt-outs from Meta's 131050) keys on a number the tenant holds."""
+    sender = choose_sender(tenant, request.phone_number_id, fallback)
     notification_id = new_id()
     send_at = request.send_at if request.send_at is not None and request.send_at > now else None
     event = NotificationAccepted(
@@ -74,8 +113,7 @@ def prepare(tenant: Tenant, request: NotificationRequest, now: datetime) -> Prep
             message=request.cloud_api_message(),
             priority=request.effective_priority(),
             category=request.template.category if request.template is not None else None,
-            phone_number_id=sender
-            or (tenant.phone_number_ids[0] if tenant.phone_number_ids else None),
+            phone_number_id=sender,
             expires_at=request.effective_expiry(now),
             metadata=request.metadata,
             callback_url=request.callback_url or tenant.callback_url,

@@ -64,9 +64,16 @@ _BACKLOG = text(
 )
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""The HTTP methods a request is counted under; any other (a client may send any token)
+is counted as ``other``, so no client-chosen string becomes a label value."""
+
+
 def observe_request(handler: str, method: str, status: int, seconds: float) -> None:
-    """Count one request and its latency (the label children are cached by the client)."""
+    """Count one request and its latency (the label children are cached by the client).
+    ``handler`` is the route's template (or ``none``), never the requested path."""
     code = str(status)
+    method = method if method in METHODS else "other"
     REQUESTS.labels(handler, method, code).inc()
     LATENCY.labels(handler, method, code).observe(seconds)
 

@@ -31,6 +31,18 @@ MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 UNCAPTIONED = frozenset({"audio", "sticker"})
 Category = Literal["marketing", "utility", "authentication"]
 
+PHONE_NUMBER_ID_PATTERN = r"^[0-9]{5,20}$"
+"""A Meta phone number id: ASCII digits only (never ``/``, ``.``, ``?``, ``#``, ``%`` or
+another script's digits), as it becomes a segment of the Graph API path."""
+PhoneNumberId = Annotated[
+    str,
+    Field(
+        pattern=PHONE_NUMBER_ID_PATTERN,
+        examples=["100000000000001"],
+        description="A Meta phone number id: 5 to 20 ASCII digits.",
+    ),
+]
+
 
 def e164(value: str) -> str:
     """A phone number in E.164 (``+`` and digits), or ValueError saying what is wrong."""
@@ -244,8 +256,9 @@ class NotificationRequest(_Body):
     document: Media | None = None
     sticker: Media | None = None
     context: Context | None = None
-    phone_number_id: str | None = Field(
-        default=None, description="Sender; one of the tenant's numbers. Default: its first."
+    phone_number_id: PhoneNumberId | None = Field(
+        default=None,
+        description="Sender; one of the tenant's numbers (5 to 20 digits). Default: its first.",
     )
     send_at: datetime | None = Field(default=None, description="Send later (≤ 35 days).")
     expires_at: datetime | None = Field(default=None, description="Never send after this.")
@@ -497,7 +510,7 @@ class SuppressionRequest(BaseModel):
     scope: Literal["all", "marketing"] = Field(
         default="all", description="all: nothing is sent; marketing: only marketing templates."
     )
-    phone_number_id: str | None = Field(
+    phone_number_id: PhoneNumberId | None = Field(
         default=None, description="One of your sender numbers; unset means all of them."
     )
 
@@ -516,7 +529,7 @@ class SuppressionAccepted(BaseModel):
 
 class Suppression(BaseModel):
     recipient: str
-    phone_number_id: str = Field(description="The sender it applies to; * means every sender.")
+    phone_number_id: str = Field(description="The sender number it applies to.")
     scope: Literal["all", "marketing"]
     source: str | None = Field(description="keyword, meta_error or api.")
     since: datetime

@@ -6,6 +6,8 @@ from pydantic import Field, SecretStr
 
 from notif_core.settings import CoreSettings
 
+SANDBOX_APP_SECRET = "sandbox-app-secret"  # noqa: S105 - the local default, refused against Meta
+
 
 class IngestSettings(CoreSettings):
     host: str = Field(default="127.0.0.1", alias="INGEST_HOST")
@@ -14,8 +16,9 @@ class IngestSettings(CoreSettings):
         default=3003, alias="RELAY_PORT", description="The relay's probes and metrics."
     )
     whatsapp_app_secret: SecretStr = Field(
-        default=SecretStr("sandbox-app-secret"),
-        description="Meta app secret; verifies X-Hub-Signature-256 on webhooks.",
+        default=SecretStr(SANDBOX_APP_SECRET),
+        description="Meta app secret; verifies X-Hub-Signature-256 on webhooks. Several, "
+        "comma-separated, while rotating: a webhook signed with any of them is accepted.",
     )
     whatsapp_verify_token: SecretStr = Field(
         default=SecretStr("sandbox-verify-token"),
@@ -23,6 +26,12 @@ class IngestSettings(CoreSettings):
     )
     api_keys: SecretStr | None = Field(
         default=None, description="Bootstrap keys: tenant:wn_live_…,other:wn_live_…"
+    )
+    single_tenant: bool = Field(
+        default=False,
+        description="The deployment serves one business: a tenant with no numbers of its "
+        "own sends from (and keeps suppressions for) WHATSAPP_PHONE_NUMBER_ID. Otherwise "
+        "such a tenant is refused with 422 no_sender_assigned.",
     )
     api_key_cache_seconds: float = Field(default=2.0, ge=0, le=4)
     api_rate_limit_per_second: float = Field(default=100, gt=0)
@@ -47,3 +56,15 @@ class IngestSettings(CoreSettings):
         gt=0,
         description="How long processed raw webhook bodies (personal data) are kept.",
     )
+
+    def app_secrets(self) -> list[bytes]:
+        """``WHATSAPP_APP_SECRET``'s comma-separated secrets (blanks ignored), as bytes."""
+        parts = self.whatsapp_app_secret.get_secret_value().split(",")
+        return [part.strip().encode() for part in parts if part.strip()]
+
+    def sandbox_secrets(self) -> list[str]:
+        names = super().sandbox_secrets() + self._defaulted("whatsapp_verify_token")
+        secrets = self.app_secrets()
+        if not secrets or SANDBOX_APP_SECRET.encode() in secrets:
+            names.append("WHATSAPP_APP_SECRET")
+        return names

@@ -2,7 +2,8 @@
 
 Writes go the same way as a STOP keyword: a ``recipient.opted_out`` (or ``opted_in``) event
 through the outbox to the ledger, whose suppression list the dispatcher checks before every
-send. Reads come from that list, limited to the tenant's own sender numbers. The list is
+send. Reads and changes are limited to the tenant's own sender numbers (an opt-out without
+``phone_number_id`` stands for each of them). The list is
 keyed by ``recipient_key``: any form of a number (or a BSUID) finds its person's entry.
 """
 
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest import outbox
+from ingest.accept import no_sender_assigned
 from ingest.errors import ApiError
 from ingest.keys import Tenant
 from ingest.read_model import decode_cursor, keyset_page
@@ -24,11 +26,17 @@ from notif_core.identity import recipient_key
 SOURCE = "api"
 
 
-def senders(tenant: Tenant, default_sender: str, chosen: str | None = None) -> list[str]:
-    """The sender numbers a request speaks for: the one chosen, or all of the tenant's."""
-    own = list(tenant.phone_number_ids) or [default_sender]
+def senders(tenant: Tenant, fallback: str | None, chosen: str | None = None) -> list[str]:
+    """The sender numbers a request speaks for: the one chosen, or all of the tenant's.
+
+    A tenant's numbers are its own (a number is assigned to one tenant at most); a tenant
+    without numbers speaks for ``fallback`` (the default sender, in a single-tenant
+    deployment: :func:`ingest.accept.fallback_sender`) or for none at all."""
+    own = list(tenant.phone_number_ids) or ([fallback] if fallback else [])
     if chosen is None:
         return own
+    if not own:
+        raise no_sender_assigned()
     if chosen not in own:
         raise ApiError(
             422,
@@ -37,6 +45,15 @@ def senders(tenant: Tenant, default_sender: str, chosen: str | None = None) -> l
             field="phone_number_id",
         )
     return [chosen]
+
+
+def changeable(tenant: Tenant, fallback: str | None, chosen: str | None = None) -> list[str]:
+    """:func:`senders` for a change (suppress or lift): 422 ``no_sender_assigned`` when the
+    tenant has no number to change anything for."""
+    numbers = senders(tenant, fallback, chosen)
+    if not numbers:
+        raise no_sender_assigned()
+    return numbers
 
 
 async def record(
@@ -76,13 +93,16 @@ async def active(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Suppression], str | None]:
-    """Who is suppressed now for these senders (or for every sender), in a stable order."""
+    """Who is suppressed now for these senders, in a stable order. Only rows of the given
+    numbers are read: never another tenant's, never a row for "every sender"."""
+    if not numbers:
+        return [], None
     clauses = [
         "phone_number_id = ANY(:numbers)",
         "since IS NOT NULL",
         "(lifted_at IS NULL OR since > lifted_at)",
     ]
-    params: dict[str, Any] = {"numbers": [*numbers, "*"], "limit": limit + 1}
+    params: dict[str, Any] = {"numbers": numbers, "limit": limit + 1}
     if recipient is not None:
         clauses.append("recipient = :recipient")
         params["recipient"] = recipient_key(recipient)

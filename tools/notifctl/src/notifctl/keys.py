@@ -3,20 +3,25 @@
 A key is printed once, when it is created; only its hash and visible prefix are stored.
 Rotation creates a new key beside the old ones; revoke the old key once clients moved
 (or pass ``--revoke-old``). A revoked key stops working on every replica within seconds.
+``keys revoke`` takes the key's full id (a UUID, as ``keys list`` shows it) and revokes
+exactly that key; a visible prefix is refused, since two keys may share one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest import keys
 from notif_core import callback_url
 from notif_core.db import make_engine
+from notif_core.egress import Policy
 from notif_core.settings import CoreSettings
 
 
@@ -27,26 +32,53 @@ def register(sub: Any) -> None:
     create.add_argument("--tenant", required=True)
     create.add_argument("--name", help="a label for the key")
     create.add_argument(
-        "--phone-number-id", action="append", dest="phone_number_ids", help="sender (repeatable)"
+        "--phone-number-id",
+        action="append",
+        dest="phone_number_ids",
+        type=_phone_number_id,
+        help="sender the tenant holds (repeatable; replaces its numbers; one tenant per number)",
     )
     create.add_argument(
         "--callback-url", type=_callback_url, help="the tenant's default status callback URL"
     )
-    listing = actions.add_parser("list", help="list keys (prefixes only)")
+    listing = actions.add_parser("list", help="list keys: full id, visible prefix, tenant")
     listing.add_argument("--tenant")
     rotate = actions.add_parser("rotate", help="create a new key beside the old ones")
     rotate.add_argument("--tenant", required=True)
     rotate.add_argument("--revoke-old", action="store_true", help="revoke the others now")
-    revoke = actions.add_parser("revoke", help="revoke by visible prefix")
-    revoke.add_argument("prefix")
+    revoke = actions.add_parser("revoke", help="revoke one key by its full id (keys list)")
+    revoke.add_argument("key_id", type=_key_id, help="the key's id, a UUID (not its prefix)")
 
 
 def _callback_url(value: str) -> str:
-    """Refuses what the API refuses, so a tenant's default URL can always be sent to."""
+    """Refuses what the API refuses, so a tenant's default URL can always be sent to: a URL
+    the client cannot use, and one the deployment's policy does not let callbacks reach
+    (``CALLBACK_ALLOW_PRIVATE``: https to public addresses only, unless it is on)."""
     reason = callback_url.problem(value)
+    if reason is None:
+        reason = callback_url.refusal_now(value, Policy.of(CoreSettings()))
+        if reason is not None:
+            reason = f"is not allowed: it {reason}"
     if reason is not None:
         raise argparse.ArgumentTypeError(f"callback URL {reason}")
     return value
+
+
+def _phone_number_id(value: str) -> str:
+    """Refuses what ingest refuses: a Meta phone number id is 5 to 20 digits."""
+    if not keys.PHONE_NUMBER_ID.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"phone number id {value!r} is not 5 to 20 digits")
+    return value
+
+
+def _key_id(value: str) -> UUID:
+    """A key's full id; a prefix (``wn_live_…``) or a piece of an id is refused."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "give the key's full id (a UUID, shown by `notifctl keys list`), not a prefix"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,20 +107,30 @@ def _show_new_key(key: str, tenant: str) -> None:
 
 
 async def _create(conn: AsyncConnection, args: argparse.Namespace) -> int:
-    tenant_id = await keys.ensure_tenant(
-        conn, args.tenant, phone_number_ids=args.phone_number_ids, callback_url=args.callback_url
-    )
+    try:
+        tenant_id = await keys.ensure_tenant(
+            conn,
+            args.tenant,
+            phone_number_ids=args.phone_number_ids,
+            callback_url=args.callback_url,
+        )
+    except keys.SenderRefused as exc:  # raised before anything is written
+        print(f"notifctl keys create: {exc}", file=sys.stderr)
+        return 2
     _show_new_key(await keys.add_key(conn, tenant_id, name=args.name), args.tenant)
     return 0
 
 
 async def _list(conn: AsyncConnection, args: argparse.Namespace) -> int:
     rows = await keys.list_keys(conn, args.tenant)
-    print(f"{'prefix':<14} {'tenant':<20} {'name':<16} {'created':<26} revoked")
+    print(f"{'id':<36} {'prefix':<14} {'tenant':<20} {'name':<16} {'created':<26} revoked")
     for k in rows:
         revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "-"
         created = k.created_at.isoformat(timespec="seconds")
-        print(f"{k.prefix:<14} {k.tenant:<20} {k.name or '-':<16} {created:<26} {revoked}")
+        print(
+            f"{k.id!s:<36} {k.prefix:<14} {k.tenant:<20} {k.name or '-':<16} {created:<26} "
+            f"{revoked}"
+        )
     return 0
 
 
@@ -102,14 +144,17 @@ async def _rotate(conn: AsyncConnection, args: argparse.Namespace) -> int:
     _show_new_key(new_key, args.tenant)
     if args.revoke_old:
         for old in existing:
-            await keys.revoke(conn, old.prefix)
-        print(f"revoked {len(existing)} older key(s): {', '.join(k.prefix for k in existing)}")
+            await keys.revoke(conn, old.id)
+        print(f"revoked {len(existing)} older key(s): {', '.join(str(k.id) for k in existing)}")
     else:
-        print("older keys stay active until `notifctl keys revoke <prefix>`")
+        print("older keys stay active until `notifctl keys revoke <id>`")
     return 0
 
 
 async def _revoke(conn: AsyncConnection, args: argparse.Namespace) -> int:
-    count = await keys.revoke(conn, args.prefix)
-    print(f"revoked {count} key(s) with prefix {args.prefix}")
-    return 0 if count else 1
+    revoked = await keys.revoke(conn, args.key_id)
+    if revoked is None:
+        print(f"no active key has id {args.key_id}")
+        return 1
+    print(f"revoked key {revoked.id} ({revoked.prefix}…) of tenant {revoked.tenant!r}")
+    return 0

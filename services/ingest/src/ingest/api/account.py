@@ -10,11 +10,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from ingest import callback_secrets, suppressions, usage
+from ingest.accept import fallback_sender
 from ingest.deps import AppState, CurrentTenant, State
 from ingest.errors import ApiError, error_responses
 from ingest.keys import Tenant
 from ingest.read_model import callback_deliveries
 from ingest.schemas import (
+    PHONE_NUMBER_ID_PATTERN,
     CallbackPage,
     CallbackSecrets,
     RotateRequest,
@@ -62,7 +64,7 @@ async def list_suppressions(
     """Recipients nothing (scope all) or no marketing (scope marketing) is sent to, from
     STOP keywords, Meta's 131050 and this API."""
     wanted = recipient_param(recipient) if recipient is not None else None
-    numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id)
+    numbers = suppressions.senders(tenant, fallback_sender(state.settings))
     async with state.engine.connect() as conn:
         items, next_cursor = await suppressions.active(
             conn, numbers, recipient=wanted, cursor=cursor, limit=limit
@@ -81,9 +83,7 @@ async def add_suppression(
 ) -> SuppressionAccepted:
     """Recorded at once; the dispatcher honours it within about a second (the time the
     ledger takes to apply it)."""
-    numbers = suppressions.senders(
-        tenant, state.settings.whatsapp_phone_number_id, body.phone_number_id
-    )
+    numbers = suppressions.changeable(tenant, fallback_sender(state.settings), body.phone_number_id)
     return await _record(state, tenant, body.recipient, numbers, "suppress", body.scope)
 
 
@@ -97,12 +97,12 @@ async def lift_suppression(
     recipient: str,
     tenant: CurrentTenant,
     state: State,
-    phone_number_id: Annotated[str | None, Query(max_length=64)] = None,
+    phone_number_id: Annotated[str | None, Query(pattern=PHONE_NUMBER_ID_PATTERN)] = None,
 ) -> SuppressionAccepted:
     """Lifts every scope for the recipient (any form of the number, or a BSUID), as an
     opt-in keyword (START) would."""
     number = recipient_param(recipient)
-    numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id, phone_number_id)
+    numbers = suppressions.changeable(tenant, fallback_sender(state.settings), phone_number_id)
     return await _record(state, tenant, number, numbers, "lift")
 
 

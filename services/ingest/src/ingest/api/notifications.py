@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -16,7 +17,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from ingest import accept, idempotency
 from ingest.api.direct import OrjsonResponse, direct_route, header, json_body
 from ingest.cancel import GATE_TO_STATUS, cancel
-from ingest.deps import API_KEY, CurrentTenant, State, admit, get_state
+from ingest.deps import API_KEY, AppState, CurrentTenant, State, admit, charge_batch, get_state
 from ingest.errors import ApiError, error_responses, recipient_param, validation_fields
 from ingest.group_commit import IdempotencySpec
 from ingest.keys import Tenant
@@ -33,6 +34,8 @@ from ingest.schemas import (
     NotificationRequest,
     NotificationView,
 )
+from notif_core import callback_url
+from notif_core.egress import Policy
 from notif_core.events import utcnow
 from notif_core.privacy import mask_phone
 
@@ -93,6 +96,26 @@ async def _accept(
     return OrjsonResponse(answer, status_code=202)
 
 
+async def _callback_refusals(state: AppState, urls: Iterable[Any]) -> dict[str, str]:
+    """Why each callback URL (of those that are URLs) may not be called under the
+    deployment's policy (``CALLBACK_ALLOW_PRIVATE``), resolved together: a batch waits for
+    its slowest name, at most ``callback_url.LOOKUP_SECONDS``."""
+    policy = Policy.of(state.settings)
+    distinct = [
+        url
+        for url in dict.fromkeys(u for u in urls if isinstance(u, str))
+        if callback_url.problem(url) is None
+    ]
+    reasons = await asyncio.gather(*(callback_url.refusal(url, policy) for url in distinct))
+    return {url: reason for url, reason in zip(distinct, reasons, strict=True) if reason}
+
+
+def _callback_not_allowed(reason: str) -> ApiError:
+    return ApiError(
+        422, "callback_url_not_allowed", f"callback_url {reason}.", field="callback_url"
+    )
+
+
 async def create_notification(
     body: NotificationRequest,
     tenant: CurrentTenant,
@@ -100,7 +123,12 @@ async def create_notification(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Accept a notification: answered once it is durably stored, sent asynchronously."""
-    prepared = accept.prepare(tenant, body, utcnow())
+    if body.callback_url is not None:
+        refused = await _callback_refusals(state, [body.callback_url])
+        if refused:
+            raise _callback_not_allowed(refused[body.callback_url])
+    fallback = accept.fallback_sender(state.settings)
+    prepared = accept.prepare(tenant, body, utcnow(), fallback=fallback)
     # The request's access-log line carries both (the number masked): one line per request.
     structlog.contextvars.bind_contextvars(notification_id=str(prepared.id), to=mask_phone(body.to))
     return await _accept(
@@ -151,13 +179,24 @@ async def create_batch(
     state: State,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Each item is validated alone; the valid ones are accepted together, atomically."""
+    """Each item is validated alone; the valid ones are accepted together, atomically.
+
+    The key's rate limit counts notifications: a batch of N costs N (429 beyond it, and
+    ``batch_exceeds_burst`` when N is more than the burst)."""
+    await charge_batch(state, tenant, len(body.notifications))
     now = utcnow()
+    fallback = accept.fallback_sender(state.settings)
     results: list[BatchItem] = []
     prepared: list[accept.Prepared] = []
+    refused = await _callback_refusals(
+        state, (item.get("callback_url") for item in body.notifications)
+    )
     for index, item in enumerate(body.notifications):
         try:
-            one = accept.prepare(tenant, NotificationRequest.model_validate(item), now)
+            request = NotificationRequest.model_validate(item)
+            if request.callback_url in refused:
+                raise _callback_not_allowed(refused[request.callback_url])
+            one = accept.prepare(tenant, request, now, fallback=fallback)
         except ValidationError as exc:
             fields = validation_fields(exc.errors())
             error = ItemError(

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ingest import erasure, suppressions
+from ingest.accept import fallback_sender
 from ingest.api.account import recipient_param
 from ingest.deps import CurrentTenant, State
 from ingest.errors import ApiError, error_responses
@@ -30,18 +31,18 @@ async def erase_recipient(recipient: str, tenant: CurrentTenant, state: State) -
     a BSUID) leaves notifications, webhooks, callbacks, idempotent responses, windows and
     the event store (whose personal fields become unreadable); an opt-out stays, as a
     keyed hash that still suppresses sends to them. Ingest's part is done when this answers;
-    the ledger's follows within seconds. Only a tenant that has sent to the person, or holds
-    their opt-out, may ask: otherwise ``404 recipient_not_found``."""
+    the ledger's follows within seconds. Only a tenant that has sent to the person, whose
+    numbers they wrote to or opted out of, or that erased them before may ask (asking
+    again answers ``202`` again): otherwise ``404 recipient_not_found``."""
     who = recipient_param(recipient)
-    numbers = suppressions.senders(tenant, state.settings.whatsapp_phone_number_id)
+    numbers = suppressions.senders(tenant, fallback_sender(state.settings))
     async with state.engine.begin() as conn:
-        known = await erasure.has_sent_to(conn, tenant.id, who)
-        if not known:
-            items, _ = await suppressions.active(conn, numbers, recipient=who, cursor=None, limit=1)
-            known = bool(items)
-        if not known:
+        forms = await erasure.person_forms(conn, who)
+        if not await erasure.known_to(conn, tenant.id, numbers, forms):
             raise ApiError(
-                404, "recipient_not_found", "no notification or opt-out of yours names them"
+                404,
+                "recipient_not_found",
+                "none of your notifications, numbers or erasures names them",
             )
         done = await erasure.erase(conn, who, tenant.id)
     return ErasureAccepted(request_id=str(done.request_id), notifications=done.notifications)
