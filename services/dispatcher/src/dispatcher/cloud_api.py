@@ -7,9 +7,11 @@ Both clients are kept because the choice is a measured one (``make bench-dispatc
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import httpx
@@ -32,6 +34,13 @@ class SendResult:
     """No answer, though the request may have reached Meta (a timeout, a dropped
     connection): Meta may have accepted it."""
 
+
+PHONE_NUMBER_ID = re.compile(r"[0-9]{5,20}")
+"""A Meta phone number id, as ingest accepts it: ASCII digits only, so it is one segment of
+the Graph API path and cannot climb to another (``/``, ``..``, ``?``, ``#``, ``%2F``)."""
+INVALID_SENDER = "invalid_phone_number_id"
+"""Our code (never Meta's) for a command whose sender is not a phone number id: it fails
+without a call to Meta, and is not retried."""
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, aiohttp.ClientConnectorError)
 """Transport errors raised before the request left: Meta cannot have seen it."""
@@ -66,8 +75,23 @@ class CloudApi(ABC):
             "biz_opaque_callback_data": biz_opaque_callback_data,
         }
 
+    def url(self, phone_number_id: str) -> str | None:
+        """The send endpoint of that sender, or None when it is not a phone number id."""
+        if not PHONE_NUMBER_ID.fullmatch(phone_number_id):
+            return None
+        path = "/".join(quote(part, safe="") for part in (self._version, phone_number_id))
+        return f"{self._base}/{path}/messages"
+
     async def send(self, phone_number_id: str, body: dict[str, Any]) -> SendResult:
-        url = f"{self._base}/{self._version}/{phone_number_id}/messages"
+        url = self.url(phone_number_id)
+        if url is None:
+            return SendResult(
+                error=MetaError(
+                    code=INVALID_SENDER,
+                    title="Not a phone number id",
+                    details="phone_number_id must be 5 to 20 digits; nothing was sent to Meta",
+                )
+            )
         try:
             status, raw = await self._post(url, json.dumps(body).encode())
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:

@@ -7,6 +7,9 @@ queue, ledger batch). :class:`RecipientFacts` keeps both sides so the handler ca
 certain answer from one the ledger has not caught up with. Rows are looked up by
 ``notif_core.identity.recipient_key``, the key ingest marks and the ledger projects under,
 and the opt-outs of an erased person by the key's pseudonym (``notif_core.erasure``).
+Opt-outs are per sender number: the sender's own rows count, never another number's (the
+ledger writes no row for "every sender"; ledger migration 0010 turned the old ones into
+rows of the default sender, which is what they always stood for).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class RecipientPolicy(Protocol):
 _FACTS = text(
     "SELECT EXISTS (SELECT 1 FROM ledger.suppressions "  # noqa: S608
     "WHERE recipient IN (:recipient, :pseudonym) "
-    "AND phone_number_id IN (:sender, '*') AND (scope = 'all' OR :marketing) "
+    "AND phone_number_id = :sender AND (scope = 'all' OR :marketing) "
     "AND since IS NOT NULL AND (lifted_at IS NULL OR since > lifted_at)), "
     "(SELECT last_inbound_at FROM ledger.windows "
     "WHERE phone_number_id = :sender AND recipient = :recipient), "

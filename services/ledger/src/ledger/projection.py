@@ -8,6 +8,7 @@ what was built live.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from notif_core.events import (
     UsageBilled,
 )
 from notif_core.identity import is_bsuid, recipient_key
+from notif_core.settings import CoreSettings
 
 META_OPT_OUT = "131050"
 """Meta's "user stopped marketing messages": the recipient joins the marketing suppression list."""
@@ -235,11 +237,20 @@ def _count_usage(state: Notification) -> UsageKey | None:
     )
 
 
+@functools.cache
+def default_sender() -> str:
+    """``WHATSAPP_PHONE_NUMBER_ID``: the number the dispatcher sends from when a notification
+    names none (ingest names one in every event it accepts now; older events may not)."""
+    return CoreSettings().whatsapp_phone_number_id
+
+
 def _meta_opt_outs(state: Notification, event: Event, learned_recipient: bool) -> list[OptOut]:
-    """A 131050 suppresses marketing to the recipient: now, or when we learn who it was."""
+    """A 131050 suppresses marketing to the recipient, from the number that sent (never from
+    every number: another tenant's sends are not the recipient's business with this one):
+    now, or when we learn who it was."""
     if state.recipient is None:
         return []
-    sender = state.phone_number_id or "*"
+    sender = state.phone_number_id or default_sender()
     if isinstance(event, NotificationFailed) and str(event.payload.error.code) == META_OPT_OUT:
         return [OptOut(sender, state.recipient, event.occurred_at)]
     if (

@@ -32,6 +32,7 @@ from ledger.projection import (
     StatusChange,
     UsageKey,
     country_of,
+    default_sender,
     event_wamid,
     fold,
 )
@@ -332,7 +333,7 @@ async def project_recipient(
         await _suppress(
             conn,
             rm,
-            o.phone_number_id or "*",
+            o.phone_number_id or default_sender(),
             recipient_key(o.recipient),
             o.scope,
             o.source,
@@ -341,11 +342,15 @@ async def project_recipient(
     elif isinstance(event, RecipientOptedIn):
         i = event.payload
         await _lift(
-            conn, rm, i.phone_number_id or "*", recipient_key(i.recipient), event.occurred_at
+            conn,
+            rm,
+            i.phone_number_id or default_sender(),
+            recipient_key(i.recipient),
+            event.occurred_at,
         )
     elif isinstance(event, RecipientNumberChanged):
         c = event.payload
-        await _move(conn, rm, recipient_key(c.old), recipient_key(c.new))
+        await _move(conn, rm, recipient_key(c.old), recipient_key(c.new), event.occurred_at)
 
 
 def _names_erased_person(event: Event) -> bool:
@@ -365,7 +370,8 @@ async def _keep_erased_opt_outs(
     table = rm.suppressions
     for o in event.payload.opt_outs:
         stmt = insert(table).values(
-            phone_number_id=o.phone_number_id,
+            # an erasure before 0010 may have kept a "*" (every sender) row: its sender's
+            phone_number_id=default_sender() if o.phone_number_id == "*" else o.phone_number_id,
             recipient=o.recipient,
             scope=o.scope,
             source=o.source,
@@ -428,12 +434,15 @@ async def record_alias(
     )
 
 
-async def _move(conn: AsyncConnection, rm: ReadModel, old: str, new: str) -> None:
+async def _move(conn: AsyncConnection, rm: ReadModel, old: str, new: str, at: datetime) -> None:
     """A number change: the person's opt-outs and window leave the old key (which may be
     someone else's number one day) for the new one, merged with whatever is there."""
     if old == new:
         return
     await _merge(conn, rm, old, new)
+    a = rm.recipient_aliases  # the old number still names this person, for erasure
+    await conn.execute(update(a).where(a.c.key == old).values(key=new))
+    await record_alias(conn, rm, old, new, "number_changed", at)
     await conn.execute(delete(rm.suppressions).where(rm.suppressions.c.recipient == old))
     await conn.execute(delete(rm.windows).where(rm.windows.c.recipient == old))
 
