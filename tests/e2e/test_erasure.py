@@ -143,3 +143,35 @@ def test_an_erased_person_leaves_no_trace_but_their_opt_out(
     finally:
         asyncio.run(engine.dispose())
     assert differences == dict.fromkeys(differences, 0)
+
+
+def test_erasure_reaches_every_form_of_a_username_user(
+    stack: Stack, services: Services, api_key: str
+) -> None:
+    """A username user wrote with their number and their BSUID and was answered at both;
+    erasing them by the number leaves neither form anywhere. Someone who only wrote in can
+    be erased too, and asking again answers 202 again."""
+    number, lone = recipient(), recipient()
+    bsuid = f"US.{int(number.lstrip('+')) * 7919}"
+    dsn = libpq_url(stack.database_url)
+    sandbox = services.url("sandbox") + "/_sandbox/inbound"
+    wrote = httpx.post(sandbox, json={"from": number, "user_id": bsuid, "text": "hi"})
+    assert wrote.status_code == 200, wrote.text
+    assert httpx.post(sandbox, json={"from": lone, "text": "hi"}).status_code == 200
+    open_window(services, stack.database_url, number)
+    for to in (number, bsuid):
+        sent = post(services, api_key, {"to": to, "text": {"body": "Your order shipped"}})
+        assert sent.status_code == 202, sent.text
+        wait_status(services, api_key, sent.json()["id"], "read", timeout=30)
+    open_window(services, stack.database_url, lone)
+    asyncio.run(wait_queues_empty(["events", "dispatch", "dispatch_high"], within=30))
+
+    digits = [number.lstrip("+"), lone.lstrip("+")]
+    needles = digits + [d.encode().hex() for d in digits] + [bsuid, bsuid.encode().hex()]
+    assert _erase(services, api_key, number).status_code == 202
+    assert _erase(services, api_key, lone).status_code == 202  # only ever wrote in
+    assert _erase(services, api_key, lone).status_code == 202  # asked again
+    deadline = time.monotonic() + 30
+    while _mentions(dsn, needles) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _mentions(dsn, needles) == {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ingest.schemas import NotificationRequest
+from ingest.schemas import NotificationRequest, recipient_form
 
 
 def request(to: str) -> NotificationRequest:
@@ -53,3 +53,23 @@ def test_neither_a_number_nor_a_bsuid_is_refused_naming_to(to: str) -> None:
 def test_a_malformed_bsuid_is_told_what_a_bsuid_looks_like() -> None:
     with pytest.raises(ValidationError, match="not a business-scoped user id"):
         request("us.1349")
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("+14155559999x", "no extension"),
+        ("+14155559999 ext 99", "no extension"),
+        ("+14155559999;ext=5", "no extension"),
+        ("XX.1234567890", "country's two-letter code"),
+        ("us.1234567890", "country's two-letter code"),
+    ],
+)
+def test_what_would_be_dropped_or_guessed_is_refused(value: str, says: str) -> None:
+    """An extension would be dropped silently and the message sent to the bare number; a
+    BSUID must start with a real country's code. Both are refused, in `to` and wherever a
+    recipient is named (suppressions, erasure)."""
+    with pytest.raises(ValidationError, match=says):
+        NotificationRequest.model_validate({"to": value, "text": {"body": "hi"}})
+    with pytest.raises(ValueError, match=says):
+        recipient_form(value)

@@ -128,3 +128,32 @@ async def test_events_stored_before_sealing_are_redacted_in_place(engine: AsyncE
                 text("UPDATE ledger.events SET body = body WHERE event_id = :id"),
                 {"id": legacy.event_id},
             )
+
+
+async def test_erasing_a_person_reaches_the_number_they_changed_from(
+    engine: AsyncEngine,
+) -> None:
+    """STOP from the old number, a number change, then erasure by the new number: nothing
+    of the old number stays, and a rebuild does not write it back."""
+    old, new = _unique_number(), _unique_number()
+    change = ev.RecipientNumberChanged(
+        producer="test",
+        occurred_at=T0,
+        payload=ev.NumberChangedPayload(phone_number_id=SENDER, old=old, new=new, changed_at=T0),
+    )
+    async with engine.begin() as conn:
+        await store.append(conn, [inbound("STOP", T0, old.lstrip("+"))])
+        await store.append(conn, [change])
+        await store.append(conn, [erasure_of(new)])
+    async with engine.connect() as conn:
+        left = await conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM ledger.suppressions WHERE recipient IN (:o, :n)) "
+                "+ (SELECT count(*) FROM ledger.windows WHERE recipient IN (:o, :n)) "
+                "+ (SELECT count(*) FROM ledger.recipient_aliases WHERE :o IN (alias, key))"
+            ),
+            {"o": old, "n": new},
+        )
+        assert left.scalar_one() == 0
+    differences = await compare(engine)
+    assert differences == dict.fromkeys(differences, 0)

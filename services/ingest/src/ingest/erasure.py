@@ -23,16 +23,21 @@ from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
 
-from sqlalchemy import delete, func, literal, or_, select, text, update
+from sqlalchemy import delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest import outbox
-from ingest.tables import inbound_marks, notifications
-from notif_core.erasure import ERASED
+from ingest.tables import erasures, inbound_marks, notifications
+from notif_core.erasure import ERASED, deployment_pseudonym
 from notif_core.events import ErasureRequestedPayload, RecipientErasureRequested
 from notif_core.identity import recipient_key, spellings
 
 PRODUCER = "ingest"
+PERSON_FORMS = text("SELECT form FROM ledger.person_forms_v1(CAST(:forms AS text[]))")
+PERSON_KNOWN = text(
+    "SELECT ledger.person_known_v1(CAST(:keys AS text[]), CAST(:senders AS text[]))"
+)
+"""The ledger's published contracts (ledger migration 0008)."""
 _ANY_FORM = "EXISTS (SELECT 1 FROM unnest(CAST(:forms AS text[])) AS f WHERE {test})"
 _MENTIONS = [
     text(f"DELETE FROM ingest.{table} WHERE {where}" + _ANY_FORM.format(test=test))  # noqa: S608
@@ -58,14 +63,37 @@ class Erasure:
     notifications: int
 
 
-async def has_sent_to(conn: AsyncConnection, tenant_id: UUID, recipient: str) -> bool:
-    """Whether the tenant ever addressed a notification to any form of this person."""
-    forms = spellings(recipient_key(recipient))
+async def person_forms(conn: AsyncConnection, recipient: str) -> set[str]:
+    """Every spelling of every form the ledger links to ``recipient`` (its contract
+    ``ledger.person_forms_v1``: a BSUID and its number, the numbers a person changed
+    from), and ``recipient`` itself."""
+    key = recipient_key(recipient)
+    linked = await conn.execute(PERSON_FORMS, {"forms": [recipient, key]})
+    keys = {key} | {recipient_key(f) for f in linked.scalars()}
+    return {recipient}.union(*(spellings(k) for k in keys))
+
+
+async def known_to(
+    conn: AsyncConnection, tenant_id: UUID, senders: list[str], forms: set[str]
+) -> bool:
+    """Whether the tenant may erase this person: it sent to them, one of its numbers holds
+    their window or opt-out (``ledger.person_known_v1``), or it erased them before."""
     n = notifications
-    found = await conn.execute(
+    sent = await conn.execute(
         select(literal(1)).where(n.c.tenant_id == tenant_id, n.c.to.in_(forms)).limit(1)
     )
-    return found.first() is not None
+    if sent.first() is not None:
+        return True
+    keys = {recipient_key(f) for f in forms}
+    subjects = sorted(deployment_pseudonym(k) for k in keys)
+    e = erasures
+    before = await conn.execute(
+        select(literal(1)).where(e.c.tenant_id == tenant_id, e.c.subject.in_(subjects)).limit(1)
+    )
+    if before.first() is not None:
+        return True
+    ledger = await conn.execute(PERSON_KNOWN, {"keys": sorted(keys) + subjects, "senders": senders})
+    return bool(ledger.scalar())
 
 
 async def erase(
@@ -76,8 +104,9 @@ async def erase(
 ) -> Erasure:
     """Erase ingest's rows of the person ``recipient`` names (any form) and ask the ledger
     to erase its own, in the caller's transaction."""
-    key = recipient_key(recipient)
-    forms = sorted(spellings(key) | {recipient})
+    every = await person_forms(conn, recipient)
+    forms = sorted(every)
+    keys = sorted({recipient_key(f) for f in every})
     n = notifications
     erased = await conn.execute(
         update(n)
@@ -87,13 +116,19 @@ async def erase(
     for statement in _MENTIONS:
         await conn.execute(statement, {"forms": forms})
     m = inbound_marks
-    await conn.execute(
-        delete(m).where(or_(m.c.recipient_key.in_({key, recipient}), m.c.user_id == recipient))
-    )
+    await conn.execute(delete(m).where(or_(m.c.recipient_key.in_(keys), m.c.user_id.in_(keys))))
     request = RecipientErasureRequested(
         producer=PRODUCER,
         tenant_id=tenant_id,
         payload=ErasureRequestedPayload(recipient=recipient, requested_by=requested_by),
     )
     await outbox.add_many(conn, [outbox.Pending("events", request)])
+    await conn.execute(
+        insert(erasures).values(
+            id=request.event_id,
+            tenant_id=tenant_id,
+            subject=deployment_pseudonym(recipient_key(recipient)),
+            requested_by=requested_by,
+        )
+    )
     return Erasure(request.event_id, erased.rowcount)

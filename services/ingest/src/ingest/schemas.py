@@ -44,8 +44,19 @@ PhoneNumberId = Annotated[
 ]
 
 
+_DIALLABLE = re.compile(r"^\+?[0-9][0-9 ().\-]*$")
+"""A number as people write it: digits, with spaces, dashes, dots and brackets between.
+Letters (an extension such as ``x99`` or ``;ext=5``) are refused, not dropped: WhatsApp
+cannot reach an extension, and a message must not go to a number nobody gave."""
+
+
 def e164(value: str) -> str:
     """A phone number in E.164 (``+`` and digits), or ValueError saying what is wrong."""
+    if not _DIALLABLE.match(value.strip()):
+        raise ValueError(
+            "not a phone number: only digits, with spaces, dashes, dots or brackets between "
+            "them (no extension)"
+        )
     try:
         number = phonenumbers.parse(value if value.startswith("+") else "+" + value)
     except phonenumbers.NumberParseException as exc:
@@ -68,19 +79,24 @@ _BSUID_LIKE = re.compile(r"^[A-Za-z]{2}\.")
 shaped is judged as a BSUID, so its error says what a BSUID must look like."""
 
 
+def _bsuid(value: str) -> str | None:
+    """``value`` when it is a business-scoped user id whose country code is a country's,
+    None when it does not look like one, ValueError when it looks like one but is not."""
+    if is_bsuid(value) and phonenumbers.country_code_for_region(value[:2]):
+        return value
+    if _BSUID_LIKE.match(value):
+        raise ValueError(
+            "not a business-scoped user id: a country's two-letter code in capitals, a "
+            "period, then up to 128 letters and digits (ENT. before them for a parent id)"
+        )
+    return None
+
+
 def send_recipient(value: str) -> str:
     """A notification's recipient: a business-scoped user id (BSUID) exactly as given, bar
     surrounding whitespace (BSUIDs are case-sensitive), else a phone number in E.164
     (:func:`e164`); ValueError saying what is wrong otherwise."""
-    stripped = value.strip()
-    if is_bsuid(stripped):
-        return stripped
-    if _BSUID_LIKE.match(stripped):
-        raise ValueError(
-            "not a business-scoped user id: a two-letter country code in capitals, a "
-            "period, then up to 128 letters and digits (ENT. before them for a parent id)"
-        )
-    return e164(value)
+    return _bsuid(value.strip()) or e164(value)
 
 
 def recipient_form(value: str) -> str:
@@ -88,8 +104,8 @@ def recipient_form(value: str) -> str:
     uses (E.164, or a WhatsApp id such as Mexico's ``+521…`` that libphonenumber calls
     impossible but whose identity key is a possible number), as ``+`` and digits."""
     value = value.strip()
-    if is_bsuid(value):
-        return value
+    if (bsuid := _bsuid(value)) is not None:
+        return bsuid
     try:
         return e164(value)
     except ValueError:

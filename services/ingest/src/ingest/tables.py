@@ -133,3 +133,16 @@ inbound_marks = Table(
 webhook that carried it: what the dispatcher knows before the ledger has projected it. Read
 by others only through ``ingest.inbound_mark_v1`` (migration 0004). ``user_id``: the BSUID
 a number's messages came with (migration 0005)."""
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("erasures_by_subject", "subject", "tenant_id"),
+)
+"""Erasures carried out: by which tenant (none: the operator), of whom (the pseudonym of
+the identity key), when (migration 0006)."""

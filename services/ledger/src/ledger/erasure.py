@@ -1,8 +1,9 @@
 """Erasing a person from the ledger (GDPR Art. 17), on a ``recipient.erasure_requested``.
 
-The request names any form of the person. Everything the ledger links to it is found:
-the identity key, the keys its aliases pair with it (a BSUID and its number, the numbers
-clients dialled for Meta's id), and each key's spellings. Then, in the projection's
+The request names any form of the person. Everything the ledger links to it is found
+(``ledger.person_forms_v1``, migration 0008): the identity key, the keys its aliases pair
+with it (a BSUID and its number, the numbers clients dialled for Meta's id, the numbers the
+person changed from), and each key's spellings. Then, in the projection's
 transaction:
 
 - their opt-outs are kept as pseudonymous rows (``notif_core.erasure.pseudonym``), so a
@@ -51,19 +52,16 @@ from notif_core.logging import get_logger
 
 log = get_logger(__name__)
 PRODUCER = "ledger"
+PERSON_FORMS = text("SELECT form FROM ledger.person_forms_v1(CAST(:forms AS text[]))")
 _PERSON_FIELDS = ("to", "from", "user_id", "recipient", "wa_id", "old", "new")
 
 
 async def _keys_of(conn: AsyncConnection, given: str) -> set[str]:
-    """The identity keys of one person: the given form's, those its aliases point to,
-    and those of every alias of those."""
+    """The identity keys of one person: every form ``ledger.person_forms_v1`` links to the
+    given one (a BSUID and its number, the numbers a person changed from), keyed."""
     key = recipient_key(given)
-    a = recipient_aliases
-    targets = {key} | set(
-        (await conn.execute(select(a.c.key).where(a.c.alias.in_({given, key})))).scalars()
-    )
-    aliases = (await conn.execute(select(a.c.alias).where(a.c.key.in_(targets)))).scalars()
-    return targets | {recipient_key(alias) for alias in aliases}
+    forms = await conn.execute(PERSON_FORMS, {"forms": [given, key]})
+    return {key} | {recipient_key(f) for f in forms.scalars()}
 
 
 async def erase(

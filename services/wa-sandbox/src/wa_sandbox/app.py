@@ -282,8 +282,14 @@ class Sandbox:
         return wamid
 
     def number_changed(self, sender: Sender, old: str, new: str, name: str | None) -> str:
-        """Meta's ``user_changed_number`` system message (no contacts array)."""
+        """Meta's ``user_changed_number`` system message (no contacts array). The person's
+        open window goes with them to the new id, as the service assumes (docs/recipients.md
+        lists it as uncertain)."""
         assert self.webhooks is not None
+        opened = self.state.last_inbound.pop((sender.phone_number_id, old), None)
+        if opened is not None:
+            key = (sender.phone_number_id, new)
+            self.state.last_inbound[key] = max(opened, self.state.last_inbound.get(key, opened))
         wamid = meta.new_wamid()
         message = {
             "from": old,

@@ -17,7 +17,6 @@ from sqlalchemy import text
 from ingest import erasure
 from ingest.schemas import recipient_form
 from notif_core.db import make_engine
-from notif_core.identity import recipient_key, spellings
 from notif_core.settings import CoreSettings
 
 _DISPATCHER_MENTIONS = text(
@@ -45,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
         engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="notifctl")
         try:
             async with engine.begin() as conn:
+                forms = sorted(await erasure.person_forms(conn, args.recipient))
                 done = await erasure.erase(conn, args.recipient, None, requested_by="notifctl")
-                forms = sorted(spellings(recipient_key(args.recipient)) | {args.recipient})
                 set_aside = (await conn.execute(_DISPATCHER_MENTIONS, {"forms": forms})).rowcount
         finally:
             await engine.dispose()

@@ -6,6 +6,12 @@ hence the index. Events stored before sealing existed hold personal fields in cl
 event store's guard lets an UPDATE through in a transaction that set ``ledger.erasure`` to
 ``on``, which only erasure does, to redact them (``ledger.erasure``).
 
+Two contracts for ingest, which erases its own rows of the same person:
+``ledger.person_forms_v1(forms)`` is every form the ledger links to the given ones (aliases
+both ways, transitively: a BSUID and its number, a number and the one it changed to), and
+``ledger.person_known_v1(keys, senders)`` says whether any of those senders holds a window
+or an opt-out of them.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02
@@ -23,6 +29,34 @@ branch_labels = None
 depends_on = None
 
 S = "ledger"
+_CONTRACTS = """
+CREATE FUNCTION ledger.person_forms_v1(p_forms text[]) RETURNS TABLE (form text)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE aliases AS (
+        SELECT alias, key FROM ledger.recipient_aliases
+    ), linked(form) AS (
+        SELECT unnest(p_forms)
+        UNION
+        SELECT CASE WHEN a.alias = l.form THEN a.key ELSE a.alias END
+          FROM linked AS l JOIN aliases AS a ON a.alias = l.form OR a.key = l.form
+    )
+    SELECT form FROM linked
+$$;
+COMMENT ON FUNCTION ledger.person_forms_v1(text[]) IS
+    'Every recipient form the ledger links to the given ones (recipient_aliases, both ways, '
+    'transitively). Read by ingest when it erases a person.';
+CREATE FUNCTION ledger.person_known_v1(p_keys text[], p_senders text[]) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM ledger.windows
+                    WHERE recipient = ANY(p_keys) AND phone_number_id = ANY(p_senders))
+        OR EXISTS (SELECT 1 FROM ledger.suppressions
+                    WHERE recipient = ANY(p_keys)
+                      AND (phone_number_id = ANY(p_senders) OR phone_number_id = '*'))
+$$;
+COMMENT ON FUNCTION ledger.person_known_v1(text[], text[]) IS
+    'Whether these senders hold a window or an opt-out of any of these identity keys '
+    '(or pseudonyms). Read by ingest to allow a tenant to erase a person.';
+"""
 
 
 def upgrade() -> None:
@@ -38,9 +72,14 @@ def upgrade() -> None:
     )
     op.create_index("notifications_by_recipient", "notifications", ["recipient"], schema=S)
     op.execute(guard(ERASURE_MAY_REDACT))
+    op.execute(_CONTRACTS)
 
 
 def downgrade() -> None:
+    op.execute(
+        "DROP FUNCTION ledger.person_forms_v1(text[]); "
+        "DROP FUNCTION ledger.person_known_v1(text[], text[]);"
+    )
     op.execute(guard())
     op.drop_index("notifications_by_recipient", table_name="notifications", schema=S)
     op.drop_table("subject_keys", schema=S)
