@@ -62,3 +62,28 @@ async def test_an_unspent_lease_is_dropped_after_its_hold(stack: Stack) -> None:
     # The nine held tokens were not spent after their hold: back to Redis, where a new lease
     # of ten does not fit (the first took the whole burst), so one token is taken alone.
     assert shared.calls == 3
+
+
+async def test_a_cost_of_n_takes_n_tokens_from_the_shared_bucket(stack: Stack) -> None:
+    """A batch of N notifications costs N, whether or not a lease is held, and the lease's
+    tokens are not lost to it."""
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    shared = CountingLimiter(redis, prefix=f"t{new_id().hex[-8:]}")
+    leased = LeasedLimiter(shared, lease_seconds=0.5, hold_seconds=30)
+    rate, burst = 0.01, 100  # nothing refills during the test
+    assert (await leased.allow("key", rate, burst)).allowed  # leases 1: rate x 0.5 s < 1
+    assert (await leased.allow("key", rate, burst, cost=60)).allowed  # 61 of 100 spent
+    refused = await leased.allow("key", rate, burst, cost=40)
+    assert not refused.allowed
+    assert refused.retry_after > 60  # one token per 100 s
+    assert (await leased.allow("key", rate, burst, cost=39)).allowed  # exactly the rest
+    assert not (await leased.allow("key", rate, burst)).allowed
+    assert shared.calls == 5
+    other = LeasedLimiter(shared, lease_seconds=2.0, hold_seconds=30)
+    big_rate = 20.0  # leases of 40 tokens; a refill of 20 would take a second
+    assert (await other.allow("lease", big_rate, 100)).allowed  # 40 taken, 39 held
+    assert (await other.allow("lease", big_rate, 100, cost=30)).allowed  # from the lease
+    assert (await other.allow("lease", big_rate, 100, cost=30)).allowed  # 9 left: shared
+    assert not (await other.allow("lease", big_rate, 100, cost=50)).allowed  # 70 of 100
+    await redis.aclose()
+    assert shared.calls == 5 + 3

@@ -118,13 +118,18 @@ class LeasedLimiter:
         self._budgets: dict[str, tuple[int, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def allow(self, key: str, rate: float, burst: int = 1) -> Decision:
-        if self._spend(key):
+    async def allow(self, key: str, rate: float, burst: int = 1, cost: int = 1) -> Decision:
+        """``cost`` tokens at once (a batch of N notifications costs N): from the local
+        lease when it holds that many, else in one GCRA call of that cost, which never
+        admits more than ``burst`` at once."""
+        if self._spend(key, cost):
             return _ALLOWED
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            if self._spend(key):  # another request refilled it meanwhile
+            if self._spend(key, cost):  # another request refilled it meanwhile
                 return _ALLOWED
+            if cost > 1:  # no lease for it: the shared bucket pays, the lease stays as it is
+                return await self._limiter.allow(key, rate, burst, cost=cost)
             size = max(1, min(max(burst, 1), math.ceil(rate * self._lease_seconds)))
             decision = await self._limiter.allow(key, rate, burst, cost=size)
             if not decision.allowed and size > 1:  # not room for a lease: for this one?
@@ -135,12 +140,14 @@ class LeasedLimiter:
             self._budgets[key] = (size - 1, time.monotonic() + self._hold_seconds)
             return _ALLOWED
 
-    def _spend(self, key: str) -> bool:
+    def _spend(self, key: str, cost: int = 1) -> bool:
         tokens, until = self._budgets.get(key, (0, 0.0))
         if tokens <= 0 or time.monotonic() > until:
             self._budgets.pop(key, None)
             return False
-        self._budgets[key] = (tokens - 1, until)
+        if tokens < cost:
+            return False
+        self._budgets[key] = (tokens - cost, until)
         return True
 
 
