@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from notif_core.logging import get_logger
+from notif_core.settings import CoreSettings
 
 log = get_logger(__name__)
 
@@ -27,6 +28,19 @@ def run_service(main: Coroutine[Any, Any, None]) -> None:
     except Exception as exc:
         log.error("service_failed", error=str(exc), exc_info=exc)
         raise SystemExit(1) from None
+
+
+def refuse_to_start(settings: CoreSettings, *problems: str | None) -> None:
+    """Start-up checks every service's entry point runs before serving: exit with status 1
+    and a one-line reason (logged too) when the configuration must not run, such as the
+    Cloud API pointing at Meta while a secret is still the sandbox's. ``problems`` are the
+    service's own findings (None: fine). Reasons name settings, never their values."""
+    reasons = [r for r in (settings.production_problem(), *problems) if r is not None]
+    if not reasons:
+        return
+    reason = "; ".join(reasons)
+    log.error("refused_to_start", reason=reason)
+    raise SystemExit(f"refusing to start: {reason}")
 
 
 def on_stop_signals(callback: Callable[[], None], stopping: asyncio.Event | None = None) -> None:

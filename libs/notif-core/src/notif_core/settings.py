@@ -6,10 +6,28 @@ local stack that ``make run`` starts, so a service started by hand in a dev shel
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/notif"
+SANDBOX_API_BASE_URL = "http://127.0.0.1:3900"
+META_DOMAIN = "facebook.com"
+
+
+def meta_host(url: str) -> str | None:
+    """The host of ``url`` when it is Meta's (``facebook.com`` or any ``*.facebook.com``,
+    ``graph.facebook.com`` for the Cloud API), else None. A URL written without its scheme
+    counts too: a typo must not turn the production checks off."""
+    text = url.strip()
+    if "//" not in text:
+        text = "//" + text
+    try:
+        host = (urlsplit(text).hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    return host if host == META_DOMAIN or host.endswith("." + META_DOMAIN) else None
 
 
 class CoreSettings(BaseSettings):
@@ -32,6 +50,12 @@ class CoreSettings(BaseSettings):
     queue_metrics_interval: float = Field(
         default=15.0, gt=0, description="Seconds between samples of queue depth (metrics)."
     )
+    whatsapp_api_base_url: str = Field(
+        default=SANDBOX_API_BASE_URL,
+        description="Cloud API base: the sandbox locally, https://graph.facebook.com in "
+        "production. Every service reads it: pointed at Meta, a service refuses to start "
+        "while a secret it uses is still the sandbox's (sandbox_secrets).",
+    )
     whatsapp_phone_number_id: str = Field(
         default="100000000000001",
         description="Default sender: for notifications and suppressions that name none.",
@@ -42,6 +66,38 @@ class CoreSettings(BaseSettings):
         "(notif_core.erasure). Every service must share it; changing it forgets those "
         "opt-outs.",
     )
+
+    def sandbox_secrets(self) -> list[str]:
+        """The environment names of this service's secrets that are empty or still hold
+        their sandbox/local default. Services add their own secrets."""
+        return self._defaulted("recipient_pseudonym_key")
+
+    def _defaulted(self, *fields: str) -> list[str]:
+        names = []
+        for name in fields:
+            info = type(self).model_fields[name]
+            default = info.default
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(default, SecretStr):
+                default = default.get_secret_value()
+            if not str(value).strip() or value == default:
+                names.append(info.alias or name.upper())
+        return names
+
+    def production_problem(self) -> str | None:
+        """Why this configuration must not start, or None: the Cloud API base URL is
+        Meta's while a secret is still the sandbox's. Names settings, never their values."""
+        host = meta_host(self.whatsapp_api_base_url)
+        defaulted = self.sandbox_secrets() if host is not None else []
+        if not defaulted:
+            return None
+        return (
+            f"WHATSAPP_API_BASE_URL is Meta's ({host}) but {', '.join(defaulted)} "
+            f"{'is' if len(defaulted) == 1 else 'are'} empty or still the sandbox/local "
+            "default: set real secrets before starting against Meta"
+        )
 
     @field_validator("database_url")
     @classmethod

@@ -33,7 +33,7 @@ from notif_core.health import Heartbeat, probes_app
 from notif_core.ids import new_id
 from notif_core.logging import configure_logging, get_logger
 from notif_core.outages import DATABASE, REDIS, Outages
-from notif_core.runtime import http_server, on_stop_signals, run_service
+from notif_core.runtime import http_server, on_stop_signals, refuse_to_start, run_service
 from notif_core.sentry import setup_sentry
 from notif_core.sqs import Consumer, Publisher, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
@@ -170,6 +170,7 @@ def run() -> None:
     if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "dispatcher"):
         log.info("migrated", schema="dispatcher", command=" ".join(sys.argv[1:]))
         return
+    refuse_to_start(settings)
     setup_sentry("dispatcher")
     setup_tracing("dispatcher")
     run_service(serve(settings))

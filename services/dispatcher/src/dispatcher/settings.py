@@ -13,7 +13,6 @@ from notif_core.settings import CoreSettings
 class DispatcherSettings(CoreSettings):
     host: str = Field(default="127.0.0.1", alias="DISPATCHER_HOST")
     port: int = Field(default=3002, alias="DISPATCHER_PORT", description="Metrics and probes.")
-    whatsapp_api_base_url: str = Field(default="http://127.0.0.1:3900")
     whatsapp_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
     whatsapp_access_token: SecretStr = Field(default=SecretStr("sandbox-access-token"))
     whatsapp_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -69,6 +68,9 @@ class DispatcherSettings(CoreSettings):
         description="After an attempt that may have reached Meta unrecorded (its holder died "
         "mid-send), how long from its start to wait for Meta's statuses before sending again.",
     )
+
+    def sandbox_secrets(self) -> list[str]:
+        return super().sandbox_secrets() + self._defaulted("whatsapp_access_token")
 
     def pacing(self) -> PacingConfig:
         rates = []

@@ -17,14 +17,14 @@ from ingest.api.middleware import RequestGuard
 from ingest.deps import AppState
 from ingest.errors import install_error_handlers
 from ingest.group_commit import GroupCommitter
-from ingest.keys import KeyCache, bootstrap_keys
+from ingest.keys import KeyCache, bootstrap_keys, bootstrap_problem
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
 from notif_core.db import make_engine, migration_command, upgrade
 from notif_core.logging import configure_logging, get_logger
 from notif_core.ratelimit import LeasedLimiter, RateLimiter
-from notif_core.runtime import tune_gc
+from notif_core.runtime import refuse_to_start, tune_gc
 from notif_core.sentry import setup_sentry
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -118,6 +118,8 @@ def run() -> None:
     if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "ingest"):
         log.info("migrated", schema="ingest", command=" ".join(sys.argv[1:]))
         return
+    api_keys = settings.api_keys.get_secret_value() if settings.api_keys else None
+    refuse_to_start(settings, bootstrap_problem(api_keys))
     setup_sentry("ingest")
     telemetry.setup_tracing("ingest")
     uvicorn.run(

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -103,12 +104,21 @@ def sanitised(payload: Any) -> Any:
     return root
 
 
-def signature_valid(app_secret: bytes, raw_body: bytes, header: str | None) -> bool:
-    """``sha256=<hex HMAC-SHA256(app_secret, raw body)>``, compared in constant time."""
+def signature_valid(
+    app_secrets: bytes | Sequence[bytes], raw_body: bytes, header: str | None
+) -> bool:
+    """``sha256=<hex HMAC-SHA256(app_secret, raw body)>`` for any of the app secrets (several
+    while one is rotated out). Each is compared in constant time, and all of them always
+    are, so the time taken does not tell which one matched."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(app_secret, raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    given = header.removeprefix("sha256=").encode("utf-8", "surrogateescape")
+    secrets = [app_secrets] if isinstance(app_secrets, bytes) else app_secrets
+    matches = [
+        hmac.compare_digest(hmac.new(secret, raw_body, hashlib.sha256).hexdigest().encode(), given)
+        for secret in secrets
+    ]
+    return any(matches)
 
 
 def _timestamp(value: Any) -> datetime:

@@ -26,7 +26,7 @@ from notif_core import retention as retention_metric
 from notif_core.db import libpq_url, make_engine, ping
 from notif_core.health import probes_app
 from notif_core.logging import configure_logging, get_logger
-from notif_core.runtime import http_server, on_stop_signals, tune_gc
+from notif_core.runtime import http_server, on_stop_signals, refuse_to_start, tune_gc
 from notif_core.sentry import setup_sentry
 from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 
@@ -195,6 +195,7 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
 def run() -> None:
     settings = IngestSettings()
     configure_logging("relay", settings.log_level)
+    refuse_to_start(settings)
     setup_sentry("relay")
     telemetry.setup_tracing("relay")
     uvloop.run(serve(settings))

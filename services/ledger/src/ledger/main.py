@@ -21,7 +21,7 @@ from notif_core.db import make_engine, migration_command, ping, upgrade
 from notif_core.health import Heartbeat, probes_app
 from notif_core.logging import configure_logging, get_logger
 from notif_core.outages import DATABASE, Outages
-from notif_core.runtime import http_server, on_stop_signals, run_service
+from notif_core.runtime import http_server, on_stop_signals, refuse_to_start, run_service
 from notif_core.sentry import setup_sentry
 from notif_core.sqs import Consumer, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
@@ -149,6 +149,7 @@ def run() -> None:
         return
     if argv not in ([], ["callbacks"]):
         sys.exit("usage: notif-ledger [callbacks | migrate [REVISION] | downgrade REVISION]")
+    refuse_to_start(settings)
     setup_sentry(name)
     setup_tracing(name)
     run_service(serve_callbacks(settings) if name == "callbacks" else serve(settings))

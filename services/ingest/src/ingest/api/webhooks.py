@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Annotated
 
@@ -23,9 +24,12 @@ async def verify_subscription(
     challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
     token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
 ) -> PlainTextResponse:
-    """Echo ``hub.challenge`` when the verify token matches; 403 otherwise."""
-    expected = state.settings.whatsapp_verify_token.get_secret_value()
-    if mode == "subscribe" and token is not None and challenge is not None and token == expected:
+    """Echo ``hub.challenge`` when the verify token matches (compared in constant time);
+    403 otherwise."""
+    expected = state.settings.whatsapp_verify_token.get_secret_value().encode()
+    given = (token or "").encode("utf-8", "surrogateescape")
+    matches = hmac.compare_digest(given, expected) and bool(expected)  # always compared
+    if mode == "subscribe" and token is not None and challenge is not None and matches:
         return PlainTextResponse(challenge)
     return PlainTextResponse("forbidden", status_code=403)
 
@@ -40,8 +44,8 @@ async def receive(request: Request, state: State) -> JSONResponse:
     Meta never retries a body forever; only a database out of reach is a 503.
     """
     raw = await request.body()
-    secret = state.settings.whatsapp_app_secret.get_secret_value().encode()
-    if not signature_valid(secret, raw, request.headers.get(SIGNATURE_HEADER)):
+    secrets = state.settings.app_secrets()
+    if not signature_valid(secrets, raw, request.headers.get(SIGNATURE_HEADER)):
         return error_response(401, "invalid_signature", "X-Hub-Signature-256 does not match.")
     try:
         payload = json.loads(raw)
