@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import recipient
 from tests.e2e.api import get, hello, post, sandbox_sends, wait_status
@@ -134,3 +136,43 @@ async def test_another_tenants_notification_is_404(
         services.url("ingest") + "/v1/notifications", headers={"X-API-Key": other_key}
     )
     assert listing.json()["items"] == []
+
+
+async def test_a_cancel_is_read_back_before_the_ledger_projects_it(
+    services: Services, api_key: str, engine: AsyncEngine
+) -> None:
+    """Read your writes: the GET after a `cancelled` answer says `cancelled`, from the cancel
+    ingest committed, even while the ledger (the read model) is paused."""
+    send_at = datetime.now(UTC) + timedelta(seconds=60)
+    ledger = services.procs["ledger"]
+    ledger.send_signal(signal.SIGSTOP)  # paused, not restarted: cheaper, and as stale
+    try:
+        nid = post(services, api_key, hello(recipient()) | {"send_at": send_at.isoformat()})
+        nid = nid.json()["id"]
+        assert get(services, api_key, nid)["status"] == "scheduled"
+        assert cancel(services, api_key, nid).json() == {"id": nid, "status": "cancelled"}
+        view = get(services, api_key, nid)
+        listed = httpx.get(
+            services.url("ingest") + "/v1/notifications",
+            params={"status": "cancelled", "limit": 5},
+            headers={"X-API-Key": api_key},
+        ).json()
+        async with engine.connect() as conn:
+            projected = (
+                await conn.execute(
+                    text("SELECT status FROM ledger.notifications WHERE id = :id"), {"id": nid}
+                )
+            ).scalar_one_or_none()
+    finally:
+        ledger.send_signal(signal.SIGCONT)
+    assert projected is None  # the ledger had not seen it: the answer is ingest's own
+    assert view["status"] == "cancelled"
+    assert "cancelled" in view["timestamps"]
+    assert nid in [item["id"] for item in listed["items"]]
+    caught_up = wait_status(services, api_key, nid, "cancelled", timeout=1)
+    deadline = time.monotonic() + 10
+    while "notification.cancelled" not in [h["type"] for h in caught_up["history"]]:
+        assert time.monotonic() < deadline, caught_up
+        time.sleep(0.2)
+        caught_up = get(services, api_key, nid)
+    assert caught_up["status"] == "cancelled"

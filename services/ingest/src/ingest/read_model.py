@@ -2,6 +2,12 @@
 
 The ledger owns ``ledger.notifications`` and ``ledger.events``; ingest only reads them. Until
 the ledger has seen a notification, its status is ``accepted`` (or ``scheduled``).
+
+A client reads its own cancel: once ``POST …/cancel`` answered ``cancelled``, the status is
+``cancelled`` even before the ledger projects it, because the cancel ingest committed is a
+``cancelled`` row in the dispatch gate (``dispatcher.claims``, where a cancel lands, see
+``ingest.cancel``), and that row wins over a read model still at ``accepted`` or
+``scheduled``. Its time is the ``cancelled`` timestamp until the ledger has its own.
 """
 
 from __future__ import annotations
@@ -26,16 +32,32 @@ from ingest.schemas import (
 )
 from notif_core.events import STATUS_OF_EVENT, STATUSES
 
-_STATUS = "COALESCE(l.status, CASE WHEN n.send_at IS NOT NULL THEN 'scheduled' ELSE 'accepted' END)"
+_CANCEL_AHEAD = (
+    "c.state = 'cancelled' AND (l.status IS NULL OR l.status IN ('accepted', 'scheduled'))"
+)
+"""The cancel ingest committed, which the ledger has not projected yet."""
+_STATUS = (
+    f"CASE WHEN {_CANCEL_AHEAD} THEN 'cancelled' ELSE COALESCE(l.status, "
+    "CASE WHEN n.send_at IS NOT NULL THEN 'scheduled' ELSE 'accepted' END) END"
+)
+_GATE = "LEFT JOIN dispatcher.claims c ON c.notification_id = n.id"
+_TIMESTAMPS = ", ".join(
+    f"COALESCE(l.cancelled_at, CASE WHEN {_CANCEL_AHEAD} THEN c.updated_at END) AS cancelled_at"
+    if s == "cancelled"
+    else f"l.{s}_at"
+    for s in STATUSES
+)
 _VIEW = text(
     """
     SELECT n.id, n.to, n.priority, n.send_at, n.expires_at, n.created_at,
            n.request->'metadata' AS metadata, STATUS AS status,
            l.wamid, l.last_error, l.updated_at, l.attempts, l.pricing_category, l.billable,
            l.pricing_model, TIMESTAMPS
-    FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id
+    FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id GATE
     WHERE n.id = :id AND n.tenant_id = :tenant
-    """.replace("STATUS", _STATUS).replace("TIMESTAMPS", ", ".join(f"l.{s}_at" for s in STATUSES))
+    """.replace("STATUS", _STATUS)
+    .replace("TIMESTAMPS", _TIMESTAMPS)
+    .replace("GATE", _GATE)
 )
 _HISTORY = text(
     """
@@ -176,7 +198,7 @@ async def list_notifications(
     query = text(
         f"""
         SELECT n.id, n.to, n.created_at, {_STATUS} AS status, l.updated_at, l.wamid
-        FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id
+        FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id {_GATE}
         WHERE {" AND ".join(clauses)}
         ORDER BY n.created_at DESC, n.id DESC
         LIMIT :limit
