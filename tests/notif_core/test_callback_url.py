@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from notif_core.callback_url import check, problem
+from notif_core.callback_url import check, destination_problem, problem
+from notif_core.egress import LOCAL, STRICT
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,20 @@ def test_urls_no_client_could_use_are_refused_saying_why(url: str, reason: str) 
     assert reason in found
     with pytest.raises(ValueError, match=reason):
         check(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:3001/metrics", "http://169.254.169.254/", "https://0x7f.1/"]
+)
+def test_whether_we_may_call_it_is_a_question_of_its_own(url: str) -> None:
+    """``problem`` asks whether a client can use the URL: these are well-formed, and only the
+    deployment's policy (``callback_url.refusal``, tests/notif_core/test_egress.py) refuses
+    them, as ``callback_url_not_allowed`` rather than a validation error."""
+    assert problem(url) is None
+    assert destination_problem(url, STRICT) is not None
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "/relative", "http:///x", "ftp://127.0.0.1/"])
+def test_the_policy_judges_a_non_url_without_raising(url: str) -> None:
+    destination_problem(url, STRICT)
+    destination_problem(url, LOCAL)

@@ -66,6 +66,14 @@ class CoreSettings(BaseSettings):
         "(notif_core.erasure). Every service must share it; changing it forgets those "
         "opt-outs.",
     )
+    callback_allow_private: bool = Field(
+        default=False,
+        description="Local development only: status callback URLs may use plain http and "
+        "reach loopback, private (RFC 1918), shared (100.64/10) and unique-local (fc00::/7) "
+        "addresses. Off (production): https to public addresses only. Link-local (cloud "
+        "metadata), multicast and reserved addresses are refused either way "
+        "(notif_core.egress). Read by ingest, the callback deliverer and notifctl.",
+    )
 
     def sandbox_secrets(self) -> list[str]:
         """The environment names of this service's secrets that are empty or still hold

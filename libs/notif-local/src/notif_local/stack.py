@@ -139,6 +139,9 @@ class LocalStack:
             SANDBOX_PORT=str(self.ports.sandbox),
             SANDBOX_WEBHOOK_URL=f"http://127.0.0.1:{self.ports.ingest}/webhooks/whatsapp",
         )
+        # Local development: status callbacks may go to http receivers on this machine or
+        # network (production allows https to public addresses only; notif_core.egress).
+        env["CALLBACK_ALLOW_PRIVATE"] = outer.get("CALLBACK_ALLOW_PRIVATE", "true")
         return env
 
     @property

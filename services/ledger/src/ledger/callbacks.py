@@ -11,6 +11,12 @@ ports as it likes) from holding every slot while other tenants' callbacks wait.
 A row that can never be sent is quarantined (state ``quarantined``, its reason class in
 ``last_error``) for an operator to retry or drop.
 
+Where a callback may go is judged again when it is sent, by the client the process is given
+(:func:`ledger.callback_http.client` with the deployment's ``CALLBACK_ALLOW_PRIVATE``
+policy): a receiver whose name now resolves to a loopback, private or otherwise refused
+address fails the attempt as ``destination_not_allowed``, and a URL refused on its face is
+quarantined with that class.
+
 Signature: ``X-Notif-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``, one
 ``v1`` per active secret of the tenant, newest first, so a receiver that still holds the
 previous secret keeps verifying during a rotation's overlap.
@@ -262,6 +268,8 @@ class CallbackDeliverer:
     def __init__(
         self, engine: AsyncEngine, http: httpx.AsyncClient, config: DeliveryConfig
     ) -> None:
+        """``http`` decides where callbacks may connect: in a service, always a client from
+        :func:`ledger.callback_http.client` (a plain client applies no egress policy)."""
         self._engine = engine
         self._http = http
         self._config = config

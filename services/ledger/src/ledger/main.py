@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from ledger import retention
+from ledger import callback_http, retention
 from ledger.callbacks import CallbackDeliverer
 from ledger.consumer import EventsHandler
 from ledger.settings import LedgerSettings
-from notif_core import __version__, telemetry
+from notif_core import __version__, egress, telemetry
 from notif_core.db import make_engine, migration_command, ping, upgrade
 from notif_core.health import Heartbeat, probes_app
 from notif_core.logging import configure_logging, get_logger
@@ -114,7 +114,7 @@ async def serve_callbacks(settings: LedgerSettings, stopping: asyncio.Event | No
     )
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=20)
     http_client = telemetry.instrument_httpx(
-        httpx.AsyncClient(follow_redirects=False, limits=limits)
+        callback_http.client(egress.Policy.of(settings), limits=limits)
     )
     deliverer = CallbackDeliverer(engine, http_client, config)
 
