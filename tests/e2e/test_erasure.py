@@ -16,6 +16,7 @@ import pytest
 from ledger.rebuild import compare
 from notif_core.db import libpq_url, make_engine
 from notif_core.identity import recipient_key, spellings
+from notif_core.ids import new_id
 from tests.conftest import Stack, recipient
 from tests.e2e.api import (
     get,
@@ -89,7 +90,7 @@ def test_an_erased_person_leaves_no_trace_but_their_opt_out(
     answered = httpx.post(
         services.url("ingest") + "/v1/notifications",
         json=text,
-        headers={"X-API-Key": api_key, "Idempotency-Key": f"erasure-{person}"},
+        headers={"X-API-Key": api_key, "Idempotency-Key": f"erasure-{new_id()}"},
     )
     assert answered.status_code == 202, answered.text
     nid = answered.json()["id"]

@@ -512,3 +512,47 @@ def _run_0010(sync_conn: Any) -> None:
     spec.loader.exec_module(module)
     with Operations.context(MigrationContext.configure(sync_conn)):
         module.upgrade()
+
+
+def test_a_tenant_cannot_erase_what_another_tenant_holds(
+    services: Services, world: World, stack: Stack
+) -> None:
+    """Erasure forgets a person across the deployment, so a tenant may ask only for someone
+    it dealt with (its own suppress or lift does not count: the person did neither), and
+    someone another tenant also knows is the operator's to erase (409 recipient_shared).
+    A's notification to them is untouched either way."""
+    w = world
+    before = get(services, w.a_key, w.sent)
+    call(services, w.b_key, "POST", "/v1/suppressions", json={"recipient": w.sent_to})
+    asyncio.run(wait_queues_empty(["events"], within=15))
+    refused(
+        call(services, w.b_key, "DELETE", f"/v1/recipients/{w.sent_to}"), 404, "recipient_not_found"
+    )
+
+    async def window_at_b(sql: str) -> None:
+        """As if the person had written to B's number (the sandbox serves only A's), and
+        undone after: no event made it, and later checks compare the ledger to a rebuild."""
+        from notif_core.db import make_engine
+        from notif_core.identity import recipient_key
+
+        engine = make_engine(stack.database_url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(sql), {"s": w.b_number, "r": recipient_key(w.sent_to)})
+        finally:
+            await engine.dispose()
+
+    asyncio.run(
+        window_at_b(
+            "INSERT INTO ledger.windows (phone_number_id, recipient, last_inbound_at) "
+            "VALUES (:s, :r, now()) ON CONFLICT DO NOTHING"
+        )
+    )
+    try:
+        shared = call(services, w.b_key, "DELETE", f"/v1/recipients/{w.sent_to}")
+        refused(shared, 409, "recipient_shared")
+        assert get(services, w.a_key, w.sent) == before
+    finally:
+        asyncio.run(
+            window_at_b("DELETE FROM ledger.windows WHERE phone_number_id = :s AND recipient = :r")
+        )

@@ -67,6 +67,12 @@ def test_a_weak_bootstrap_key_is_refused_naming_its_tenant(engine: AsyncEngine) 
     assert bootstrap_problem(f"good:{strong},other:{generate_key()}") is None
     assert bootstrap_problem(None) is None
     assert "entry 2" in (bootstrap_problem(f"good:{strong},no-colon") or "")
+    for number in ("12/34", "100000000000001/../me", "١٢٣٤٥٦"):
+        bad = bootstrap_problem(f"good:{strong}:{number}")
+        assert bad is not None
+        assert "tenant 'good'" in bad
+        assert "5 to 20 digits" in bad
+    assert bootstrap_problem(f"good:{strong}:100000000000001") is None
 
 
 async def test_bootstrap_adds_nothing_when_one_key_is_weak(engine: AsyncEngine) -> None:

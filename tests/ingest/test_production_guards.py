@@ -31,6 +31,7 @@ SECRET_NAMES = (
     "WHATSAPP_ACCESS_TOKEN",
     "RECIPIENT_PSEUDONYM_KEY",
     "API_KEYS",
+    "CALLBACK_ALLOW_PRIVATE",
 )
 REAL: dict[str, Any] = {
     "whatsapp_app_secret": SecretStr("0123456789abcdef0123456789abcdef"),
@@ -96,6 +97,17 @@ def test_real_secrets_or_the_sandbox_url_start() -> None:
         assert cls(whatsapp_api_base_url=META, **REAL).production_problem() is None
         assert cls().production_problem() is None  # local: sandbox defaults are the point
         assert cls().whatsapp_api_base_url == "http://127.0.0.1:3900"
+
+
+def test_private_callback_receivers_are_refused_against_meta() -> None:
+    """CALLBACK_ALLOW_PRIVATE is for a laptop: against Meta it would let a tenant's callback
+    URL reach this network, so every service refuses to start with it on."""
+    for cls in (IngestSettings, DispatcherSettings, LedgerSettings):
+        problem = cls(whatsapp_api_base_url=META, callback_allow_private=True, **REAL)
+        reason = problem.production_problem()
+        assert reason is not None
+        assert "CALLBACK_ALLOW_PRIVATE" in reason
+        assert cls(callback_allow_private=True).production_problem() is None  # the sandbox
 
 
 def test_an_empty_secret_or_the_sandbox_secret_among_several_is_refused() -> None:

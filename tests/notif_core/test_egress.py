@@ -106,6 +106,7 @@ REFUSED_EVERYWHERE = [
     ("5f00::1", "reserved"),  # SRv6
     ("4000::1", "reserved"),  # outside 2000::/3
     ("64:ff9b:1::1", "private"),  # local-use NAT64
+    ("fd00:ec2::254", "cloud metadata"),  # unique-local, yet refused in development too
 ]
 REFUSED_IN_PRODUCTION_ONLY = [
     ("127.0.0.1", "loopback"),
@@ -118,7 +119,6 @@ REFUSED_IN_PRODUCTION_ONLY = [
     ("100.100.100.200", "shared, CGNAT"),  # a cloud's metadata address
     ("::1", "loopback"),
     ("fc00::1", "unique local"),
-    ("fd00:ec2::254", "unique local"),  # a cloud's IPv6 metadata address
     ("::ffff:127.0.0.1", "loopback"),
     ("::ffff:10.1.2.3", "private"),
     ("64:ff9b::7f00:1", "loopback"),  # NAT64 of 127.0.0.1

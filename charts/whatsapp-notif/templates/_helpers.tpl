@@ -137,10 +137,11 @@ process fall back to a local default.
 {{/* Address ranges a public-only rule never reaches: RFC 1918, shared (100.64/10, CGNAT and
 some clouds' internal services), link-local (169.254/16: the instance metadata endpoint,
 EKS Pod Identity), IPv6 unique-local (fc00::/7: fd00:ec2::254, the metadata endpoint) and
-link-local. Not a value: it is the wall; what lies inside it is reached through the named
+link-local; and the reserved, benchmarking and multicast blocks the application refuses too.
+Not a value: it is the wall; what lies inside it is reached through the named
 allowances (networkPolicy.egress). */}}
 {{- define "notif.privateRanges" -}}
-ipv4: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16]
+ipv4: [0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 169.254.0.0/16, 172.16.0.0/12, 192.0.0.0/24, 192.168.0.0/16, 198.18.0.0/15, 224.0.0.0/4, 240.0.0.0/4]
 ipv6: ["fc00::/7", "fe80::/10"]
 {{- end }}
 

@@ -98,6 +98,11 @@ NAT64 = _net6("64:ff9b::/96")
 """The well-known NAT64 prefix: DNS64 answers with it for IPv4-only names, so it is judged by
 the IPv4 address in its last 32 bits rather than refused."""
 
+METADATA: frozenset[IPAddress] = frozenset({ipaddress.ip_address("fd00:ec2::254")})
+"""Instance metadata endpoints outside link-local (AWS's IPv6 one is unique-local), refused
+even where ``CALLBACK_ALLOW_PRIVATE`` lets unique-local addresses through; the IPv4 ones
+(169.254.169.254) are link-local, refused in every mode already."""
+
 LOCAL_V4: tuple[ipaddress.IPv4Network, ...] = tuple(
     _net4(n)
     for n in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
@@ -133,6 +138,8 @@ class Policy:
     def address_problem(self, address: IPAddress) -> str | None:
         """None if a callback may go to ``address``, else what kind of address it is."""
         address = embedded(address) or address
+        if address in METADATA:
+            return "is not a public address (cloud metadata)"
         if isinstance(address, ipaddress.IPv4Address):
             if self.allow_private and any(address in net for net in LOCAL_V4):
                 return None

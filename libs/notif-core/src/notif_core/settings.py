@@ -96,16 +96,25 @@ class CoreSettings(BaseSettings):
 
     def production_problem(self) -> str | None:
         """Why this configuration must not start, or None: the Cloud API base URL is
-        Meta's while a secret is still the sandbox's. Names settings, never their values."""
+        Meta's while a secret is still the sandbox's, or while callbacks may go to private
+        addresses. Names settings, never their values."""
         host = meta_host(self.whatsapp_api_base_url)
-        defaulted = self.sandbox_secrets() if host is not None else []
-        if not defaulted:
+        if host is None:
             return None
-        return (
-            f"WHATSAPP_API_BASE_URL is Meta's ({host}) but {', '.join(defaulted)} "
-            f"{'is' if len(defaulted) == 1 else 'are'} empty or still the sandbox/local "
-            "default: set real secrets before starting against Meta"
-        )
+        problems = []
+        defaulted = self.sandbox_secrets()
+        if defaulted:
+            problems.append(
+                f"WHATSAPP_API_BASE_URL is Meta's ({host}) but {', '.join(defaulted)} "
+                f"{'is' if len(defaulted) == 1 else 'are'} empty or still the sandbox/local "
+                "default: set real secrets before starting against Meta"
+            )
+        if self.callback_allow_private:
+            problems.append(
+                f"WHATSAPP_API_BASE_URL is Meta's ({host}) but CALLBACK_ALLOW_PRIVATE is on: "
+                "status callbacks could reach this network; it is for local development only"
+            )
+        return "; ".join(problems) or None
 
     @field_validator("database_url")
     @classmethod

@@ -38,21 +38,34 @@ PERSON_KNOWN = text(
     "SELECT ledger.person_known_v1(CAST(:keys AS text[]), CAST(:senders AS text[]))"
 )
 """The ledger's published contracts (ledger migration 0008)."""
+SENT_TO = text(
+    "SELECT 1 FROM ingest.notifications AS n JOIN ledger.notifications AS l ON l.id = n.id "
+    "WHERE n.tenant_id = :tenant AND n.to = ANY(CAST(:forms AS text[])) "
+    "AND l.sent_at IS NOT NULL LIMIT 1"
+)
+"""A notification of the tenant's that Meta took: a cancelled or refused one does not make
+its recipient someone the tenant has dealt with."""
 _ANY_FORM = "EXISTS (SELECT 1 FROM unnest(CAST(:forms AS text[])) AS f WHERE {test})"
 _MENTIONS = [
     text(f"DELETE FROM ingest.{table} WHERE {where}" + _ANY_FORM.format(test=test))  # noqa: S608
     for table, where, test in (
-        ("idempotency_keys", "", "strpos(key || response::text, f) > 0"),
         (
             "outbox",
             "(published_at IS NOT NULL OR quarantined_at IS NOT NULL) AND ",
-            "strpos(body, f) > 0",
+            "strpos(body, '\"' || f || '\"') > 0",
         ),
-        ("webhook_inbox", "", "position(convert_to(f, 'UTF8') IN body) > 0"),
+        ("webhook_inbox", "", "position(convert_to('\"' || f || '\"', 'UTF8') IN body) > 0"),
     )
 ]
-"""Rows that quote a spelling of the person: stored responses, sent or set-aside outbox
-rows, raw webhook bodies. Built from the constants above only."""
+"""Rows that quote a spelling of the person as a whole JSON string (``"+4930123"``, never
+a run of digits inside another value): sent or set-aside outbox rows and raw webhook
+bodies, both kept only for inspection. Idempotency rows are left alone: their keys are the
+client's opaque strings and their responses name no one, and deleting one would let a
+retry send twice. Built from the constants above only."""
+_OTHER_SENDERS = text(
+    "SELECT DISTINCT n FROM ingest.tenants AS t, unnest(t.phone_number_ids) AS n "
+    "WHERE t.id <> :tenant"
+)
 
 
 @dataclass(frozen=True)
@@ -78,10 +91,7 @@ async def known_to(
 ) -> bool:
     """Whether the tenant may erase this person: it sent to them, one of its numbers holds
     their window or opt-out (``ledger.person_known_v1``), or it erased them before."""
-    n = notifications
-    sent = await conn.execute(
-        select(literal(1)).where(n.c.tenant_id == tenant_id, n.c.to.in_(forms)).limit(1)
-    )
+    sent = await conn.execute(SENT_TO, {"tenant": tenant_id, "forms": sorted(forms)})
     if sent.first() is not None:
         return True
     keys = {recipient_key(f) for f in forms}
@@ -94,6 +104,28 @@ async def known_to(
         return True
     ledger = await conn.execute(PERSON_KNOWN, {"keys": sorted(keys) + subjects, "senders": senders})
     return bool(ledger.scalar())
+
+
+async def known_elsewhere(
+    conn: AsyncConnection, tenant_id: UUID, own_senders: list[str], forms: set[str]
+) -> bool:
+    """Whether another tenant holds data of this person: notifications to them, or a window
+    or opt-out on one of its numbers. Erasure is of the person across the deployment (their
+    data key is one), so only the operator may erase someone several tenants know."""
+    n = notifications
+    theirs = await conn.execute(
+        select(literal(1)).where(n.c.tenant_id != tenant_id, n.c.to.in_(forms)).limit(1)
+    )
+    if theirs.first() is not None:
+        return True
+    senders = [s for s in (await conn.execute(_OTHER_SENDERS, {"tenant": tenant_id})).scalars()]
+    senders = [s for s in senders if s not in own_senders]
+    if not senders:
+        return False
+    keys = {recipient_key(f) for f in forms}
+    subjects = sorted(deployment_pseudonym(k) for k in keys)
+    found = await conn.execute(PERSON_KNOWN, {"keys": sorted(keys) + subjects, "senders": senders})
+    return bool(found.scalar())
 
 
 async def erase(
@@ -112,7 +144,9 @@ async def erase(
         update(n)
         .where(n.c.to.in_(forms))
         .values(to=ERASED, request=func.jsonb_build_object("priority", n.c.priority))
+        .returning(n.c.tenant_id)
     )
+    own = sum(1 for (owner,) in erased if tenant_id is None or owner == tenant_id)
     for statement in _MENTIONS:
         await conn.execute(statement, {"forms": forms})
     m = inbound_marks
@@ -131,4 +165,4 @@ async def erase(
             requested_by=requested_by,
         )
     )
-    return Erasure(request.event_id, erased.rowcount)
+    return Erasure(request.event_id, own)

@@ -239,6 +239,9 @@ def bootstrap_problem(spec: str | None) -> str | None:
                 f"API_KEYS: the key of tenant {tenant_name!r} is too weak ({weakness}); "
                 "create keys with `notifctl keys create` instead"
             )
+        numbers = rest.split(":")[1:]
+        if any(not PHONE_NUMBER_ID.fullmatch(n) for n in numbers):
+            return f"API_KEYS: a phone number id of tenant {tenant_name!r} is not 5 to 20 digits"
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from ingest.api.middleware import RequestGuard
 from ingest.deps import AppState
 from ingest.errors import install_error_handlers
 from ingest.group_commit import GroupCommitter
-from ingest.keys import KeyCache, bootstrap_keys, bootstrap_problem
+from ingest.keys import KeyCache, SenderRefused, bootstrap_keys, bootstrap_problem
 from ingest.settings import IngestSettings
 from ingest.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
@@ -52,8 +53,13 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             settings.database_url, pool_size=settings.db_pool_size, application_name="ingest"
         )
         if settings.api_keys is not None:
-            async with engine.begin() as conn:
-                added = await bootstrap_keys(conn, settings.api_keys.get_secret_value())
+            try:
+                async with engine.begin() as conn:
+                    added = await bootstrap_keys(conn, settings.api_keys.get_secret_value())
+            except SenderRefused as exc:  # a number another tenant holds: only the DB knows
+                log.error("refused_to_start", reason=str(exc))
+                print(f"refusing to start: API_KEYS: {exc}", file=sys.stderr, flush=True)
+                os._exit(1)  # before serving; a lifespan error would print a traceback
             log.info("api_keys_bootstrapped", added=added)
         redis = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
         state = AppState(

@@ -120,7 +120,7 @@ async def erase(
             .where(callbacks.c.notification_id.in_(ids))
             .values(body=callbacks.c.body.op("-")(literal("metadata", Text)))
         )
-    mentions = [quarantine.c.body.contains(f) for f in sorted(forms)]
+    mentions = [quarantine.c.body.contains(f'"{f}"') for f in sorted(forms)]
     await conn.execute(delete(quarantine).where(or_(*mentions)))
     subjects = sorted({deployment_pseudonym(k) for k in keys})
     await conn.execute(delete(subject_keys).where(subject_keys.c.subject.in_(subjects)))

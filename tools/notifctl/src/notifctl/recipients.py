@@ -21,7 +21,7 @@ from notif_core.settings import CoreSettings
 
 _DISPATCHER_MENTIONS = text(
     "DELETE FROM dispatcher.quarantine WHERE EXISTS (SELECT 1 FROM "
-    "unnest(CAST(:forms AS text[])) AS f WHERE strpos(body, f) > 0)"
+    "unnest(CAST(:forms AS text[])) AS f WHERE strpos(body, '\"' || f || '\"') > 0)"
 )
 
 

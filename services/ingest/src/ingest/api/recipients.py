@@ -23,7 +23,7 @@ class ErasureAccepted(BaseModel):
 @router.delete(
     "/recipients/{recipient}",
     status_code=202,
-    responses=error_responses(404, 422),
+    responses=error_responses(404, 409, 422),
     summary="Erase a recipient's personal data",
 )
 async def erase_recipient(recipient: str, tenant: CurrentTenant, state: State) -> ErasureAccepted:
@@ -33,7 +33,9 @@ async def erase_recipient(recipient: str, tenant: CurrentTenant, state: State) -
     keyed hash that still suppresses sends to them. Ingest's part is done when this answers;
     the ledger's follows within seconds. Only a tenant that has sent to the person, whose
     numbers they wrote to or opted out of, or that erased them before may ask (asking
-    again answers ``202`` again): otherwise ``404 recipient_not_found``."""
+    again answers ``202`` again): otherwise ``404 recipient_not_found``. A person another
+    tenant also knows is the operator's to erase: ``409 recipient_shared``. ``notifications``
+    counts the tenant's own."""
     who = recipient_param(recipient)
     numbers = suppressions.senders(tenant, fallback_sender(state.settings))
     async with state.engine.begin() as conn:
@@ -43,6 +45,13 @@ async def erase_recipient(recipient: str, tenant: CurrentTenant, state: State) -
                 404,
                 "recipient_not_found",
                 "none of your notifications, numbers or erasures names them",
+            )
+        if await erasure.known_elsewhere(conn, tenant.id, numbers, forms):
+            raise ApiError(
+                409,
+                "recipient_shared",
+                "another tenant of this deployment also holds their data: the operator "
+                "erases them (notifctl recipients erase)",
             )
         done = await erasure.erase(conn, who, tenant.id)
     return ErasureAccepted(request_id=str(done.request_id), notifications=done.notifications)

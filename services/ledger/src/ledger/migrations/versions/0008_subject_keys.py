@@ -50,12 +50,13 @@ LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM ledger.windows
                     WHERE recipient = ANY(p_keys) AND phone_number_id = ANY(p_senders))
         OR EXISTS (SELECT 1 FROM ledger.suppressions
-                    WHERE recipient = ANY(p_keys)
+                    WHERE recipient = ANY(p_keys) AND source IN ('keyword', 'meta_error')
                       AND (phone_number_id = ANY(p_senders) OR phone_number_id = '*'))
 $$;
 COMMENT ON FUNCTION ledger.person_known_v1(text[], text[]) IS
-    'Whether these senders hold a window or an opt-out of any of these identity keys '
-    '(or pseudonyms). Read by ingest to allow a tenant to erase a person.';
+    'Whether these senders hold a window, or an opt-out the person gave (a keyword, '
+    'Meta''s 131050), of any of these identity keys or pseudonyms. Read by ingest to '
+    'decide which tenants know a person.';
 """
 
 
