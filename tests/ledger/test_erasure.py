@@ -4,13 +4,16 @@ opt-out survives as a pseudonym that a rebuild reproduces."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.conftest import Stack
 from tests.ledger.test_recipient_identity import inbound
 
 from ledger import sealing, store
@@ -18,6 +21,7 @@ from ledger.optouts import DEFAULT_KEYWORDS
 from ledger.rebuild import compare
 from ledger.tables import LIVE
 from notif_core import events as ev
+from notif_core.db import make_engine
 from notif_core.erasure import deployment_pseudonym
 from notif_core.identity import recipient_key
 from notif_core.ids import new_id
@@ -58,6 +62,16 @@ async def _bodies(engine: AsyncEngine, ids: list[str]) -> list[dict[str, object]
             {"ids": ids},
         )
         return [r.body for r in rows]
+
+
+@pytest.fixture(scope="module")
+async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
+    """A ledger database of this module's own: ``compare`` rebuilds every event, and the
+    shared one holds every other test's too."""
+    url = await asyncio.to_thread(stack.new_database, "ledger_erasure", migrated=True)
+    engine = make_engine(url, pool_size=2, application_name="tests")
+    yield engine
+    await engine.dispose()
 
 
 async def test_sealed_then_erased_then_rebuilt(engine: AsyncEngine) -> None:
