@@ -133,10 +133,13 @@ async def erase(
     recipient: str,
     tenant_id: UUID | None,
     requested_by: Literal["api", "notifctl"] = "api",
+    every: set[str] | None = None,
 ) -> Erasure:
     """Erase ingest's rows of the person ``recipient`` names (any form) and ask the ledger
-    to erase its own, in the caller's transaction."""
-    every = await person_forms(conn, recipient)
+    to erase its own, in the caller's transaction. ``every``: :func:`person_forms`, when
+    the caller has it already."""
+    if every is None:
+        every = await person_forms(conn, recipient)
     forms = sorted(every)
     keys = sorted({recipient_key(f) for f in every})
     n = notifications

@@ -275,16 +275,20 @@ async def bootstrap_keys(conn: AsyncConnection, spec: str) -> int:
     return added
 
 
+_KEY_INFO = (
+    api_keys.c.id,
+    tenants.c.name,
+    api_keys.c.prefix,
+    api_keys.c.name.label("key_name"),
+    api_keys.c.created_at,
+    api_keys.c.revoked_at,
+)
+"""The columns of a :class:`KeyInfo`, as listing and revoking read them."""
+
+
 async def list_keys(conn: AsyncConnection, tenant_name: str | None = None) -> list[KeyInfo]:
     query = (
-        select(
-            api_keys.c.id,
-            tenants.c.name,
-            api_keys.c.prefix,
-            api_keys.c.name.label("key_name"),
-            api_keys.c.created_at,
-            api_keys.c.revoked_at,
-        )
+        select(*_KEY_INFO)
         .join(tenants, tenants.c.id == api_keys.c.tenant_id)
         .order_by(tenants.c.name, api_keys.c.created_at)
     )
@@ -308,14 +312,7 @@ async def revoke(conn: AsyncConnection, key_id: UUID) -> KeyInfo | None:
                 api_keys.c.tenant_id == tenants.c.id,
             )
             .values(revoked_at=func.now())
-            .returning(
-                api_keys.c.id,
-                tenants.c.name,
-                api_keys.c.prefix,
-                api_keys.c.name.label("key_name"),
-                api_keys.c.created_at,
-                api_keys.c.revoked_at,
-            )
+            .returning(*_KEY_INFO)
         )
     ).one_or_none()
     if row is None:

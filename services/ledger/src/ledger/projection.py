@@ -135,8 +135,12 @@ def event_wamid(event: Event) -> str | None:
     return wamid if isinstance(wamid, str) and wamid else None
 
 
+@functools.lru_cache(maxsize=4096)
 def country_of(number: str) -> str:
-    """The recipient's country, which Meta's per-message price depends on. A number no
+    """Cached: the store seals an accepted event's country and the fold projects it, from
+    the same number in the same batch.
+
+    The recipient's country, which Meta's per-message price depends on. A number no
     region claims (a fictional range) counts for its calling code's main country; a
     business-scoped user id starts with its user's country code."""
     if is_bsuid(number):

@@ -44,9 +44,12 @@ def run(args: argparse.Namespace) -> int:
         engine = make_engine(CoreSettings().database_url, pool_size=1, application_name="notifctl")
         try:
             async with engine.begin() as conn:
-                forms = sorted(await erasure.person_forms(conn, args.recipient))
-                done = await erasure.erase(conn, args.recipient, None, requested_by="notifctl")
-                set_aside = (await conn.execute(_DISPATCHER_MENTIONS, {"forms": forms})).rowcount
+                forms = await erasure.person_forms(conn, args.recipient)
+                done = await erasure.erase(
+                    conn, args.recipient, None, requested_by="notifctl", every=forms
+                )
+                mentions = {"forms": sorted(forms)}
+                set_aside = (await conn.execute(_DISPATCHER_MENTIONS, mentions)).rowcount
         finally:
             await engine.dispose()
         print(

@@ -53,5 +53,5 @@ async def erase_recipient(recipient: str, tenant: CurrentTenant, state: State) -
                 "another tenant of this deployment also holds their data: the operator "
                 "erases them (notifctl recipients erase)",
             )
-        done = await erasure.erase(conn, who, tenant.id)
+        done = await erasure.erase(conn, who, tenant.id, every=forms)
     return ErasureAccepted(request_id=str(done.request_id), notifications=done.notifications)
