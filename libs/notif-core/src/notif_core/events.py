@@ -22,10 +22,12 @@ from pydantic import (
 )
 
 from notif_core.ids import new_id
+from notif_core.vocabulary import PROGRESS as PROGRESS
+from notif_core.vocabulary import TERMINAL as TERMINAL
+from notif_core.vocabulary import Category, NotificationStatus, Priority, Scope
 
 SCHEMA_VERSION = 1
 
-Priority = Literal["high", "normal"]
 PricingCategory = Literal[
     "marketing",
     "utility",
@@ -97,7 +99,7 @@ class AcceptedPayload(_Model):
         '{"type":"text","text":{"body":"..."}}.'
     )
     priority: Priority = "normal"
-    category: Literal["marketing", "utility", "authentication"] | None = Field(
+    category: Category | None = Field(
         default=None,
         description="The template's category as the client declared it (never sent to Meta): "
         "a marketing-only opt-out applies when it is marketing.",
@@ -208,7 +210,7 @@ class OptPayload(_Model):
     )
     recipient: str
     source: str = Field(description="keyword, meta_error or api")
-    scope: Literal["all", "marketing"] = "all"
+    scope: Scope = "all"
 
 
 class ErasureRequestedPayload(_Model):
@@ -224,7 +226,7 @@ class ErasedOptOut(_Model):
 
     phone_number_id: str
     recipient: str = Field(description="notif_core.erasure.pseudonym of the identity key.")
-    scope: Literal["all", "marketing"]
+    scope: Scope
     source: str | None = None
     since: datetime | None = None
     lifted_at: datetime | None = None
@@ -260,28 +262,51 @@ class _Envelope(_Model):
     traceparent: str | None = None
 
 
-class NotificationAccepted(_Envelope):
+class MissingNotificationId(ValueError):
+    """An event of a type that always names its notification came without one: whoever
+    produced it is broken, and the event cannot be acted on."""
+
+
+class NotificationEnvelope(_Envelope):
+    """The envelope of an event we create about one notification (ingest's accepted,
+    scheduled and cancelled, the dispatcher's attempt_failed, expired and suppressed): it
+    always names the notification. Events Meta reports (sent, delivered, read, failed,
+    usage) may know only a wamid, and keep the plain envelope.
+
+    The wire schema keeps ``notification_id`` optional for every event, so a body without
+    one still parses and can be set aside with a reason; :meth:`require_notification_id`
+    is how code reads it."""
+
+    def require_notification_id(self) -> UUID:
+        """The notification this event is about; :class:`MissingNotificationId` when the
+        producer left it out."""
+        if self.notification_id is None:
+            raise MissingNotificationId(f"{type(self).__name__} without notification_id")
+        return self.notification_id
+
+
+class NotificationAccepted(NotificationEnvelope):
     """Ingest accepted a notification; also the dispatch command on the dispatch queues."""
 
     type: Literal["notification.accepted"] = "notification.accepted"
     payload: AcceptedPayload
 
 
-class NotificationScheduled(_Envelope):
+class NotificationScheduled(NotificationEnvelope):
     """The notification waits for its ``send_at`` time."""
 
     type: Literal["notification.scheduled"] = "notification.scheduled"
     payload: ScheduledPayload
 
 
-class NotificationCancelled(_Envelope):
+class NotificationCancelled(NotificationEnvelope):
     """The client cancelled the notification before it was sent."""
 
     type: Literal["notification.cancelled"] = "notification.cancelled"
     payload: CancelledPayload
 
 
-class NotificationAttemptFailed(_Envelope):
+class NotificationAttemptFailed(NotificationEnvelope):
     """A send failed with a retryable error; another attempt follows."""
 
     type: Literal["notification.attempt_failed"] = "notification.attempt_failed"
@@ -316,14 +341,14 @@ class NotificationFailed(_Envelope):
     payload: FailedPayload
 
 
-class NotificationExpired(_Envelope):
+class NotificationExpired(NotificationEnvelope):
     """The notification passed ``expires_at`` before it could be sent."""
 
     type: Literal["notification.expired"] = "notification.expired"
     payload: ExpiredPayload
 
 
-class NotificationSuppressed(_Envelope):
+class NotificationSuppressed(NotificationEnvelope):
     """The recipient is on the suppression list; nothing was sent."""
 
     type: Literal["notification.suppressed"] = "notification.suppressed"
@@ -420,22 +445,19 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-PROGRESS: tuple[str, ...] = ("accepted", "scheduled", "sent", "delivered", "read")
-"""Statuses in the order a notification moves through them."""
-TERMINAL: tuple[str, ...] = ("cancelled", "expired", "failed", "suppressed")
-"""Statuses that end a notification's progress."""
-STATUSES: tuple[str, ...] = PROGRESS + TERMINAL
+STATUSES: tuple[NotificationStatus, ...] = tuple(NotificationStatus)
+"""Every status: the progress in order (``PROGRESS``), then the terminal ones (``TERMINAL``)."""
 
-STATUS_OF_EVENT: dict[str, str] = {
-    "notification.accepted": "accepted",
-    "notification.scheduled": "scheduled",
-    "notification.sent": "sent",
-    "notification.delivered": "delivered",
-    "notification.read": "read",
-    "notification.failed": "failed",
-    "notification.expired": "expired",
-    "notification.cancelled": "cancelled",
-    "notification.suppressed": "suppressed",
+STATUS_OF_EVENT: dict[str, NotificationStatus] = {
+    "notification.accepted": NotificationStatus.ACCEPTED,
+    "notification.scheduled": NotificationStatus.SCHEDULED,
+    "notification.sent": NotificationStatus.SENT,
+    "notification.delivered": NotificationStatus.DELIVERED,
+    "notification.read": NotificationStatus.READ,
+    "notification.failed": NotificationStatus.FAILED,
+    "notification.expired": NotificationStatus.EXPIRED,
+    "notification.cancelled": NotificationStatus.CANCELLED,
+    "notification.suppressed": NotificationStatus.SUPPRESSED,
 }
 """The notification status each lifecycle event reports; other events carry no status."""
 
