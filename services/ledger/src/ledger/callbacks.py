@@ -51,6 +51,7 @@ from ledger.projection import Notification, StatusChange
 from notif_core import quarantine, telemetry
 from notif_core.backoff import RetryPolicy
 from notif_core.logging import get_logger
+from notif_core.vocabulary import CallbackState, NotificationStatus
 
 log = get_logger(__name__)
 
@@ -90,7 +91,7 @@ def callback_row(change: StatusChange, state: Notification) -> dict[str, Any] | 
         "status": change.status,
         "previous_status": change.previous,
         "occurred_at": event.occurred_at.isoformat(),
-        "error": state.last_error if change.status == "failed" else None,
+        "error": state.last_error if change.status == NotificationStatus.FAILED else None,
         "metadata": state.metadata,
         "event_id": str(event.event_id),
     }
@@ -446,12 +447,13 @@ class CallbackDeliverer:
         gave_up = next_at > due.created_at + timedelta(seconds=cfg.max_age_seconds)
         DELIVERIES.labels(result="failed" if gave_up else "retry").inc()
         ERRORS.labels(error=outcome.error).inc()
+        after: CallbackState = "failed" if gave_up else "pending"
         async with self._engine.begin() as conn:
             await conn.execute(
                 _FAILED_ATTEMPT,
                 {
                     "id": due.id,
-                    "state": "failed" if gave_up else "pending",
+                    "state": after,
                     "next": next_at,
                     "code": outcome.status_code,
                     "error": outcome.error,

@@ -14,9 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-import phonenumbers
-
-from ledger.status import TERMINAL, next_status
+from ledger.status import next_status
 from notif_core.erasure import erased_country, is_erased
 from notif_core.events import (
     STATUS_OF_EVENT,
@@ -28,13 +26,12 @@ from notif_core.events import (
     NotificationSent,
     UsageBilled,
 )
-from notif_core.identity import is_bsuid, recipient_key
+from notif_core.identity import UNKNOWN_COUNTRY, country, is_bsuid, recipient_key
 from notif_core.settings import CoreSettings
+from notif_core.vocabulary import NotificationStatus
 
 META_OPT_OUT = "131050"
 """Meta's "user stopped marketing messages": the recipient joins the marketing suppression list."""
-UNKNOWN_COUNTRY = "ZZ"
-"""CLDR's code for an unknown region, used when a number maps to no country."""
 
 
 @dataclass
@@ -42,7 +39,7 @@ class Notification:
     """One row of ``ledger.notifications``; field names are its column names."""
 
     id: UUID
-    status: str = "accepted"
+    status: NotificationStatus = NotificationStatus.ACCEPTED
     tenant_id: UUID | None = None
     wamid: str | None = None
     last_error: dict[str, Any] | None = None
@@ -70,7 +67,8 @@ class Notification:
 
     @classmethod
     def from_row(cls, row: Any) -> Notification:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        values = {f.name: row[f.name] for f in fields(cls)}
+        return cls(**values | {"status": NotificationStatus(values["status"])})
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,8 +107,8 @@ class StatusChange:
     """A status the customer should hear about through its callback URL."""
 
     notification_id: UUID
-    previous: str
-    status: str
+    previous: NotificationStatus
+    status: NotificationStatus
     event: Event
 
 
@@ -137,29 +135,18 @@ def event_wamid(event: Event) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def country_of(number: str) -> str:
-    """Cached: the store seals an accepted event's country and the fold projects it, from
-    the same number in the same batch.
-
-    The recipient's country, which Meta's per-message price depends on. A number no
-    region claims (a fictional range) counts for its calling code's main country; a
-    business-scoped user id starts with its user's country code."""
-    if is_bsuid(number):
-        prefix = number[:2]
-        return prefix if phonenumbers.country_code_for_region(prefix) else UNKNOWN_COUNTRY
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return UNKNOWN_COUNTRY
-    region = phonenumbers.region_code_for_number(parsed)
-    return region or phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    """The recipient's country (``notif_core.identity.country``), cached: the store seals an
+    accepted event's country and the fold projects it, from the same number in the same
+    batch."""
+    return country(number)
 
 
 def fold(state: Notification | None, notification_id: UUID, event: Event) -> Folded:
     """Apply one new event to a notification's row (``None``: the first event seen)."""
     incoming = STATUS_OF_EVENT.get(event.type)
     if state is None:
-        state = Notification(id=notification_id, status=incoming or "accepted")
-        previous: str | None = None
+        state = Notification(id=notification_id, status=incoming or NotificationStatus.ACCEPTED)
+        previous: NotificationStatus | None = None
     else:
         previous = state.status
     out = Folded(state)
@@ -177,7 +164,7 @@ def fold(state: Notification | None, notification_id: UUID, event: Event) -> Fol
         state.wamid = out.new_wamid = wamid
     error = getattr(event.payload, "error", None)
     if error is not None and (
-        isinstance(event, NotificationFailed) or state.status not in TERMINAL
+        isinstance(event, NotificationFailed) or not state.status.is_terminal
     ):
         state.last_error = error.model_dump(mode="json")
     if isinstance(event, NotificationAttemptFailed):
@@ -268,12 +255,15 @@ def _meta_opt_outs(state: Notification, event: Event, learned_recipient: bool) -
 
 
 def _change(
-    state: Notification, previous: str | None, event: Event, learned_recipient: bool
+    state: Notification,
+    previous: NotificationStatus | None,
+    event: Event,
+    learned_recipient: bool,
 ) -> StatusChange | None:
     """Status changes after acceptance. When the accepted event itself arrives late, the
     customer hears the status reached so far, once."""
     if previous is not None and previous != state.status:
         return StatusChange(state.id, previous, state.status, event)
-    if learned_recipient and previous is not None and state.status != "accepted":
-        return StatusChange(state.id, "accepted", state.status, event)
+    if learned_recipient and previous is not None and state.status != NotificationStatus.ACCEPTED:
+        return StatusChange(state.id, NotificationStatus.ACCEPTED, state.status, event)
     return None

@@ -50,6 +50,7 @@ from notif_core.events import (
 )
 from notif_core.identity import recipient_key
 from notif_core.logging import get_logger
+from notif_core.vocabulary import SCOPES, NotificationStatus, Scope
 
 log = get_logger(__name__)
 
@@ -67,7 +68,7 @@ class Appended:
     """What a batch added: the new events, and each status a notification reached."""
 
     events: list[Event]
-    statuses: list[str]
+    statuses: list[NotificationStatus]
 
     @property
     def new(self) -> int:
@@ -148,7 +149,7 @@ class _Batch:
     """Unlinked events per wamid that this batch may link."""
     dirty: set[UUID] = field(default_factory=set)
     changes: list[tuple[StatusChange, Notification]] = field(default_factory=list)
-    reached: list[str] = field(default_factory=list)
+    reached: list[NotificationStatus] = field(default_factory=list)
     """Every status a notification moved into (its first one included)."""
     usage: Counter[UsageKey] = field(default_factory=Counter)
     opt_outs: list[OptOut] = field(default_factory=list)
@@ -188,7 +189,7 @@ async def project(
     rm: ReadModel,
     *,
     emit_callbacks: bool = False,
-) -> list[str]:
+) -> list[NotificationStatus]:
     """Fold stored events (in ``seq`` order) into the read models: the one code path of
     both the live consumer and a rebuild. Returns the statuses notifications reached."""
     if not items:
@@ -492,7 +493,7 @@ async def _suppress(
     rm: ReadModel,
     sender: str,
     recipient: str,
-    scope: str,
+    scope: Scope,
     source: str,
     at: datetime,
 ) -> None:
@@ -526,7 +527,7 @@ async def _lift(
         )
         .values(lifted_at=func.greatest(table.c.lifted_at, at))
     )
-    for scope in ("all", "marketing"):
+    for scope in SCOPES:
         stmt = insert(table).values(
             phone_number_id=sender, recipient=recipient, scope=scope, lifted_at=at
         )
