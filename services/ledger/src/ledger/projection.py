@@ -27,11 +27,9 @@ from notif_core.events import (
     UsageBilled,
 )
 from notif_core.identity import UNKNOWN_COUNTRY, country, is_bsuid, recipient_key
+from notif_core.meta_codes import Reaction, reaction
 from notif_core.settings import CoreSettings
 from notif_core.vocabulary import NotificationStatus
-
-META_OPT_OUT = "131050"
-"""Meta's "user stopped marketing messages": the recipient joins the marketing suppression list."""
 
 
 @dataclass
@@ -242,13 +240,16 @@ def _meta_opt_outs(state: Notification, event: Event, learned_recipient: bool) -
     if state.recipient is None:
         return []
     sender = state.phone_number_id or default_sender()
-    if isinstance(event, NotificationFailed) and str(event.payload.error.code) == META_OPT_OUT:
+    if (
+        isinstance(event, NotificationFailed)
+        and reaction(event.payload.error.code) is Reaction.OPT_OUT
+    ):
         return [OptOut(sender, state.recipient, event.occurred_at)]
     if (
         learned_recipient
         and state.failed_at is not None
         and state.last_error is not None
-        and str(state.last_error.get("code")) == META_OPT_OUT
+        and reaction(state.last_error.get("code", "")) is Reaction.OPT_OUT
     ):
         return [OptOut(sender, state.recipient, state.failed_at)]
     return []
