@@ -41,7 +41,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy libs/notif-core/src libs/notif-local/src services/ingest/src \
+	$(BIN)/mypy libs/notif-core/src tools/notif-local/src services/ingest/src \
 		services/dispatcher/src services/ledger/src services/wa-sandbox/src tools/notifctl/src \
 		tests bench chaos
 
