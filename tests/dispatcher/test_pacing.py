@@ -7,7 +7,8 @@ import asyncio
 from redis.asyncio import Redis
 from tests.conftest import Stack
 
-from dispatcher.pacing import Pacer, PacingConfig
+from dispatcher.throttle import Throttle as Pacer
+from dispatcher.throttle import ThrottleConfig as PacingConfig
 from notif_core.ids import new_id
 
 SENDER, RECIPIENT = "100000000000001", "+447700900123"

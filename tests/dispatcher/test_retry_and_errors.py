@@ -8,8 +8,9 @@ import random
 import pytest
 
 from dispatcher.cloud_api import CloudApi
-from dispatcher.meta_errors import TRANSPORT_ERROR, is_retryable
+from dispatcher.decisions import is_retryable
 from notif_core.backoff import RetryPolicy
+from notif_core.meta_codes import TRANSPORT_ERROR
 
 
 def test_full_jitter_stays_under_the_exponential_ceiling() -> None:

@@ -16,9 +16,9 @@ from urllib.parse import quote
 import aiohttp
 import httpx
 
-from dispatcher.meta_errors import TRANSPORT_ERROR
 from notif_core.events import MetaError
 from notif_core.identity import is_bsuid
+from notif_core.meta_codes import TRANSPORT_ERROR, MetaCode
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,10 @@ class CloudApi(ABC):
             )
         err = data.get("error")
         if not isinstance(err, dict):
-            code: int | str = 131000 if status >= 500 else f"http_{status}"
+            # A 5xx without Meta's body is Meta's "something went wrong" (retried).
+            code: int | str = (
+                int(MetaCode.SOMETHING_WENT_WRONG) if status >= 500 else f"http_{status}"
+            )
             return SendResult(error=MetaError(code=code, title=f"HTTP {status}"))
         return SendResult(
             error=MetaError(

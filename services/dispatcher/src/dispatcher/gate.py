@@ -5,7 +5,7 @@ redelivered SQS message, finds the claim and does not send; a lease that lapsed 
 crashed) may be taken over. ``sent`` records the wamid in the same row, so a redelivery
 after success republishes the outcome instead of sending again. A claim taken over from a
 holder that may have called Meta carries ``unconfirmed_for``: the new holder first looks
-for Meta's statuses (``takeover.py``). Ingest's cancel meets the
+for Meta's statuses (``decisions.on_takeover``). Ingest's cancel meets the
 dispatcher on this same row (see ``ingest/cancel.py``).
 """
 
@@ -17,6 +17,8 @@ from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from notif_core.vocabulary import ClaimState
 
 _CLAIM = text(
     """
@@ -70,7 +72,7 @@ class Claim:
     """The outcome of a claim attempt: ours, or the row as someone else left it."""
 
     won: bool
-    state: str
+    state: ClaimState
     attempts: int = 0
     wamid: str | None = None
     lease_seconds_left: float = 0.0
@@ -96,15 +98,21 @@ class Gate:
                 unconfirmed = won.unconfirmed_for
                 return Claim(
                     won=True,
-                    state="claimed",
+                    state=ClaimState.CLAIMED,
                     attempts=int(won.attempts),
                     unconfirmed_for=None if unconfirmed is None else float(unconfirmed),
                 )
             row = (await conn.execute(_READ, {"id": notification_id})).one()
-        return Claim(won=False, state=row.state, wamid=row.wamid, lease_seconds_left=_left(row))
+        return Claim(
+            won=False,
+            state=ClaimState(row.state),
+            wamid=row.wamid,
+            lease_seconds_left=_left(row),
+        )
 
-    async def finish_unclaimed(self, notification_id: UUID, state: str) -> bool:
-        """``expired`` without a claim: wins unless someone already decided its fate."""
+    async def finish_unclaimed(self, notification_id: UUID, state: ClaimState) -> bool:
+        """End it (``expired``, or ``failed`` before any send) without a claim: wins
+        unless someone already decided its fate."""
         async with self._engine.begin() as conn:
             won = (
                 await conn.execute(_FINISH_UNCLAIMED, {"id": notification_id, "state": state})
@@ -123,10 +131,10 @@ class Gate:
         attempt does not count (the sender was broken, not the message). ``unconfirmed``:
         Meta may have accepted it all the same (its answer was lost), so the next attempt
         looks for Meta's statuses first."""
-        await self._settle(notification_id, "released", int(refund_attempt), unconfirmed)
+        await self._settle(notification_id, ClaimState.RELEASED, int(refund_attempt), unconfirmed)
 
     async def fail(self, notification_id: UUID) -> None:
-        await self._settle(notification_id, "failed", 0, False)
+        await self._settle(notification_id, ClaimState.FAILED, 0, False)
 
     async def wait_for_statuses(self, notification_id: UUID, seconds: float) -> bool:
         """Hold the claim ``seconds`` without sending, while an unconfirmed attempt's
@@ -140,7 +148,7 @@ class Gate:
             return held.first() is not None
 
     async def _settle(
-        self, notification_id: UUID, state: str, refund: int, unconfirmed: bool
+        self, notification_id: UUID, state: ClaimState, refund: int, unconfirmed: bool
     ) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(

@@ -1,23 +1,48 @@
-"""Handling one dispatch message: decide, send at most once, report the outcome as an event.
+"""Handling one dispatch message: read the facts, ask ``decisions.py``, apply one verdict.
 
 The SQS message is deleted only after its outcome event is published. Before calling Meta
 the dispatcher claims the notification at the gate (``gate.py``): a cancelled, expired or
-already-sent notification is never sent, and two replicas never send the same one.
+already-sent notification is never sent, and two replicas never send the same one. What
+becomes of the command is decided by the pure functions of ``decisions.py``; this module
+reads the facts they need, in their order, and carries out the verdict that ends the
+command: at most one gate transition and one event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import structlog
 from pydantic import ValidationError
 
+from dispatcher import decisions
+from dispatcher.accepted_wamid import AcceptedWamids
+from dispatcher.breaker import Breaker
 from dispatcher.cloud_api import CloudApi, SendResult
-from dispatcher.gate import Claim, Gate
-from dispatcher.meta_errors import MAX_ATTEMPTS_EXCEEDED, is_retryable
+from dispatcher.decisions import (
+    CloseWindow,
+    ComeBack,
+    Expire,
+    Fail,
+    HoldClaim,
+    LeaveToMeta,
+    LookForStatuses,
+    OpenBreaker,
+    Projection,
+    ReportCancelled,
+    ReportSent,
+    Resend,
+    Retry,
+    Send,
+    Sent,
+    Settled,
+    Suppress,
+    Wait,
+    WaitForPair,
+)
+from dispatcher.gate import Gate
 from dispatcher.metrics import (
     BREAKER_OPEN,
     BREAKER_WAITS,
@@ -28,10 +53,10 @@ from dispatcher.metrics import (
     SENDS,
     TAKEOVERS,
 )
-from dispatcher.pacing import BREAKER_CODES, INLINE_WAIT, Pacer
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import RecipientFacts, RecipientPolicy
-from dispatcher.takeover import Takeover
+from dispatcher.settings import WindowMode
+from dispatcher.throttle import INLINE_WAIT, Throttle
 from notif_core import quarantine
 from notif_core.backoff import RetryPolicy
 from notif_core.events import (
@@ -40,7 +65,6 @@ from notif_core.events import (
     Event,
     ExpiredPayload,
     FailedPayload,
-    MetaError,
     NotificationAccepted,
     NotificationAttemptFailed,
     NotificationCancelled,
@@ -57,6 +81,7 @@ from notif_core.identity import recipient_key
 from notif_core.ids import derived_id
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome, Publisher
+from notif_core.vocabulary import ClaimState, NotificationStatus
 
 log = get_logger(__name__)
 PRODUCER = "dispatcher"
@@ -68,16 +93,8 @@ OutcomeEvent = TypeVar(
     NotificationFailed,
     NotificationSuppressed,
 )
-WindowMode = Literal["enforce", "pass_through"]
 PROJECTION_POLL = 0.05
 """While the ledger is behind on a recipient, how often the inline wait looks again."""
-PROJECTION_RECHECK = 1.0
-"""After the inline wait, the command comes back this much later (a requeue: no receive)."""
-
-
-def _category(event: NotificationAccepted) -> str | None:
-    """The template category the client declared; the Cloud API message never carries it."""
-    return event.payload.category
 
 
 class DispatchHandler:
@@ -90,9 +107,11 @@ class DispatchHandler:
         events_queue_url: str,
         default_phone_number_id: str,
         retry: RetryPolicy,
-        pacer: Pacer,
+        throttle: Throttle,
+        breaker: Breaker,
         recipients: RecipientPolicy,
-        takeover: Takeover,
+        accepted: AcceptedWamids,
+        takeover_grace: float,
         window_mode: WindowMode = "enforce",
         window_certain_after: float = 180.0,
         projection_wait: float = 120.0,
@@ -105,9 +124,11 @@ class DispatchHandler:
         self._events_url = events_queue_url
         self._default_sender = default_phone_number_id
         self._retry = retry
-        self._pacer = pacer
+        self._throttle = throttle
+        self._breaker = breaker
         self._recipients = recipients
-        self._takeover = takeover
+        self._accepted = accepted
+        self._takeover_grace = takeover_grace
         self._window_mode = window_mode
         self._window_certain_after = window_certain_after
         self._projection_wait = projection_wait
@@ -141,284 +162,272 @@ class DispatchHandler:
         finally:
             structlog.contextvars.unbind_contextvars("notification_id")
 
-    async def _dispatch(self, event: NotificationAccepted) -> Outcome:
-        nid = event.notification_id
-        assert nid is not None
-        expires = event.payload.expires_at
-        expired = expires is not None and utcnow() >= expires
-        if expired and await self._gate.finish_unclaimed(nid, "expired"):
-            assert expires is not None
-            await self._emit(
-                self._about(
-                    event, NotificationExpired, "expired", ExpiredPayload(expires_at=expires)
-                )
+    async def _dispatch(self, command: NotificationAccepted) -> Outcome:
+        expire = decisions.on_arrival(command, utcnow())
+        if expire is not None and await self._end_unclaimed(command, expire):
+            return Outcome.ack()
+        # Not expired, or someone decided its fate already: the claim below finds out how.
+        sender = command.payload.phone_number_id or self._default_sender
+        verdict = decisions.on_recipient(
+            command,
+            await self._settled_facts(command, sender),
+            utcnow(),
+            self._window_mode,
+            self._window_certain_after,
+        )
+        if isinstance(verdict, Suppress | CloseWindow):
+            await self._end_unclaimed(command, verdict)
+            return Outcome.ack()
+        if isinstance(verdict, Wait):
+            return self._wait(verdict)
+        if isinstance(verdict, LeaveToMeta):
+            log.info("window_not_seen_meta_decides", accepted_for=round(verdict.accepted_for, 3))
+
+        breaker = await self._breaker.state(sender)
+        probe_won = breaker is not None and await self._breaker.may_probe(sender, breaker)
+        held = decisions.on_breaker(breaker, probe_won, time.time())
+        if held is not None:
+            return self._wait(held)
+        nid = command.require_notification_id()
+        paced = decisions.on_admission(
+            await self._throttle.admit(sender, command.payload.to, str(nid))
+        )
+        if isinstance(paced, Wait):
+            return self._wait(paced)
+        await asyncio.sleep(paced.sleep)
+
+        claimed = decisions.on_claim(await self._gate.claim(nid))
+        if isinstance(claimed, LookForStatuses):
+            taken = decisions.on_takeover(
+                await self._accepted.of(nid),
+                claimed.unconfirmed_for,
+                self._takeover_grace,
+                claimed.attempt,
             )
-            log.info("expired")
-            return Outcome.ack()
-        sender = event.payload.phone_number_id or self._default_sender
-        verdict = await self._policy_verdict(event, sender)
-        if verdict is not None:
-            return verdict
-        breaker = await self._pacer.breaker(sender)
-        probing = False
-        if breaker is not None:
-            if not await self._pacer.may_probe(sender, breaker):
-                BREAKER_WAITS.inc()
-                return Outcome.requeue(max(1.0, breaker.next_probe_at - time.time()))
-            probing = True
-        wait = await self._pacer.pair_slot(sender, event.payload.to, str(nid))
-        if wait > INLINE_WAIT:
-            PACING_WAITS.labels(limit="pair").inc()
-            return Outcome.requeue(wait)
-        slot = await self._pacer.sender_slot(sender)
-        if slot is None:
-            PACING_WAITS.labels(limit="sender").inc()
-            return Outcome.requeue(INLINE_WAIT)
-        await asyncio.sleep(max(wait, slot))
-        claim = await self._gate.claim(nid)
-        if not claim.won:
-            return await self._not_ours(event, claim)
-        if claim.unconfirmed_for is not None:
-            verdict = await self._after_unconfirmed(event, sender, claim.unconfirmed_for)
-            if verdict is not None:
-                return verdict
-        return await self._send(event, sender, claim.attempts, probing)
+            if not isinstance(taken, Resend):
+                return await self._after_unconfirmed(command, sender, taken)
+            TAKEOVERS.labels(outcome="resent").inc()
+            log.warning("no_status_within_grace", unconfirmed_for=round(claimed.unconfirmed_for, 1))
+            claimed = Send(taken.attempt)
+        if isinstance(claimed, Send):
+            return await self._send(command, sender, claimed.attempt, probing=breaker is not None)
+        return await self._not_ours(command, sender, claimed)
 
-    async def _after_unconfirmed(
-        self, event: NotificationAccepted, sender: str, unconfirmed_for: float
-    ) -> Outcome | None:
-        """An earlier attempt may have reached Meta unrecorded: Meta's statuses decide
-        whether it did (``takeover.py``). None: send again."""
-        nid = event.notification_id
-        assert nid is not None
-        verdict = await self._takeover.verdict(nid, unconfirmed_for)
-        if verdict.wamid is not None:
-            await self._gate.sent(nid, verdict.wamid)
-            await self._pacer.release_pair(str(nid))
-            await self._emit(self._sent(event, verdict.wamid, sender, None))
-            TAKEOVERS.labels(outcome="found").inc()
-            log.info("sent_by_earlier_attempt", wamid=verdict.wamid)
-            return Outcome.ack()
-        if verdict.wait > 0:
-            if not await self._gate.wait_for_statuses(nid, verdict.wait):
-                return Outcome.retry(1)  # its first holder settled it after all: read that
-            TAKEOVERS.labels(outcome="waiting").inc()
-            log.info("waiting_for_statuses", wait=round(verdict.wait, 1))
-            return Outcome.requeue(verdict.wait + 1)  # the claim's lease has lapsed by then
-        TAKEOVERS.labels(outcome="resent").inc()
-        log.warning("no_status_within_grace", unconfirmed_for=round(unconfirmed_for, 1))
-        return None
-
-    async def _policy_verdict(self, event: NotificationAccepted, sender: str) -> Outcome | None:
-        """Suppressed recipients end here, and free-form text to a closed 24h window when
-        that is certain, without calling Meta.
-
-        The ledger's read models lag Meta's webhooks, so neither check trusts them alone
-        (``recipients.py``). An opt-out is ours alone to honour: while ingest has
-        acknowledged an inbound the ledger has not projected, the send waits for it. A
-        window is open if the ledger or ingest's mark saw an inbound within 24 h; when
-        neither did, the send fails early only once the command is older than
-        ``window_certain_after`` (its user's webhook cannot still be on its way), else Meta
-        decides (its own 131047 is terminal too)."""
-        nid = event.notification_id
-        assert nid is not None
-        marketing = _category(event) == "marketing"
-        facts = await self._settled_facts(sender, recipient_key(event.payload.to), marketing)
-        if facts is None:
-            return Outcome.requeue(PROJECTION_RECHECK)
-        if facts.suppressed:
-            if await self._gate.finish_unclaimed(nid, "failed"):
-                await self._emit(
-                    self._about(
-                        event,
-                        NotificationSuppressed,
-                        "suppressed",
-                        SuppressedPayload(reason="recipient opted out"),
-                    )
-                )
-                log.info("suppressed")
-            return Outcome.ack()
-        free_form = event.payload.message.get("type") != "template"
-        now = utcnow()
-        if not free_form or self._window_mode != "enforce" or facts.window_open(now):
-            return None
-        accepted_for = (now - event.occurred_at).total_seconds()
-        if accepted_for < self._window_certain_after:
-            log.info("window_not_seen_meta_decides", accepted_for=round(accepted_for, 3))
-            return None
-        if await self._gate.finish_unclaimed(nid, "failed"):
-            await self._emit(
-                self._about(
-                    event,
-                    NotificationFailed,
-                    "failed",
-                    FailedPayload(
-                        error=MetaError(
-                            code=131047,
-                            title="Re-engagement message",
-                            details="No message from the recipient in the last 24 hours; "
-                            "send a template instead (checked before calling Meta).",
-                        ),
-                        attempts=0,
-                    ),
-                )
-            )
-            log.info("window_closed")
-        return Outcome.ack()
-
-    async def _settled_facts(self, sender: str, key: str, marketing: bool) -> RecipientFacts | None:
+    async def _settled_facts(
+        self, command: NotificationAccepted, sender: str
+    ) -> RecipientFacts | None:
         """The recipient's facts once the ledger has projected every inbound ingest has
-        acknowledged from them (a STOP, or a START lifting one, may be among them). Waits
-        inline up to ``INLINE_WAIT``; None: not yet, look again shortly. Only recipients
-        with an inbound in flight wait. Past ``projection_wait`` from the mark, the ledger
-        is taken as it is (an inbound it could not project must not hold sends forever)."""
+        acknowledged from them (``decisions.on_projection``). Waits inline up to
+        ``INLINE_WAIT``; None: not yet, look again shortly."""
+        key = recipient_key(command.payload.to)
+        marketing = command.payload.category == "marketing"
         deadline = time.monotonic() + INLINE_WAIT
         while True:
             facts = await self._recipients.facts(sender, key, marketing)
-            if not facts.ledger_behind():
+            projection = decisions.on_projection(facts, self._projection_wait)
+            if projection is Projection.SETTLED:
                 return facts
-            age = facts.mark_age_seconds or 0.0
-            if age >= self._projection_wait:
-                log.warning("ledger_behind_past_bound", mark_age=round(age, 1))
+            age = round(facts.mark_age_seconds or 0.0, 1)
+            if projection is Projection.PAST_BOUND:
+                log.warning("ledger_behind_past_bound", mark_age=age)
                 return facts
             if time.monotonic() >= deadline:
-                log.info("waiting_for_projection", mark_age=round(age, 1))
+                log.info("waiting_for_projection", mark_age=age)
                 return None
             await asyncio.sleep(PROJECTION_POLL)
 
-    async def _not_ours(self, event: NotificationAccepted, claim: Claim) -> Outcome:
+    @staticmethod
+    def _wait(verdict: Wait) -> Outcome:
+        if verdict.limit == "breaker":
+            BREAKER_WAITS.inc()
+        elif verdict.limit != "projection":
+            PACING_WAITS.labels(limit=verdict.limit).inc()
+        return Outcome.requeue(verdict.seconds)
+
+    async def _end_unclaimed(
+        self, command: NotificationAccepted, verdict: Expire | Suppress | CloseWindow
+    ) -> bool:
+        """End it before any claim: one gate transition, and its event when the transition
+        won. False: someone decided its fate already (and reported it)."""
+        nid = command.require_notification_id()
+        if isinstance(verdict, Expire):
+            if not await self._gate.finish_unclaimed(nid, ClaimState.EXPIRED):
+                return False
+            payload = ExpiredPayload(expires_at=verdict.expires_at)
+            await self._emit(_about(command, NotificationExpired, payload))
+            log.info("expired")
+            return True
+        if not await self._gate.finish_unclaimed(nid, ClaimState.FAILED):
+            return False
+        if isinstance(verdict, Suppress):
+            payload_s = SuppressedPayload(reason=verdict.reason)
+            await self._emit(_about(command, NotificationSuppressed, payload_s))
+            log.info("suppressed")
+        else:
+            payload_f = FailedPayload(error=verdict.error, attempts=0)
+            await self._emit(_about(command, NotificationFailed, payload_f))
+            log.info("window_closed")
+        return True
+
+    async def _not_ours(
+        self,
+        command: NotificationAccepted,
+        sender: str,
+        verdict: ReportSent | ReportCancelled | ComeBack | Settled,
+    ) -> Outcome:
         """Someone decided this notification's fate already: report it, do not send."""
-        nid = event.notification_id
-        assert nid is not None
-        if claim.state == "sent" and claim.wamid is not None:
-            sender = event.payload.phone_number_id or self._default_sender
-            await self._emit(self._sent(event, claim.wamid, sender, None))
-            return Outcome.ack()
-        if claim.state == "cancelled":
+        if isinstance(verdict, ReportSent):
+            await self._emit(_sent(command, verdict.wamid, sender, None))
+        elif isinstance(verdict, ReportCancelled):
             await self._emit(
-                self._about(
-                    event, NotificationCancelled, "cancelled", CancelledPayload(reason="client")
-                )
+                _about(command, NotificationCancelled, CancelledPayload(reason="client"))
             )
             log.info("skipped_cancelled")
+        elif isinstance(verdict, ComeBack):
+            log.info("claimed_elsewhere", lease_left=verdict.lease_left)
+            return Outcome.retry(verdict.seconds)
+        return Outcome.ack()
+
+    async def _after_unconfirmed(
+        self, command: NotificationAccepted, sender: str, verdict: ReportSent | HoldClaim
+    ) -> Outcome:
+        """An earlier attempt may have reached Meta unrecorded, and Meta's statuses showed it
+        did, or may still show it within the grace."""
+        nid = command.require_notification_id()
+        if isinstance(verdict, ReportSent):
+            await self._gate.sent(nid, verdict.wamid)
+            await self._throttle.release_pair(str(nid))
+            await self._emit(_sent(command, verdict.wamid, sender, None))
+            TAKEOVERS.labels(outcome="found").inc()
+            log.info("sent_by_earlier_attempt", wamid=verdict.wamid)
             return Outcome.ack()
-        if claim.state == "claimed":
-            log.info("claimed_elsewhere", lease_left=claim.lease_seconds_left)
-            return Outcome.retry(claim.lease_seconds_left + 1)
-        return Outcome.ack()  # failed or expired: already reported by whoever settled it
+        if not await self._gate.wait_for_statuses(nid, verdict.seconds):
+            return Outcome.retry(1)  # its first holder settled it after all: read that
+        TAKEOVERS.labels(outcome="waiting").inc()
+        log.info("waiting_for_statuses", wait=round(verdict.seconds, 1))
+        return Outcome.requeue(verdict.seconds + 1)  # the claim's lease has lapsed by then
 
     async def _send(
-        self, event: NotificationAccepted, sender: str, attempt: int, probing: bool
+        self, command: NotificationAccepted, sender: str, attempt: int, *, probing: bool
     ) -> Outcome:
-        nid = event.notification_id
-        assert nid is not None
-        body = CloudApi.message_body(event.payload.to, event.payload.message, str(nid))
+        nid = command.require_notification_id()
+        to = command.payload.to
+        body = CloudApi.message_body(to, command.payload.message, str(nid))
         started = time.perf_counter()
         result = await self._api.send(sender, body)
         answered = time.time()
         SEND_SECONDS.observe(time.perf_counter() - started)
-        if result.wamid is not None:
+        verdict = decisions.on_result(
+            result,
+            attempt=attempt,
+            probing=probing,
+            retry=self._retry,
+            expires_at=command.payload.expires_at,
+            now=utcnow(),
+        )
+        if isinstance(verdict, Sent):
             # Nothing that can fail may come between Meta's 200 and this commit: a crash
             # there is a send the next attempt cannot see (only Meta's statuses can tell).
-            await self._gate.sent(nid, result.wamid)
-            await self._pacer.pair_sent(sender, event.payload.to, answered)
-            await self._pacer.release_pair(str(nid))
-            if probing:
-                await self._pacer.close_breaker(sender)
+            await self._gate.sent(nid, verdict.wamid)
+            await self._throttle.pair_sent(sender, to, answered, release=str(nid))
+            if verdict.close_breaker:
+                await self._breaker.close(sender)
                 BREAKER_OPEN.labels(sender=sender).set(0)
                 log.info("breaker_closed", sender=sender)
-            await self._emit(self._sent(event, result.wamid, sender, result))
+            await self._emit(_sent(command, verdict.wamid, sender, verdict.answer))
             SENDS.labels(result="sent").inc()
-            log.info("sent", wamid=result.wamid, to=event.payload.to)
+            log.info("sent", wamid=verdict.wamid, to=to)
             return Outcome.ack()
 
-        await self._pacer.pair_sent(sender, event.payload.to, answered)
-        error = result.error or MetaError(code="unknown")
-        META_ERRORS.labels(code=str(error.code)).inc()
-        if error.code in BREAKER_CODES:
-            state = await self._pacer.open_breaker(sender, int(error.code))
+        failed_for_good = isinstance(verdict, Fail)
+        await self._throttle.pair_sent(
+            sender, to, answered, release=str(nid) if failed_for_good else None
+        )
+        code = decisions.error_of(result).code
+        META_ERRORS.labels(code=str(code)).inc()
+        if isinstance(verdict, OpenBreaker):
+            state = await self._breaker.open(sender, verdict.code)
             BREAKER_OPEN.labels(sender=sender).set(1)
             await self._gate.release(nid, refund_attempt=True)
-            log.warning("breaker_open", sender=sender, code=error.code, probe_in=state.interval)
+            log.warning("breaker_open", sender=sender, code=code, probe_in=state.interval)
             SENDS.labels(result="requeued").inc()
             return Outcome.requeue(state.interval)
-        if error.code == 130429:
-            rate = await self._pacer.throttled(sender)
-            log.info("sender_throttled", sender=sender, rate=rate)
-        if error.code == 131056:
-            wait = await self._pacer.pair_limited(sender, event.payload.to, str(nid))
+        if isinstance(verdict, WaitForPair):
+            wait = await self._throttle.pair_limited(sender, to, str(nid))
             await self._gate.release(nid)
             log.info("pair_limited", retry_in=wait)
             SENDS.labels(result="requeued").inc()
             return Outcome.requeue(wait)
-        if is_retryable(error.code) and attempt < self._retry.max_attempts:
-            delay = self._retry.delay(attempt)
-            next_at = utcnow() + timedelta(seconds=delay)
-            expires = event.payload.expires_at
-            if expires is None or next_at < expires:
-                await self._gate.release(nid, unconfirmed=result.unconfirmed)
-                await self._emit(
-                    self._about(
-                        event,
-                        NotificationAttemptFailed,
-                        f"attempt:{attempt}",
-                        AttemptFailedPayload(error=error, attempt=attempt, next_attempt_at=next_at),
-                    )
-                )
-                log.info("attempt_failed", code=error.code, attempt=attempt, retry_in=delay)
-                SENDS.labels(result="retry").inc()
-                RETRIES.labels(code=str(error.code)).inc()
-                return Outcome.retry(delay)
-        if is_retryable(error.code):
-            error = MetaError(
-                code=MAX_ATTEMPTS_EXCEEDED,
-                title="Gave up after retryable errors",
-                details=f"last error {error.code}: {error.title or ''}".strip(),
-            )
+        if verdict.throttle:
+            rate = await self._throttle.throttled(sender)
+            log.info("sender_throttled", sender=sender, rate=rate)
+        if isinstance(verdict, Retry):
+            return await self._retry_later(command, verdict)
         await self._gate.fail(nid)
-        await self._pacer.release_pair(str(nid))
-        await self._emit(
-            self._about(
-                event, NotificationFailed, "failed", FailedPayload(error=error, attempts=attempt)
-            )
-        )
+        payload = FailedPayload(error=verdict.error, attempts=verdict.attempts)
+        await self._emit(_about(command, NotificationFailed, payload))
         SENDS.labels(result="failed").inc()
-        log.info("failed", code=error.code, attempt=attempt)
+        log.info("failed", code=verdict.error.code, attempt=verdict.attempts)
         return Outcome.ack()
 
-    @staticmethod
-    def _about(
-        event: NotificationAccepted, model: type[OutcomeEvent], key: str, payload: object
-    ) -> OutcomeEvent:
-        """An outcome event of this notification, with an id derived from ``key`` so a
-        redelivered message re-emits the same event (stored once by the ledger)."""
-        return model(
-            event_id=derived_id(str(event.notification_id), key),
-            producer=PRODUCER,
-            tenant_id=event.tenant_id,
-            notification_id=event.notification_id,
-            payload=payload,
+    async def _retry_later(self, command: NotificationAccepted, verdict: Retry) -> Outcome:
+        nid = command.require_notification_id()
+        await self._gate.release(nid, unconfirmed=verdict.unconfirmed)
+        payload = AttemptFailedPayload(
+            error=verdict.error, attempt=verdict.attempt, next_attempt_at=verdict.next_attempt_at
         )
-
-    @staticmethod
-    def _sent(
-        event: NotificationAccepted, wamid: str, sender: str, answer: SendResult | None
-    ) -> NotificationSent:
-        """``answer``: Meta's reply, whose ``contacts`` say who the recipient is (None when
-        the send was learnt of another way)."""
-        # Same id as the ``sent`` status webhook derives, so the ledger keeps one of the two.
-        return NotificationSent(
-            event_id=derived_id(wamid, "sent"),
-            producer=PRODUCER,
-            tenant_id=event.tenant_id,
-            notification_id=event.notification_id,
-            payload=SentPayload(
-                wamid=wamid,
-                phone_number_id=sender,
-                wa_id=answer.wa_id if answer else None,
-                user_id=answer.user_id if answer else None,
-            ),
-        )
+        await self._emit(_about(command, NotificationAttemptFailed, payload, verdict.attempt))
+        code = verdict.error.code
+        log.info("attempt_failed", code=code, attempt=verdict.attempt, retry_in=verdict.delay)
+        SENDS.labels(result="retry").inc()
+        RETRIES.labels(code=str(code)).inc()
+        return Outcome.retry(verdict.delay)
 
     async def _emit(self, event: Event) -> None:
         await self._publisher.publish_one(self._events_url, event)
+
+
+_KEYS: dict[type[object], NotificationStatus] = {
+    NotificationCancelled: NotificationStatus.CANCELLED,
+    NotificationExpired: NotificationStatus.EXPIRED,
+    NotificationFailed: NotificationStatus.FAILED,
+    NotificationSuppressed: NotificationStatus.SUPPRESSED,
+}
+
+
+def _about(
+    command: NotificationAccepted,
+    model: type[OutcomeEvent],
+    payload: object,
+    attempt: int | None = None,
+) -> OutcomeEvent:
+    """An outcome event of this notification, with an id derived from its status (or its
+    attempt) so a redelivered message re-emits the same event (stored once by the ledger)."""
+    key = f"attempt:{attempt}" if attempt is not None else _KEYS[model]
+    return model(
+        event_id=derived_id(str(command.require_notification_id()), key),
+        producer=PRODUCER,
+        tenant_id=command.tenant_id,
+        notification_id=command.notification_id,
+        payload=payload,
+    )
+
+
+def _sent(
+    command: NotificationAccepted, wamid: str, sender: str, answer: SendResult | None
+) -> NotificationSent:
+    """``answer``: Meta's reply, whose ``contacts`` say who the recipient is (None when the
+    send was learnt of another way)."""
+    # Same id as the ``sent`` status webhook derives, so the ledger keeps one of the two.
+    return NotificationSent(
+        event_id=derived_id(wamid, NotificationStatus.SENT),
+        producer=PRODUCER,
+        tenant_id=command.tenant_id,
+        notification_id=command.notification_id,
+        payload=SentPayload(
+            wamid=wamid,
+            phone_number_id=sender,
+            wa_id=answer.wa_id if answer else None,
+            user_id=answer.user_id if answer else None,
+        ),
+    )

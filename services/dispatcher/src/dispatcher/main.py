@@ -17,21 +17,21 @@ from redis.asyncio import Redis
 
 from dispatcher import metrics
 from dispatcher.accepted_wamid import LedgerAcceptedWamids
+from dispatcher.breaker import Breaker
 from dispatcher.cloud_api import AiohttpCloudApi, CloudApi, HttpxCloudApi
 from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler
-from dispatcher.meta_errors import RETRYABLE, TERMINAL
-from dispatcher.pacing import BREAKER_CODES, Pacer
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
-from dispatcher.takeover import Takeover
+from dispatcher.throttle import Throttle
 from notif_core import __version__, telemetry
 from notif_core.backoff import RetryPolicy
 from notif_core.db import make_engine, migration_command, ping, upgrade
 from notif_core.health import Heartbeat, probes_app
 from notif_core.ids import new_id
 from notif_core.logging import configure_logging, get_logger
+from notif_core.meta_codes import REACTIONS
 from notif_core.outages import DATABASE, REDIS, Outages
 from notif_core.runtime import http_server, on_stop_signals, refuse_to_start, run_service
 from notif_core.sentry import setup_sentry
@@ -98,14 +98,17 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             heartbeat=Heartbeat(),
         )
         owner = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-6:]}"
+        redis_prefix = f"{settings.queue_prefix}:dispatch"
         handler = DispatchHandler(
-            pacer=Pacer(redis, settings.pacing(), prefix=f"{settings.queue_prefix}:dispatch"),
+            throttle=Throttle(redis, settings.throttle(), prefix=redis_prefix),
+            breaker=Breaker(redis, settings.breaker(), prefix=redis_prefix),
             recipients=PostgresRecipientPolicy(engine),
             window_mode=settings.window_mode,
             window_certain_after=settings.window_certain_after_seconds,
             projection_wait=settings.projection_wait_seconds,
             gate=Gate(engine, owner, settings.claim_lease_seconds),
-            takeover=Takeover(LedgerAcceptedWamids(engine), settings.takeover_grace_seconds),
+            accepted=LedgerAcceptedWamids(engine),
+            takeover_grace=settings.takeover_grace_seconds,
             quarantine=DispatchQuarantine(
                 engine,
                 Gate(engine, owner, settings.claim_lease_seconds),
@@ -146,8 +149,8 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             log.info("stopping", in_flight=consumer.in_flight)
 
         metrics.initialise(
-            [settings.whatsapp_phone_number_id, *(s for s, _ in settings.pacing().sender_rates)],
-            sorted({str(c) for c in RETRYABLE | TERMINAL} | {str(c) for c in BREAKER_CODES}),
+            [settings.whatsapp_phone_number_id, *(s for s, _ in settings.throttle().sender_rates)],
+            sorted(str(code) for code in REACTIONS),
         )
         on_stop_signals(stop, stopping)
         probes = asyncio.create_task(server.serve())

@@ -14,6 +14,7 @@ from dispatcher.gate import Gate
 from notif_core import quarantine
 from notif_core.logging import get_logger
 from notif_core.sqs import Delivery, Outcome, Publisher
+from notif_core.vocabulary import ClaimState
 
 log = get_logger(__name__)
 STAGE: Final[quarantine.Stage] = "dispatcher"
@@ -47,7 +48,7 @@ class DispatchQuarantine:
     async def _fail(self, nid: UUID, tenant_id: UUID | None, reason: quarantine.Reason) -> None:
         """Settle the gate as failed and report it; nothing when its fate was decided
         already (sent, cancelled, expired, or a claim still held)."""
-        if not await self._gate.finish_unclaimed(nid, "failed"):
+        if not await self._gate.finish_unclaimed(nid, ClaimState.FAILED):
             return
         event = quarantine.failed_event(nid, tenant_id, reason, STAGE)
         await self._publisher.publish_one(self._events_url, event)

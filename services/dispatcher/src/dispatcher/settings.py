@@ -6,8 +6,13 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from dispatcher.pacing import PacingConfig
+from dispatcher.breaker import BreakerConfig
+from dispatcher.throttle import ThrottleConfig
 from notif_core.settings import CoreSettings
+
+WindowMode = Literal["enforce", "pass_through"]
+"""``enforce``: free-form text to a window certainly closed fails without calling Meta;
+``pass_through``: Meta decides."""
 
 
 class DispatcherSettings(CoreSettings):
@@ -41,7 +46,7 @@ class DispatcherSettings(CoreSettings):
         default=0.5, ge=0, description="Safety spacing added to PAIR_SECONDS against jitter."
     )
     rate_recovery_per_second: float = Field(default=2.0, gt=0)
-    window_mode: Literal["enforce", "pass_through"] = "enforce"
+    window_mode: WindowMode = "enforce"
     window_certain_after_seconds: float = Field(
         default=180.0,
         ge=0,
@@ -72,17 +77,19 @@ class DispatcherSettings(CoreSettings):
     def sandbox_secrets(self) -> list[str]:
         return super().sandbox_secrets() + self._defaulted("whatsapp_access_token")
 
-    def pacing(self) -> PacingConfig:
+    def throttle(self) -> ThrottleConfig:
         rates = []
         for item in filter(None, (part.strip() for part in self.sender_rates.split(","))):
             sender, _, mps = item.partition(":")
             rates.append((sender, float(mps)))
-        return PacingConfig(
+        return ThrottleConfig(
             sender_rate=self.sender_rate_per_second,
             sender_rates=tuple(rates),
             pair_seconds=self.pair_seconds,
             pair_burst=self.pair_burst,
             pair_margin_seconds=self.pair_margin_seconds,
             recovery_per_second=self.rate_recovery_per_second,
-            breaker_probe_seconds=self.breaker_probe_seconds,
         )
+
+    def breaker(self) -> BreakerConfig:
+        return BreakerConfig(probe_seconds=self.breaker_probe_seconds)

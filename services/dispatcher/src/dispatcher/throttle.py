@@ -1,24 +1,24 @@
-"""Pacing sends to Meta's limits, shared by every dispatcher replica through Redis.
+"""Pacing sends to Meta's throughput limits, shared by every dispatcher replica through Redis.
 
-- Per sender number: GCRA at the number's rate. A 130429 halves that rate (at most once a
-  second, shared by replicas) and it climbs back linearly, AIMD, so the fleet settles just
-  under Meta's real cap.
+- Per sender number: GCRA at the number's rate. Meta's "Rate limit hit"
+  (``Reaction.THROTTLE``) halves that rate (at most once a second, shared by replicas) and
+  it climbs back linearly, AIMD, so the fleet settles just under Meta's real cap.
 - Per (sender, recipient) pair: one message per ``pair_seconds`` with a burst, the recipient
   being who Meta counts (``recipient_key``: every form of one person is one pair). A message
   takes its place in line and waits out of the worker pool (re-queued with a delay), so a
-  busy recipient never blocks anyone else.
-- A circuit breaker per sender: 190 (token), 368 (policy block) or 133010 (not registered)
-  stop that sender; its messages wait in the queue without using attempts until a probe,
-  one send, succeeds.
+  busy recipient never blocks anyone else. Meta's pair rate limit
+  (``Reaction.PAIR_LIMIT``) pushes only that recipient back.
+
+The throttle paces a sender that can send; a sender that cannot is stopped by its circuit
+breaker (``breaker.py``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from dispatcher.metrics import SENDER_CAP, SENDER_RATE
 from notif_core.identity import recipient_key
@@ -27,7 +27,6 @@ from notif_core.ratelimit import RateLimiter
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-BREAKER_CODES = frozenset({190, 368, 133010})
 MIN_RATE = 1.0
 DECREASE_FACTOR = 0.5
 DECREASE_EVERY = 1.0
@@ -36,41 +35,52 @@ INLINE_WAIT = 1.0
 
 
 @dataclass(frozen=True)
-class PacingConfig:
+class Admission:
+    """The throttle's answer for one message: go after ``wait`` seconds (``limit`` None,
+    its place in line is reserved), or come back after ``wait`` because ``limit`` holds it."""
+
+    wait: float
+    limit: Literal["pair", "sender"] | None = None
+
+
+@dataclass(frozen=True)
+class ThrottleConfig:
     sender_rate: float = 80.0
     sender_rates: tuple[tuple[str, float], ...] = ()
     pair_seconds: float = 6.0
     pair_burst: int = 1
     pair_margin_seconds: float = 0.5
     """Added to Meta's pair interval: two sends reserved exactly 6 s apart can reach Meta
-    closer than that when the first one's claim or connection is slower (seen as 131056)."""
+    closer than that when the first one's claim or connection is slower (seen as Meta's
+    pair rate limit)."""
     recovery_per_second: float = 2.0
     """How fast a lowered sender rate climbs back (messages/s gained per second)."""
-    breaker_probe_seconds: float = 30.0
-    breaker_max_probe_seconds: float = 600.0
 
     def cap(self, sender: str) -> float:
         return dict(self.sender_rates).get(sender, self.sender_rate)
 
 
-@dataclass(frozen=True)
-class BreakerState:
-    code: int
-    opened_at: float
-    next_probe_at: float
-    interval: float
-
-
-class Pacer:
-    def __init__(self, redis: Redis, config: PacingConfig, prefix: str = "dispatch") -> None:
+class Throttle:
+    def __init__(self, redis: Redis, config: ThrottleConfig, prefix: str = "dispatch") -> None:
         self._redis = redis
         self._config = config
         self._limiter = RateLimiter(redis, prefix=prefix)
         self._prefix = prefix
 
     @property
-    def config(self) -> PacingConfig:
+    def config(self) -> ThrottleConfig:
         return self._config
+
+    async def admit(self, sender: str, recipient: str, notification_id: str) -> Admission:
+        """The recipient's pair first (its place in line is kept while it waits in the
+        queue), then the sender's rate, taken only for a message whose pair lets it go."""
+        wait = await self.pair_slot(sender, recipient, notification_id)
+        if wait > INLINE_WAIT:
+            return Admission(wait, "pair")
+        slot = await self.sender_slot(sender)
+        if slot is None:
+            return Admission(INLINE_WAIT, "sender")
+        return Admission(max(wait, slot))
 
     # --- sender rate (AIMD) ----------------------------------------------------------------
 
@@ -88,7 +98,8 @@ class Pacer:
         return min(cap, max(MIN_RATE, recovered))
 
     async def throttled(self, sender: str) -> float:
-        """Meta said 130429: halve the sender's rate (once per second across replicas)."""
+        """Meta said the sender is over its cap: halve its rate (once per second across
+        replicas)."""
         rate = await self.current_rate(sender)
         guard = await self._redis.set(
             f"{self._prefix}:aimd-guard:{sender}", "1", nx=True, px=int(DECREASE_EVERY * 1000)
@@ -112,6 +123,9 @@ class Pacer:
     def _pair_sent_key(self, sender: str, recipient: str) -> str:
         return f"{self._prefix}:pair-sent:{sender}:{recipient_key(recipient)}"
 
+    def _pair_held_key(self, notification_id: str) -> str:
+        return f"{self._prefix}:pair-held:{notification_id}"
+
     async def pair_slot(self, sender: str, recipient: str, notification_id: str) -> float:
         """Seconds until this notification may go to this recipient (its place is kept).
 
@@ -122,7 +136,7 @@ class Pacer:
         cfg = self._config
         if cfg.pair_seconds <= 0:
             return 0.0
-        held = f"{self._prefix}:pair-held:{notification_id}"
+        held = self._pair_held_key(notification_id)
         held_raw, sent_raw = await self._redis.mget(held, self._pair_sent_key(sender, recipient))
         now = time.time()
         since_sent = (
@@ -143,58 +157,40 @@ class Pacer:
             await self._redis.set(held, str(now + wait), ex=ttl)
         return wait
 
-    async def pair_sent(self, sender: str, recipient: str, at: float | None = None) -> None:
+    async def pair_sent(
+        self,
+        sender: str,
+        recipient: str,
+        at: float | None = None,
+        *,
+        release: str | None = None,
+    ) -> None:
         """A send to this recipient came back from Meta at ``at`` (epoch seconds; now by
         default): it arrived by then. Recorded after the gate's commit, with the time Meta
         answered, so the spacing is the same as if it were recorded at once.
 
         Only with no burst allowed: a burst means back-to-back sends are intended.
+        ``release``: a notification whose place in line is no longer needed (it was sent,
+        or failed for good), let go in the same round trip.
         """
         cfg = self._config
-        if cfg.pair_seconds <= 0 or cfg.pair_burst > 1:
+        record = cfg.pair_seconds > 0 and cfg.pair_burst <= 1
+        if not record and release is None:
             return
-        ttl = math.ceil(cfg.pair_seconds + cfg.pair_margin_seconds) + 1
-        answered = time.time() if at is None else at
-        await self._redis.set(self._pair_sent_key(sender, recipient), str(answered), ex=ttl)
+        pipe = self._redis.pipeline(transaction=False)
+        if record:
+            ttl = math.ceil(cfg.pair_seconds + cfg.pair_margin_seconds) + 1
+            answered = time.time() if at is None else at
+            pipe.set(self._pair_sent_key(sender, recipient), str(answered), ex=ttl)
+        if release is not None:
+            pipe.delete(self._pair_held_key(release))
+        await pipe.execute()
 
     async def pair_limited(self, sender: str, recipient: str, notification_id: str) -> float:
-        """Meta said 131056: this recipient only waits one more full pair interval."""
-        await self._redis.delete(f"{self._prefix}:pair-held:{notification_id}")
+        """Meta said the pair's rate was hit: this recipient only waits one more full pair
+        interval."""
+        await self._redis.delete(self._pair_held_key(notification_id))
         return await self.pair_slot(sender, recipient, notification_id)
 
     async def release_pair(self, notification_id: str) -> None:
-        await self._redis.delete(f"{self._prefix}:pair-held:{notification_id}")
-
-    # --- breaker --------------------------------------------------------------------------
-
-    def _breaker_key(self, sender: str) -> str:
-        return f"{self._prefix}:breaker:{sender}"
-
-    async def breaker(self, sender: str) -> BreakerState | None:
-        raw = await self._redis.get(self._breaker_key(sender))
-        return BreakerState(**json.loads(raw)) if raw else None
-
-    async def open_breaker(self, sender: str, code: int) -> BreakerState:
-        previous = await self.breaker(sender)
-        cfg = self._config
-        interval = (
-            min(previous.interval * 2, cfg.breaker_max_probe_seconds)
-            if previous
-            else cfg.breaker_probe_seconds
-        )
-        now = time.time()
-        state = BreakerState(
-            code, previous.opened_at if previous else now, now + interval, interval
-        )
-        await self._redis.set(self._breaker_key(sender), json.dumps(state.__dict__))
-        return state
-
-    async def close_breaker(self, sender: str) -> None:
-        await self._redis.delete(self._breaker_key(sender))
-
-    async def may_probe(self, sender: str, state: BreakerState) -> bool:
-        """Once the probe time came, exactly one send (across replicas) may try."""
-        if time.time() < state.next_probe_at:
-            return False
-        lock = f"{self._prefix}:breaker-probe:{sender}"
-        return bool(await self._redis.set(lock, "1", nx=True, px=int(state.interval * 1000)))
+        await self._redis.delete(self._pair_held_key(notification_id))
