@@ -1,6 +1,6 @@
 """Whether Meta accepted a message for a notification, as the ledger knows from Meta's own
-statuses: the ledger's contract ``ledger.accepted_wamid(notification_id)`` (its migration
-0004), the only way the dispatcher learns it.
+statuses: the ledger's contract ``accepted_wamid_v1(notification_id)`` (its migration 0011,
+through ``ledger_contract.py``), the only way the dispatcher learns it.
 
 A status webhook echoes ``biz_opaque_callback_data`` (the notification id), so a send whose
 answer never reached our database still leaves its wamid here once Meta reports on it.
@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-_ACCEPTED_WAMID = text("SELECT ledger.accepted_wamid(:id)")
+from dispatcher.ledger_contract import ACCEPTED_WAMID as _ACCEPTED_WAMID
 
 
 class AcceptedWamids(Protocol):
@@ -22,7 +21,7 @@ class AcceptedWamids(Protocol):
 
 
 class LedgerAcceptedWamids:
-    """Calls the ledger's ``accepted_wamid`` function."""
+    """Calls the ledger's ``accepted_wamid_v1`` function."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -36,16 +36,10 @@ _CLAIM = text(
     RETURNING attempts, extract(epoch FROM now() - unconfirmed_since) AS unconfirmed_for
     """
 )
-_FINISH_UNCLAIMED = text(
-    """
-    INSERT INTO dispatcher.claims (notification_id, state, updated_at)
-    VALUES (:id, :state, now())
-    ON CONFLICT (notification_id) DO UPDATE SET state = :state, owner = NULL,
-        lease_until = NULL, updated_at = now()
-        WHERE dispatcher.claims.state = 'released'
-    RETURNING state
-    """
-)
+_FINISH_UNCLAIMED = text("SELECT won FROM dispatcher.end_unclaimed_v1(:id, :state) WHERE won")
+"""The statement ingest's cancel also runs (``dispatcher.cancel_v1``), kept once in the
+function of migration 0004: ends a missing or ``released`` row, so a claim and an end
+before sending never both win. A row only when this call decided it."""
 _READ = text(
     "SELECT state, wamid, lease_until, now() AS now FROM dispatcher.claims "
     "WHERE notification_id = :id"

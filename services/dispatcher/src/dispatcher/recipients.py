@@ -1,6 +1,7 @@
 """What the dispatcher must know about a recipient before sending: opt-outs and the 24h
-window, from the ledger's read models, and ingest's mark of the latest inbound message
-(``inbound_mark.py``), which tells how far the ledger lags on this recipient.
+window, from the ledger's read models (``ledger_contract.py``), and ingest's mark of the
+latest inbound message (``ingest_contract.py``), which tells how far the ledger lags on this
+recipient.
 
 The read models trail Meta's webhooks by the projection lag (webhook, outbox relay, events
 queue, ledger batch). :class:`RecipientFacts` keeps both sides so the handler can tell a
@@ -21,7 +22,7 @@ from typing import Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dispatcher.inbound_mark import MARK_AGE, MARK_FROM
+from dispatcher import ingest_contract, ledger_contract
 from notif_core.erasure import deployment_pseudonym
 
 WINDOW = timedelta(hours=24)
@@ -32,7 +33,7 @@ class RecipientFacts:
     suppressed: bool
     """The ledger holds an opt-out in force (for marketing, a marketing one counts too)."""
     projected_inbound_at: datetime | None
-    """``ledger.windows``: the latest inbound the ledger has projected."""
+    """The ledger's window: the latest inbound the ledger has projected."""
     marked_inbound_at: datetime | None = None
     """Ingest's mark: the latest inbound ingest has acknowledged."""
     mark_age_seconds: float | None = None
@@ -54,20 +55,16 @@ class RecipientPolicy(Protocol):
     async def facts(self, sender: str, recipient: str, marketing: bool) -> RecipientFacts: ...
 
 
-# Built from inbound_mark.py's constants only: no input reaches the text.
+# Built from the contract modules' constants only: no input reaches the text.
 _FACTS = text(
-    "SELECT EXISTS (SELECT 1 FROM ledger.suppressions "  # noqa: S608
-    "WHERE recipient IN (:recipient, :pseudonym) "
-    "AND phone_number_id = :sender AND (scope = 'all' OR :marketing) "
-    "AND since IS NOT NULL AND (lifted_at IS NULL OR since > lifted_at)), "
-    "(SELECT last_inbound_at FROM ledger.windows "
-    "WHERE phone_number_id = :sender AND recipient = :recipient), "
-    f"mark.last_inbound_at, {MARK_AGE} FROM (SELECT 1) AS one {MARK_FROM}"
+    f"SELECT {ledger_contract.OPTED_OUT}, {ledger_contract.PROJECTED_INBOUND}, "  # noqa: S608
+    f"mark.last_inbound_at, {ingest_contract.MARK_AGE} FROM (SELECT 1) AS one "
+    f"{ingest_contract.newest_mark(ledger_contract.RECIPIENT_FORMS)}"
 )
 
 
 class PostgresRecipientPolicy:
-    """Reads ``ledger.suppressions``, ``ledger.windows`` and ingest's mark in one statement."""
+    """Reads the ledger's opt-outs and window and ingest's mark in one statement."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
