@@ -73,11 +73,19 @@ class Throttle:
 
     async def admit(self, sender: str, recipient: str, notification_id: str) -> Admission:
         """The recipient's pair first (its place in line is kept while it waits in the
-        queue), then the sender's rate, taken only for a message whose pair lets it go."""
-        wait = await self.pair_slot(sender, recipient, notification_id)
+        queue), then the sender's rate, taken only for a message whose pair lets it go. What
+        both read comes in one round trip."""
+        held_raw, sent_raw, aimd_raw = await self._redis.mget(
+            self._pair_held_key(notification_id),
+            self._pair_sent_key(sender, recipient),
+            self._aimd_key(sender),
+        )
+        wait = 0.0
+        if self._config.pair_seconds > 0:
+            wait = await self._pair_wait(sender, recipient, notification_id, held_raw, sent_raw)
         if wait > INLINE_WAIT:
             return Admission(wait, "pair")
-        slot = await self.sender_slot(sender)
+        slot = await self._reserve_sender(sender, self._rate(sender, aimd_raw))
         if slot is None:
             return Admission(INLINE_WAIT, "sender")
         return Admission(max(wait, slot))
@@ -88,8 +96,11 @@ class Throttle:
         return f"{self._prefix}:aimd:{sender}"
 
     async def current_rate(self, sender: str) -> float:
+        return self._rate(sender, await self._redis.get(self._aimd_key(sender)))
+
+    def _rate(self, sender: str, raw: bytes | str | None) -> float:
+        """The sender's rate from its stored ``lowered:at`` (None: never lowered)."""
         cap = self._config.cap(sender)
-        raw = await self._redis.get(self._aimd_key(sender))
         if raw is None:
             return cap
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -111,7 +122,9 @@ class Throttle:
 
     async def sender_slot(self, sender: str) -> float | None:
         """Seconds to wait inline for a sender slot, or None: come back later."""
-        rate = await self.current_rate(sender)
+        return await self._reserve_sender(sender, await self.current_rate(sender))
+
+    async def _reserve_sender(self, sender: str, rate: float) -> float | None:
         SENDER_RATE.labels(sender=sender).set(rate)
         SENDER_CAP.labels(sender=sender).set(self._config.cap(sender))
         burst = max(1, int(rate * 0.1))
@@ -133,11 +146,24 @@ class Throttle:
         arrive. A send that went out late (a slow claim, a busy host) would leave the next
         one too close, so the wait is also measured from when the last send really ended.
         """
-        cfg = self._config
-        if cfg.pair_seconds <= 0:
+        if self._config.pair_seconds <= 0:
             return 0.0
-        held = self._pair_held_key(notification_id)
-        held_raw, sent_raw = await self._redis.mget(held, self._pair_sent_key(sender, recipient))
+        held_raw, sent_raw = await self._redis.mget(
+            self._pair_held_key(notification_id), self._pair_sent_key(sender, recipient)
+        )
+        return await self._pair_wait(sender, recipient, notification_id, held_raw, sent_raw)
+
+    async def _pair_wait(
+        self,
+        sender: str,
+        recipient: str,
+        notification_id: str,
+        held_raw: bytes | str | None,
+        sent_raw: bytes | str | None,
+    ) -> float:
+        """:meth:`pair_slot` once its keys are read: ``held_raw`` the place this
+        notification holds, ``sent_raw`` when the pair's last send came back."""
+        cfg = self._config
         now = time.time()
         since_sent = (
             float(sent_raw) + cfg.pair_seconds + cfg.pair_margin_seconds - now
@@ -154,7 +180,7 @@ class Throttle:
         wait = max(decision.retry_after, since_sent)
         if wait > INLINE_WAIT:
             ttl = int(wait + 3600)
-            await self._redis.set(held, str(now + wait), ex=ttl)
+            await self._redis.set(self._pair_held_key(notification_id), str(now + wait), ex=ttl)
         return wait
 
     async def pair_sent(
