@@ -9,7 +9,7 @@
   in the transaction that writes its ``notification.cancelled`` event;
 - ``dispatcher.cancelled_v1()``: the notifications the gate holds ``cancelled``, which
   ingest's read model shows before the ledger has projected the cancel;
-- ``dispatcher.quarantine_list_v1``, ``_take_v1``, ``_drop_v1``, ``_erase_v1``: what
+- ``dispatcher.quarantine_list_v1``, ``_hold_v1``, ``_drop_v1``, ``_erase_v1``: what
   ``notifctl quarantine`` and ``notifctl recipients erase`` do with set-aside messages.
 
 Functions in SQL without ``STRICT`` or ``SECURITY DEFINER`` are inlined into the caller's
@@ -93,15 +93,15 @@ COMMENT ON FUNCTION dispatcher.quarantine_list_v1(integer) IS
     'Messages the dispatcher set aside, oldest first: their reason class, when, the '
     'notification they name and the stored body. Read by notifctl quarantine list.';
 
-CREATE FUNCTION dispatcher.quarantine_take_v1(p_id bigint)
+CREATE FUNCTION dispatcher.quarantine_hold_v1(p_id bigint)
 RETURNS TABLE (queue text, body text)
 LANGUAGE sql VOLATILE AS $$
-    DELETE FROM dispatcher.quarantine AS q WHERE q.id = p_id RETURNING q.queue, q.body
+    SELECT q.queue, q.body FROM dispatcher.quarantine AS q WHERE q.id = p_id FOR UPDATE
 $$;
-COMMENT ON FUNCTION dispatcher.quarantine_take_v1(bigint) IS
-    'Takes a set-aside message out to send it back: deletes it and answers its queue and '
-    'body (no row: none with that id). notifctl quarantine retry sends the body before it '
-    'commits, so a failed send leaves the row where it was.';
+COMMENT ON FUNCTION dispatcher.quarantine_hold_v1(bigint) IS
+    'Holds a set-aside message until the caller''s transaction ends (a row lock) and answers '
+    'the queue it was taken from and its body; no row: none with that id. notifctl '
+    'quarantine retry sends the body back, then drops the row in the same transaction.';
 
 CREATE FUNCTION dispatcher.quarantine_drop_v1(p_id bigint) RETURNS boolean
 LANGUAGE sql VOLATILE AS $$
@@ -131,7 +131,7 @@ _FUNCTIONS = (
     "cancel_v1(uuid)",
     "cancelled_v1()",
     "quarantine_list_v1(integer)",
-    "quarantine_take_v1(bigint)",
+    "quarantine_hold_v1(bigint)",
     "quarantine_drop_v1(bigint)",
     "quarantine_erase_v1(text[])",
 )

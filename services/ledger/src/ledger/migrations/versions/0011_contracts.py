@@ -7,7 +7,7 @@ For ingest's API (read model, history, callbacks, usage, the suppression list):
 For the dispatcher's checks before a send: ``ledger.opt_outs_v1()``, ``ledger.windows_v1()``,
 ``ledger.recipient_aliases_v1()``, and ``ledger.accepted_wamid_v1(notification_id)`` (the
 answer of ``ledger.accepted_wamid`` of migration 0004, which stays for dispatchers of the
-previous version). For ``notifctl quarantine``: ``ledger.quarantine_list_v1``, ``_take_v1``,
+previous version). For ``notifctl quarantine``: ``ledger.quarantine_list_v1``, ``_hold_v1``,
 ``_drop_v1`` and ``ledger.callback_quarantine_list_v1``, ``_retry_v1``, ``_drop_v1``.
 
 They are SQL functions rather than views because a rebuild swaps the read-model tables
@@ -153,15 +153,15 @@ COMMENT ON FUNCTION ledger.quarantine_list_v1(integer) IS
     'Events-queue messages the ledger set aside, oldest first: reason class, when, the '
     'notification they name and the stored body. Read by notifctl quarantine list.';
 
-CREATE FUNCTION ledger.quarantine_take_v1(p_id bigint)
+CREATE FUNCTION ledger.quarantine_hold_v1(p_id bigint)
 RETURNS TABLE (queue text, body text)
 LANGUAGE sql VOLATILE AS $$
-    DELETE FROM ledger.quarantine AS q WHERE q.id = p_id RETURNING q.queue, q.body
+    SELECT q.queue, q.body FROM ledger.quarantine AS q WHERE q.id = p_id FOR UPDATE
 $$;
-COMMENT ON FUNCTION ledger.quarantine_take_v1(bigint) IS
-    'Takes a set-aside message out to send it back: deletes it and answers its queue and '
-    'body (no row: none with that id). notifctl quarantine retry sends the body before it '
-    'commits, so a failed send leaves the row where it was.';
+COMMENT ON FUNCTION ledger.quarantine_hold_v1(bigint) IS
+    'Holds a set-aside message until the caller''s transaction ends (a row lock) and answers '
+    'the queue it was taken from and its body; no row: none with that id. notifctl '
+    'quarantine retry sends the body back, then drops the row in the same transaction.';
 
 CREATE FUNCTION ledger.quarantine_drop_v1(p_id bigint) RETURNS boolean
 LANGUAGE sql VOLATILE AS $$
@@ -219,7 +219,7 @@ _FUNCTIONS = (
     "recipient_aliases_v1()",
     "accepted_wamid_v1(uuid)",
     "quarantine_list_v1(integer)",
-    "quarantine_take_v1(bigint)",
+    "quarantine_hold_v1(bigint)",
     "quarantine_drop_v1(bigint)",
     "callback_quarantine_list_v1(integer)",
     "callback_quarantine_retry_v1(bigint)",
