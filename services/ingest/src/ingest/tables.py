@@ -69,6 +69,7 @@ callback_secrets = Table(
     Column("secret", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=True),
+    Index("callback_secrets_by_tenant", "tenant_id"),
 )
 """HMAC secrets for status callbacks. Kept in clear (unlike API keys): signing needs them,
 and the tenant reads them back through the API to verify."""

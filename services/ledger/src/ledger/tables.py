@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from notif_core import quarantine as notif_quarantine
+
 metadata = MetaData(schema="ledger")
 
 events = Table(
@@ -164,9 +166,18 @@ callbacks = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("callbacks_due", "next_attempt_at", postgresql_where=text("state = 'pending'")),
+    Index("callbacks_by_tenant", "tenant_id", "state", "created_at"),
+    Index("callbacks_by_notification", "notification_id"),
+    Index("callbacks_quarantined", "id", postgresql_where=text("state = 'quarantined'")),
 )
 """Status callbacks owed to customers: written in the projection's transaction, so a status
 change and its callback commit together; delivered at least once by ``ledger.callbacks``."""
+
+quarantine = notif_quarantine.table(metadata)
+"""Messages the ledger's consumer set aside with their reason (migration 0005), in the shape
+every consumer's quarantine shares (``notif_core.quarantine.table``)."""
+Index("quarantine_by_created", quarantine.c.created_at)
 
 
 @dataclass(frozen=True)
