@@ -36,9 +36,10 @@ run: install ## the whole system locally, on embedded defaults
 sandbox: install ## the WhatsApp Cloud API sandbox alone on 127.0.0.1:3900
 	$(BIN)/wa-sandbox
 
-lint: install
+lint: install ## ruff, and the import boundaries of pyproject.toml's [tool.importlinter]
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy libs/notif-core/src tools/notif-local/src services/ingest/src \
