@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 from kubernetes import client, config
 
 from notif_core.settings import CoreSettings
-from notif_core.sqs import QueueNames, queue_depths, sqs_client
+from notif_core.sqs.queues import QueueNames
+from notifctl.sqs import queue_depths, sqs_client
 
 SERVICES = ("ingest", "relay", "dispatcher", "ledger")
 QUEUES = {"ingest": (), "dispatcher": ("dispatch-high", "dispatch"), "ledger": ("events",)}
@@ -173,12 +173,9 @@ def status(api: client.ApiClient, target: Release, *, with_queues: bool) -> str:
 def _queue_depths() -> dict[str, int]:
     """Visible plus in-flight messages per lane, as KEDA counts them."""
 
-    async def go() -> dict[str, int]:
-        settings = CoreSettings()
-        names = QueueNames(settings.queue_prefix)
-        lanes = ("dispatch-high", "dispatch", "events")
-        async with sqs_client(settings) as sqs:
-            found = await queue_depths(sqs, [f"{names.prefix}-{lane}" for lane in lanes])
-        return {lane: found[f"{names.prefix}-{lane}"] for lane in lanes}
-
-    return asyncio.run(go())
+    settings = CoreSettings()
+    names = QueueNames(settings.queue_prefix)
+    lanes = ("dispatch-high", "dispatch", "events")
+    with sqs_client(settings) as sqs:
+        found = queue_depths(sqs, [f"{names.prefix}-{lane}" for lane in lanes])
+    return {lane: found[f"{names.prefix}-{lane}"] for lane in lanes}

@@ -4,17 +4,17 @@ purge with confirmation. Works the same against AWS and the local SQS endpoint."
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from notif_core.settings import CoreSettings
-from notif_core.sqs import QueueNames, sqs_client
 from notif_core.sqs._sqs import MAX_BATCH
+from notif_core.sqs.queues import QueueNames
+from notifctl.sqs import queue_url, sqs_client
 
 if TYPE_CHECKING:
-    from types_aiobotocore_sqs import SQSClient
+    from types_boto3_sqs import SQSClient
 
 LANES = ("dispatch-high", "dispatch", "events")
 COUNTS = (
@@ -44,35 +44,28 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    async def go() -> int:
-        settings = CoreSettings()
-        names = QueueNames(settings.queue_prefix)
-        async with sqs_client(settings) as client:
-            if args.command == "queues" and args.action == "stats":
-                return await _stats(client, names)
-            if args.command == "queues":
-                return await _purge(client, names, args.name, args.confirmed)
-            if args.action == "list":
-                return await _list(client, names, args.queue, args.max)
-            return await _redrive(client, names, args.queue, args.limit)
-
-    return asyncio.run(go())
+    settings = CoreSettings()
+    names = QueueNames(settings.queue_prefix)
+    with sqs_client(settings) as client:
+        if args.command == "queues" and args.action == "stats":
+            return _stats(client, names)
+        if args.command == "queues":
+            return _purge(client, names, args.name, args.confirmed)
+        if args.action == "list":
+            return _list(client, names, args.queue, args.max)
+        return _redrive(client, names, args.queue, args.limit)
 
 
 def _full(names: QueueNames, short: str) -> str:
     return f"{names.prefix}-{short}"
 
 
-async def _url(client: SQSClient, name: str) -> str:
-    return (await client.get_queue_url(QueueName=name))["QueueUrl"]
-
-
-async def _peek(client: SQSClient, url: str, count: int) -> list[Any]:
+def _peek(client: SQSClient, url: str, count: int) -> list[Any]:
     """Look at up to ``count`` messages and leave them visible (visibility 0).
 
     Only for DLQs: on a work queue each look would count as a receive toward the DLQ.
     """
-    response = await client.receive_message(
+    response = client.receive_message(
         QueueUrl=url,
         MaxNumberOfMessages=min(count, MAX_BATCH),
         VisibilityTimeout=0,
@@ -82,16 +75,16 @@ async def _peek(client: SQSClient, url: str, count: int) -> list[Any]:
     return list(response.get("Messages", []))
 
 
-async def _stats(client: SQSClient, names: QueueNames) -> int:
+def _stats(client: SQSClient, names: QueueNames) -> int:
     print(f"{'queue':<28} {'visible':>8} {'in flight':>10} {'delayed':>8} {'oldest':>10}")
     for lane in LANES:
         for name in (_full(names, lane), names.dlq(_full(names, lane))):
-            url = await _url(client, name)
-            response = await client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            url = queue_url(client, name)
+            response = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
             attrs: dict[str, str] = {str(k): v for k, v in response["Attributes"].items()}
             oldest = "-"
             if name.endswith("-dlq") and int(attrs[COUNTS[0]]):
-                sent = [int(m["Attributes"]["SentTimestamp"]) for m in await _peek(client, url, 10)]
+                sent = [int(m["Attributes"]["SentTimestamp"]) for m in _peek(client, url, 10)]
                 if sent:
                     oldest = f"{time.time() - min(sent) / 1000:.0f}s"
             visible, flight, delayed = (attrs[c] for c in COUNTS)
@@ -116,22 +109,22 @@ def _describe(message: Any) -> str:
     return f"{message['MessageId']}  sent {sent}  receives {receives}  {what}"
 
 
-async def _list(client: SQSClient, names: QueueNames, lane: str, limit: int) -> int:
-    url = await _url(client, names.dlq(_full(names, lane)))
-    messages = await _peek(client, url, limit)
+def _list(client: SQSClient, names: QueueNames, lane: str, limit: int) -> int:
+    url = queue_url(client, names.dlq(_full(names, lane)))
+    messages = _peek(client, url, limit)
     for message in messages:
         print(_describe(message))
     print(f"{len(messages)} message(s) shown from {names.dlq(_full(names, lane))}")
     return 0
 
 
-async def _redrive(client: SQSClient, names: QueueNames, lane: str, limit: int) -> int:
+def _redrive(client: SQSClient, names: QueueNames, lane: str, limit: int) -> int:
     """Receive from the DLQ, send to the source queue, and only then delete from the DLQ."""
-    source = await _url(client, _full(names, lane))
-    dlq = await _url(client, names.dlq(_full(names, lane)))
+    source = queue_url(client, _full(names, lane))
+    dlq = queue_url(client, names.dlq(_full(names, lane)))
     moved = 0
     while moved < limit:
-        response = await client.receive_message(
+        response = client.receive_message(
             QueueUrl=dlq,
             MaxNumberOfMessages=min(MAX_BATCH, limit - moved),
             VisibilityTimeout=60,
@@ -141,7 +134,7 @@ async def _redrive(client: SQSClient, names: QueueNames, lane: str, limit: int) 
         messages = response.get("Messages", [])
         if not messages:
             break
-        sent = await client.send_message_batch(
+        sent = client.send_message_batch(
             QueueUrl=source,
             Entries=[
                 {
@@ -154,7 +147,7 @@ async def _redrive(client: SQSClient, names: QueueNames, lane: str, limit: int) 
         )
         ok = {int(s["Id"]) for s in sent.get("Successful", [])}
         if ok:
-            await client.delete_message_batch(
+            client.delete_message_batch(
                 QueueUrl=dlq,
                 Entries=[{"Id": str(i), "ReceiptHandle": messages[i]["ReceiptHandle"]} for i in ok],
             )
@@ -168,11 +161,11 @@ async def _redrive(client: SQSClient, names: QueueNames, lane: str, limit: int) 
     return 0
 
 
-async def _purge(client: SQSClient, names: QueueNames, short: str, confirmed: bool) -> int:
+def _purge(client: SQSClient, names: QueueNames, short: str, confirmed: bool) -> int:
     name = _full(names, short)
     if not confirmed:
         print(f"this deletes every message in {name}; add --yes-i-know to do it")
         return 2
-    await client.purge_queue(QueueUrl=await _url(client, name))
+    client.purge_queue(QueueUrl=queue_url(client, name))
     print(f"purged {name}")
     return 0
