@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import FastAPI
 
-from ingest.schemas import Accepted, NotificationRequest
+from ingest.api.schemas import Accepted, NotificationRequest
 
 app = FastAPI()
 

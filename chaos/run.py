@@ -49,7 +49,7 @@ import aiohttp
 from chaos.hostile import HOSTILE_PREFIX, HostileTenant, Receivers, callback_figures
 from sqlalchemy import text
 
-from ingest.keys import create_tenant_with_key
+from ingest.account.keys import create_tenant_with_key
 from ledger.rebuild import compare
 from notif_core.db import make_engine
 from notif_core.settings import CoreSettings

@@ -13,8 +13,8 @@ from tests.conftest import Stack
 from tests.ingest.test_meta_webhooks import envelope
 
 from dispatcher.recipients import PostgresRecipientPolicy
-from ingest import inbound_marks
-from ingest.webhook_inbox import WebhookInbox
+from ingest.webhooks import inbound_marks
+from ingest.webhooks.webhook_inbox import WebhookInbox
 from notif_core.db import make_engine
 
 AT = 1764244800

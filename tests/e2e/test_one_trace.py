@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from dispatcher.main import serve as serve_dispatcher
 from dispatcher.settings import DispatcherSettings
 from ingest.main import create_app
-from ingest.relay import serve as serve_relay
+from ingest.relay.process import serve as serve_relay
 from ingest.settings import IngestSettings
 from ledger.main import serve as serve_ledger
 from ledger.main import serve_callbacks

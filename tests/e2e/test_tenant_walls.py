@@ -28,8 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import ledger
 from dispatcher.cloud_api import INVALID_SENDER, HttpxCloudApi
 from dispatcher.recipients import PostgresRecipientPolicy
-from ingest import accept
-from ingest.keys import (
+from ingest.account.keys import (
     SenderRefused,
     add_key,
     authenticate,
@@ -37,8 +36,9 @@ from ingest.keys import (
     ensure_tenant,
     generate_key,
 )
+from ingest.api.schemas import NotificationRequest
 from ingest.main import create_app
-from ingest.schemas import NotificationRequest
+from ingest.notifications import accept
 from ingest.settings import IngestSettings
 from ledger import store
 from notif_core import events as ev

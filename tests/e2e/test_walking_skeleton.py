@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import accept
-from ingest.keys import authenticate
-from ingest.schemas import NotificationRequest
+from ingest.account.keys import authenticate
+from ingest.api.schemas import NotificationRequest
+from ingest.notifications import accept
 from notif_core import __version__
 from notif_core.events import utcnow
 from notif_core.ids import new_id

@@ -15,7 +15,7 @@ from tests.conftest import recipient
 from tests.e2e.api import get, hello, post, sandbox_sends, wait_status
 from tests.e2e.services import Services
 
-from ingest.keys import create_tenant_with_key
+from ingest.account.keys import create_tenant_with_key
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from tests.conftest import Stack, recipient
 from tests.e2e.api import hello, post
 from tests.e2e.services import Services
 
-from ingest.keys import (
+from ingest.account.keys import (
     KeyCache,
     bootstrap_keys,
     create_tenant_with_key,
@@ -157,7 +157,7 @@ async def test_tenant_senders_are_enforced(services: Services, engine: AsyncEngi
         tenant_id = await ensure_tenant(
             conn, f"senders-{time.time_ns()}", phone_number_ids=[number]
         )
-        from ingest.keys import add_key
+        from ingest.account.keys import add_key
 
         key = await add_key(conn, tenant_id)
     ok = post(services, key, hello(recipient()) | {"phone_number_id": number})

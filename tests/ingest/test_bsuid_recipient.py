@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ingest.schemas import NotificationRequest, recipient_form
+from ingest.api.schemas import NotificationRequest, recipient_form
 
 
 def request(to: str) -> NotificationRequest:

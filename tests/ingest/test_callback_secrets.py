@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import callback_secrets
-from ingest.keys import ensure_tenant
+from ingest.account import callback_secrets
+from ingest.account.keys import ensure_tenant
 from notif_core.ids import new_id
 
 

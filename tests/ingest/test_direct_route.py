@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from starlette.responses import Response
 
 from ingest.api.direct import OrjsonResponse, direct_route, header, json_body
-from ingest.errors import ApiError, install_error_handlers
+from ingest.api.errors import ApiError, install_error_handlers
 
 
 class Item(BaseModel):

@@ -20,10 +20,10 @@ from tests.conftest import Stack, recipient
 from tests.e2e.api import hello
 from tests.e2e.services import Services
 
-from ingest import accept
-from ingest.group_commit import GroupCommitter
-from ingest.keys import Tenant, create_tenant_with_key
-from ingest.schemas import NotificationRequest
+from ingest.account.keys import Tenant, create_tenant_with_key
+from ingest.api.schemas import NotificationRequest
+from ingest.notifications import accept
+from ingest.notifications.group_commit import GroupCommitter
 from notif_core.db import make_engine
 from notif_core.ids import new_id
 

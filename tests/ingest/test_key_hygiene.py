@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack
 from tests.e2e.services import Services
 
-from ingest.keys import (
+from ingest.account.keys import (
     KEY_PREFIX,
     KeyCache,
     add_key,

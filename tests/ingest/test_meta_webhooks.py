@@ -7,7 +7,7 @@ import hmac
 import json
 from typing import Any
 
-from ingest.meta_webhooks import events_from_payload, signature_valid
+from ingest.webhooks.meta_webhooks import events_from_payload, signature_valid
 from notif_core.ids import new_id
 
 SECRET = b"app-secret"

@@ -17,8 +17,8 @@ from tests.conftest import SANDBOX_SECRET
 from tests.e2e.services import Services
 
 from dispatcher.settings import DispatcherSettings
-from ingest.meta_webhooks import signature_valid
 from ingest.settings import IngestSettings
+from ingest.webhooks.meta_webhooks import signature_valid
 from ledger.settings import LedgerSettings
 from notif_core.runtime import refuse_to_start
 from notif_core.settings import CoreSettings, meta_host

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 from tests.conftest import Stack
 
-from ingest import outbox
-from ingest.cancel import cancelled_event
-from ingest.relay import serve
+from ingest.notifications.cancel import cancelled_event
+from ingest.relay import outbox
+from ingest.relay.process import serve
 from ingest.settings import IngestSettings
 from notif_core.db import make_engine
 from notif_core.ids import new_id

@@ -10,9 +10,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from tests.ingest.test_relay import RelayEnv, received_ids, relay_env
 
-from ingest import outbox
-from ingest.cancel import cancelled_event
-from ingest.outbox import OutboxRelay
+from ingest.notifications.cancel import cancelled_event
+from ingest.relay import outbox
+from ingest.relay.outbox import OutboxRelay
 from ingest.settings import IngestSettings
 from notif_core.db import make_engine
 from notif_core.events import (

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 from tests.conftest import Stack
 
-from ingest import retention
-from ingest.read_model import notification_view
-from ingest.relay import purge_expired
+from ingest.notifications.read_model import notification_view
+from ingest.relay import retention
+from ingest.relay.process import purge_expired
 from ingest.settings import IngestSettings
 from notif_core.db import make_engine
 from notif_core.ids import new_id

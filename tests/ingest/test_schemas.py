@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ingest.schemas import NotificationRequest
+from ingest.api.schemas import NotificationRequest
 
 
 def test_recipient_is_normalised_to_e164() -> None:

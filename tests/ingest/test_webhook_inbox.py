@@ -10,7 +10,7 @@ from sqlalchemy import text
 from tests.conftest import Stack
 from tests.ingest.test_meta_webhooks import envelope
 
-from ingest.webhook_inbox import RecentIds, WebhookInbox
+from ingest.webhooks.webhook_inbox import RecentIds, WebhookInbox
 from notif_core.db import make_engine
 from notif_core.ids import new_id
 

@@ -22,9 +22,9 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import callback_secrets
-from ingest.keys import ensure_tenant
-from ingest.read_model import callback_deliveries
+from ingest.account import callback_secrets
+from ingest.account.keys import ensure_tenant
+from ingest.notifications.read_model import callback_deliveries
 from ledger import store
 from ledger.callbacks import CallbackDeliverer, DeliveryConfig
 from notif_core import events as ev

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack
 from tests.ledger.test_callbacks import lifecycle, tenant_with_secret
 
-from ingest.read_model import callback_deliveries
+from ingest.notifications.read_model import callback_deliveries
 from ledger import store
 from ledger.callbacks import CallbackDeliverer, DeliveryConfig
 from ledger.main import serve_callbacks

@@ -6,7 +6,7 @@ crashed) may be taken over. ``sent`` records the wamid in the same row, so a red
 after success republishes the outcome instead of sending again. A claim taken over from a
 holder that may have called Meta carries ``unconfirmed_for``: the new holder first looks
 for Meta's statuses (``decisions.on_takeover``). Ingest's cancel meets the
-dispatcher on this same row (see ``ingest/cancel.py``).
+dispatcher on this same row (see ``ingest/notifications/cancel.py``).
 """
 
 from __future__ import annotations

@@ -13,14 +13,14 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from ingest import metrics
+from ingest.account.keys import KeyCache, SenderRefused, bootstrap_keys, bootstrap_problem
 from ingest.api import account, health, notifications, recipients, webhooks
+from ingest.api.deps import AppState
+from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import RequestGuard
-from ingest.deps import AppState
-from ingest.errors import install_error_handlers
-from ingest.group_commit import GroupCommitter
-from ingest.keys import KeyCache, SenderRefused, bootstrap_keys, bootstrap_problem
+from ingest.notifications.group_commit import GroupCommitter
 from ingest.settings import IngestSettings
-from ingest.webhook_inbox import WebhookInbox
+from ingest.webhooks.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
 from notif_core.db import make_engine, migration_command, upgrade
 from notif_core.logging import configure_logging, get_logger

@@ -153,7 +153,7 @@ _EVENT_WINDOW = text(
     """
 )
 """Inbound messages and orphaned parked statuses before the cutoff; the walk stops at the
-first window holding an event recorded after it, like ``ingest.retention``."""
+first window holding an event recorded after it, like ``ingest.relay.retention``."""
 _DELETE_WINDOWS = text(
     """
     DELETE FROM ledger.windows WHERE ctid = ANY(ARRAY(

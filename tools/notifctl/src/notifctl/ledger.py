@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest.relay import purge_expired
+from ingest.relay.process import purge_expired
 from ingest.settings import IngestSettings
 from ledger import retention
 from ledger.rebuild import compare, rebuild

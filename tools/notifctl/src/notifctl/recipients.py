@@ -1,6 +1,6 @@
 """``notifctl recipients erase``: erase a person (GDPR Art. 17) as the operator.
 
-The same erasure as ``DELETE /v1/recipients/{recipient}`` (``ingest.erasure``, then the
+The same erasure as ``DELETE /v1/recipients/{recipient}`` (``ingest.account.erasure``, then the
 ledger's part within seconds), for any tenant's data, plus the messages the dispatcher
 set aside (``dispatcher.quarantine``) that mention the person, which only the operator
 reaches.
@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ingest import erasure
-from ingest.schemas import recipient_form
+from ingest.account import erasure
+from ingest.api.schemas import recipient_form
 from notif_core.db import make_engine
 from notif_core.settings import CoreSettings
 

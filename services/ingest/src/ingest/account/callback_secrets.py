@@ -16,7 +16,7 @@ from uuid import UUID
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest.schemas import CallbackSecret, CallbackSecrets
+from ingest.api.schemas import CallbackSecret, CallbackSecrets
 from ingest.tables import callback_secrets
 from notif_core.events import utcnow
 from notif_core.ids import new_id

@@ -26,7 +26,7 @@ from uuid import UUID
 from sqlalchemy import delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest import outbox
+from ingest.relay import outbox
 from ingest.tables import erasures, inbound_marks, notifications
 from notif_core.erasure import ERASED, deployment_pseudonym
 from notif_core.events import ErasureRequestedPayload, RecipientErasureRequested

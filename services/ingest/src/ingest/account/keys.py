@@ -30,7 +30,7 @@ from uuid import UUID
 from sqlalchemy import any_, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ingest import callback_secrets
+from ingest.account import callback_secrets
 from ingest.tables import api_keys, tenants
 from notif_core.ids import new_id
 
@@ -55,7 +55,7 @@ CACHED_UNKNOWN_KEYS = 10_000
 """Unknown (or revoked) keys each replica remembers as unknown: about 2.5 MB at most. Kept
 apart from the known ones, so a flood of garbage keys cannot push a real key out."""
 PHONE_NUMBER_ID = re.compile(r"[0-9]{5,20}")
-"""What a sender number must look like (``ingest.schemas.PHONE_NUMBER_ID_PATTERN``)."""
+"""What a sender number must look like (``ingest.api.schemas.PHONE_NUMBER_ID_PATTERN``)."""
 SENDERS_LOCK = 7303
 """``pg_advisory_xact_lock`` key taken while numbers are assigned: two assignments of the
 same number cannot both see it free."""

@@ -14,12 +14,12 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest import outbox
-from ingest.accept import no_sender_assigned
-from ingest.errors import ApiError
-from ingest.keys import Tenant
-from ingest.read_model import decode_cursor, keyset_page
-from ingest.schemas import Suppression, SuppressionAccepted
+from ingest.account.keys import Tenant
+from ingest.api.errors import ApiError
+from ingest.api.schemas import Suppression, SuppressionAccepted
+from ingest.notifications.accept import no_sender_assigned
+from ingest.notifications.read_model import decode_cursor, keyset_page
+from ingest.relay import outbox
 from notif_core.events import OptPayload, RecipientOptedIn, RecipientOptedOut
 from notif_core.identity import recipient_key
 
@@ -31,7 +31,7 @@ def senders(tenant: Tenant, fallback: str | None, chosen: str | None = None) -> 
 
     A tenant's numbers are its own (a number is assigned to one tenant at most); a tenant
     without numbers speaks for ``fallback`` (the default sender, in a single-tenant
-    deployment: :func:`ingest.accept.fallback_sender`) or for none at all."""
+    deployment: :func:`ingest.notifications.accept.fallback_sender`) or for none at all."""
     own = list(tenant.phone_number_ids) or ([fallback] if fallback else [])
     if chosen is None:
         return own

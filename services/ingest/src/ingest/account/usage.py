@@ -9,8 +9,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest.errors import ApiError
-from ingest.schemas import UsageDimension, UsageItem, UsageReport
+from ingest.api.errors import ApiError
+from ingest.api.schemas import UsageDimension, UsageItem, UsageReport
 
 MAX_DAYS = 366
 DIMENSIONS: tuple[str, ...] = get_args(UsageDimension)

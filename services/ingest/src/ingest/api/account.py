@@ -9,13 +9,11 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from ingest import callback_secrets, suppressions, usage
-from ingest.accept import fallback_sender
-from ingest.deps import AppState, CurrentTenant, State
-from ingest.errors import ApiError, error_responses
-from ingest.keys import Tenant
-from ingest.read_model import callback_deliveries
-from ingest.schemas import (
+from ingest.account import callback_secrets, suppressions, usage
+from ingest.account.keys import Tenant
+from ingest.api.deps import AppState, CurrentTenant, State
+from ingest.api.errors import ApiError, error_responses
+from ingest.api.schemas import (
     PHONE_NUMBER_ID_PATTERN,
     CallbackPage,
     CallbackSecrets,
@@ -26,6 +24,8 @@ from ingest.schemas import (
     UsageReport,
     recipient_form,
 )
+from ingest.notifications.accept import fallback_sender
+from ingest.notifications.read_model import callback_deliveries
 from notif_core.events import utcnow
 
 router = APIRouter(prefix="/v1", tags=["account"])

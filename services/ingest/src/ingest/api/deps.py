@@ -11,12 +11,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest.errors import ApiError
-from ingest.group_commit import GroupCommitter
-from ingest.keys import KeyCache, Tenant
+from ingest.account.keys import KeyCache, Tenant
+from ingest.api.errors import ApiError
 from ingest.metrics import RATE_LIMITED
+from ingest.notifications.group_commit import GroupCommitter
 from ingest.settings import IngestSettings
-from ingest.webhook_inbox import WebhookInbox
+from ingest.webhooks.webhook_inbox import WebhookInbox
 from notif_core.logging import get_logger
 from notif_core.ratelimit import LeasedLimiter
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ingest.errors import FASTAPI_UNPARSEABLE_BODY
+from ingest.api.errors import FASTAPI_UNPARSEABLE_BODY
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Model = TypeVar("Model", bound=BaseModel)

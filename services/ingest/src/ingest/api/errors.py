@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.schemas import ErrorBody, send_recipient
+from ingest.api.schemas import ErrorBody, send_recipient
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)

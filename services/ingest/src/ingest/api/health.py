@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ingest.deps import State
+from ingest.api.deps import State
 from notif_core import __version__
 from notif_core.db import ping
 from notif_core.health import health_body, readiness_response

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.errors import error_response
+from ingest.api.errors import error_response
 from ingest.metrics import observe_request
 from notif_core.logging import get_logger
 

@@ -14,16 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
-from ingest import accept, idempotency
+from ingest.account.keys import Tenant
+from ingest.api.deps import API_KEY, AppState, CurrentTenant, State, admit, charge_batch, get_state
 from ingest.api.direct import OrjsonResponse, direct_route, header, json_body
-from ingest.cancel import GATE_TO_STATUS, cancel
-from ingest.deps import API_KEY, AppState, CurrentTenant, State, admit, charge_batch, get_state
-from ingest.errors import ApiError, error_responses, recipient_param, validation_fields
-from ingest.group_commit import IdempotencySpec
-from ingest.keys import Tenant
-from ingest.metrics import ACCEPTED
-from ingest.read_model import current_status, history, list_notifications, notification_view
-from ingest.schemas import (
+from ingest.api.errors import ApiError, error_responses, recipient_param, validation_fields
+from ingest.api.schemas import (
     Accepted,
     BatchItem,
     BatchRequest,
@@ -33,6 +28,16 @@ from ingest.schemas import (
     NotificationPage,
     NotificationRequest,
     NotificationView,
+)
+from ingest.metrics import ACCEPTED
+from ingest.notifications import accept, idempotency
+from ingest.notifications.cancel import GATE_TO_STATUS, cancel
+from ingest.notifications.group_commit import IdempotencySpec
+from ingest.notifications.read_model import (
+    current_status,
+    history,
+    list_notifications,
+    notification_view,
 )
 from notif_core import callback_url
 from notif_core.egress import Policy

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from ingest import erasure, suppressions
-from ingest.accept import fallback_sender
+from ingest.account import erasure, suppressions
 from ingest.api.account import recipient_param
-from ingest.deps import CurrentTenant, State
-from ingest.errors import ApiError, error_responses
+from ingest.api.deps import CurrentTenant, State
+from ingest.api.errors import ApiError, error_responses
+from ingest.notifications.accept import fallback_sender
 
 router = APIRouter(prefix="/v1", tags=["recipients"])
 

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from ingest.deps import State
-from ingest.errors import error_response
-from ingest.meta_webhooks import SIGNATURE_HEADER, signature_valid
-from ingest.schemas import ErrorBody
+from ingest.api.deps import State
+from ingest.api.errors import error_response
+from ingest.api.schemas import ErrorBody
+from ingest.webhooks.meta_webhooks import SIGNATURE_HEADER, signature_valid
 
 router = APIRouter(prefix="/webhooks/whatsapp", tags=["webhooks"])
 

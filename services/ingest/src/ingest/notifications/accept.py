@@ -14,10 +14,10 @@ from uuid import UUID
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest import outbox
-from ingest.errors import ApiError
-from ingest.keys import Tenant
-from ingest.schemas import Accepted, NotificationRequest
+from ingest.account.keys import Tenant
+from ingest.api.errors import ApiError
+from ingest.api.schemas import Accepted, NotificationRequest
+from ingest.relay import outbox
 from ingest.settings import IngestSettings
 from ingest.tables import notifications
 from notif_core.db import Rows, execute_at_once

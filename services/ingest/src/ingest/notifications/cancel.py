@@ -14,7 +14,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest import outbox
+from ingest.relay import outbox
 from notif_core.events import CancelledPayload, NotificationCancelled
 from notif_core.ids import derived_id
 

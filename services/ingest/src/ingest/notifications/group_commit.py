@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import accept, idempotency
-from ingest.errors import ApiError
-from ingest.keys import Tenant
+from ingest.account.keys import Tenant
+from ingest.api.errors import ApiError
 from ingest.metrics import GROUP_SECONDS, GROUP_SIZE
+from ingest.notifications import accept, idempotency
 from notif_core.logging import get_logger
 from notif_core.outages import dependency_down
 

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest.errors import ApiError
+from ingest.api.errors import ApiError
 from ingest.tables import idempotency_keys
 
 HEADER = "Idempotency-Key"

@@ -6,7 +6,7 @@ the ledger has seen a notification, its status is ``accepted`` (or ``scheduled``
 A client reads its own cancel: once ``POST …/cancel`` answered ``cancelled``, the status is
 ``cancelled`` even before the ledger projects it, because the cancel ingest committed is a
 ``cancelled`` row in the dispatch gate (``dispatcher.claims``, where a cancel lands, see
-``ingest.cancel``), and that row wins over a read model still at ``accepted`` or
+``ingest.notifications.cancel``), and that row wins over a read model still at ``accepted`` or
 ``scheduled``. Its time is the ``cancelled`` timestamp until the ledger has its own.
 """
 
@@ -22,8 +22,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ingest.errors import ApiError
-from ingest.schemas import (
+from ingest.api.errors import ApiError
+from ingest.api.schemas import (
     CallbackDelivery,
     HistoryItem,
     NotificationSummary,

@@ -2,7 +2,7 @@
 
 Every writer adds its events to ``ingest.outbox`` in its own transaction and signals
 ``NOTIFY ingest_outbox``, which PostgreSQL delivers only at commit. The relay process
-(``notif-relay``, :mod:`ingest.relay`) listens, claims due rows with ``FOR UPDATE SKIP
+(``notif-relay``, :mod:`ingest.relay.process`) listens, claims due rows with ``FOR UPDATE SKIP
 LOCKED``, publishes them ten per SQS call and marks them in the same transaction, so relay
 replicas never publish a row twice except across a crash between the SQS call and the
 commit; consumers are idempotent on ``event_id``, so that costs a duplicate message, never a

@@ -2,7 +2,7 @@
 
 It publishes what the API commits, woken by ``NOTIFY ingest_outbox`` at each commit and by
 a timer for scheduled rows and missed wake-ups; it samples the outbox metrics and purges
-what has expired (:mod:`ingest.retention`). Replicas share the work through ``SKIP LOCKED``.
+what has expired (:mod:`ingest.relay.retention`). Replicas share the work through ``SKIP LOCKED``.
 Kept out of the API process so that requests never wait for, or share a core with, SQS calls.
 """
 
@@ -17,10 +17,13 @@ import uvloop
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import idempotency, inbound_marks, metrics, retention
-from ingest.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
+from ingest import metrics
+from ingest.notifications import idempotency
+from ingest.relay import retention
+from ingest.relay.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.tables import notifications, outbox, webhook_inbox
+from ingest.webhooks import inbound_marks
 from notif_core import __version__, telemetry
 from notif_core import retention as retention_metric
 from notif_core.db import libpq_url, make_engine, ping

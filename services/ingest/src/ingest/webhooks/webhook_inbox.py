@@ -26,10 +26,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import inbound_marks, outbox
-from ingest.meta_webhooks import MAX_ID, sanitised, translate
 from ingest.metrics import WEBHOOK_EVENTS, WEBHOOK_UNTRANSLATED
+from ingest.relay import outbox
 from ingest.tables import webhook_inbox
+from ingest.webhooks import inbound_marks
+from ingest.webhooks.meta_webhooks import MAX_ID, sanitised, translate
 from notif_core.events import Event
 from notif_core.logging import get_logger
 from notif_core.sqs.publisher import with_trace
