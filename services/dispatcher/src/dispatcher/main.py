@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,20 +24,18 @@ from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
 from dispatcher.throttle import Throttle
-from notif_core import __version__, telemetry
+from notif_core import telemetry
 from notif_core.backoff import RetryPolicy
-from notif_core.db import make_engine, migration_command, ping, upgrade
-from notif_core.health import Heartbeat, probes_app
+from notif_core.db import make_engine, ping, upgrade
+from notif_core.health import Heartbeat
 from notif_core.ids import new_id
-from notif_core.logging import configure_logging, get_logger
+from notif_core.logging import get_logger
 from notif_core.meta_codes import REACTIONS
 from notif_core.outages import DATABASE, REDIS, Outages
-from notif_core.runtime import http_server, on_stop_signals, refuse_to_start, run_service
-from notif_core.sentry import setup_sentry
+from notif_core.runtime import Probes, run_command
 from notif_core.sqs import Consumer, Publisher, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
 from notif_core.sqs.redrive import check_retry_budget
-from notif_core.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -130,35 +127,30 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             checks = {"database": {"connected": ok}, "in_flight": consumer.in_flight}
             return ok and clear, checks | outages
 
-        server = http_server(
-            probes_app("whatsapp-notif dispatcher", __version__, readiness, consumer.heartbeat),
-            settings.host,
-            settings.port,
-        )
-
         sampler = QueueSampler(
             sqs,
             await queues.with_dlqs("dispatch_high", "dispatch"),
             settings.queue_metrics_interval,
         )
 
-        def stop() -> None:
-            consumer.stop()  # before logging: a broken stdout must not block the stop
-            sampler.stop()
-            server.should_exit = True
-            log.info("stopping", in_flight=consumer.in_flight)
-
         metrics.initialise(
             [settings.whatsapp_phone_number_id, *(s for s, _ in settings.throttle().sender_rates)],
             sorted(str(code) for code in REACTIONS),
         )
-        on_stop_signals(stop, stopping)
-        probes = asyncio.create_task(server.serve())
-        sampling = asyncio.create_task(sampler.run())
-        log.info("dispatcher_started", concurrency=settings.worker_concurrency)
-        await consumer.run_each(handler, concurrency=settings.worker_concurrency)
-        await sampling
-        await probes
+        async with Probes(
+            "whatsapp-notif dispatcher",
+            readiness,
+            settings.host,
+            settings.port,
+            stop=(consumer.stop, sampler.stop),
+            heartbeat=consumer.heartbeat,
+            stopping=stopping,
+            stop_fields=lambda: {"in_flight": consumer.in_flight},
+        ):
+            sampling = asyncio.create_task(sampler.run())
+            log.info("dispatcher_started", concurrency=settings.worker_concurrency)
+            await consumer.run_each(handler, concurrency=settings.worker_concurrency)
+            await sampling
     await redis.aclose()
     await engine.dispose()
     log.info("dispatcher_stopped")
@@ -168,12 +160,4 @@ def run() -> None:
     """``notif-dispatcher`` serves; ``notif-dispatcher migrate [REVISION]`` upgrades its schema and
     ``notif-dispatcher downgrade REVISION`` takes it back, then exit (the migration hook runs
     ``migrate``)."""
-    settings = DispatcherSettings()
-    configure_logging("dispatcher", settings.log_level)
-    if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "dispatcher"):
-        log.info("migrated", schema="dispatcher", command=" ".join(sys.argv[1:]))
-        return
-    refuse_to_start(settings)
-    setup_sentry("dispatcher")
-    setup_tracing("dispatcher")
-    run_service(serve(settings))
+    run_command("dispatcher", DispatcherSettings, serve, migrations=MIGRATIONS)

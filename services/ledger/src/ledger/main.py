@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,15 @@ from ledger import callback_http, retention
 from ledger.callbacks import CallbackDeliverer
 from ledger.consumer import EventsHandler
 from ledger.settings import LedgerSettings
-from notif_core import __version__, egress, telemetry
-from notif_core.db import make_engine, migration_command, ping, upgrade
-from notif_core.health import Heartbeat, probes_app
-from notif_core.logging import configure_logging, get_logger
+from notif_core import egress, telemetry
+from notif_core.db import make_engine, ping, upgrade
+from notif_core.health import Heartbeat
+from notif_core.logging import get_logger
 from notif_core.outages import DATABASE, Outages
-from notif_core.runtime import http_server, on_stop_signals, refuse_to_start, run_service
-from notif_core.sentry import setup_sentry
+from notif_core.runtime import Probes, run_command
 from notif_core.sqs import Consumer, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
 from notif_core.sqs.redrive import check_retry_budget
-from notif_core.telemetry import setup_tracing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -48,11 +45,6 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
         clear, down = outages.readiness()
         return ok and clear, {"database": {"connected": ok}} | down
 
-    server = http_server(
-        probes_app("whatsapp-notif ledger", __version__, readiness, heartbeat),
-        settings.host,
-        settings.port,
-    )
     async with sqs_client(settings) as sqs:
         queues = QueueDirectory(sqs, QueueNames(settings.queue_prefix))
         events = await queues.url("events")
@@ -71,28 +63,27 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
         sampler = QueueSampler(
             sqs, await queues.with_dlqs("events"), settings.queue_metrics_interval
         )
-
-        def stop() -> None:
-            consumer.stop()  # before logging: a broken stdout must not block the stop
-            sampler.stop()
-            server.should_exit = True
-            log.info("stopping")
-
-        on_stop_signals(stop, stopping)
-        http = asyncio.create_task(server.serve())
-        sampling = asyncio.create_task(sampler.run())
-        purging = asyncio.create_task(
-            retention.housekeeping(engine, settings.notification_retention_days)
-        )
-        log.info("ledger_started", port=settings.port)
-        await consumer.run_batches(
-            EventsHandler(engine, settings.keywords()), batch_size=settings.batch_size
-        )
-        purging.cancel()  # a pass cut short rolls back its batch; the next one redoes it
-        with contextlib.suppress(asyncio.CancelledError):
-            await purging
-        await sampling
-        await http
+        async with Probes(
+            "whatsapp-notif ledger",
+            readiness,
+            settings.host,
+            settings.port,
+            stop=(consumer.stop, sampler.stop),
+            heartbeat=heartbeat,
+            stopping=stopping,
+        ):
+            sampling = asyncio.create_task(sampler.run())
+            purging = asyncio.create_task(
+                retention.housekeeping(engine, settings.notification_retention_days)
+            )
+            log.info("ledger_started", port=settings.port)
+            await consumer.run_batches(
+                EventsHandler(engine, settings.keywords()), batch_size=settings.batch_size
+            )
+            purging.cancel()  # a pass cut short rolls back its batch; the next one redoes it
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
+            await sampling
     await engine.dispose()
     log.info("ledger_stopped")
 
@@ -107,31 +98,26 @@ async def serve_callbacks(settings: LedgerSettings, stopping: asyncio.Event | No
         ok = await ping(engine)
         return ok, {"database": {"connected": ok}}
 
-    server = http_server(
-        probes_app("whatsapp-notif callbacks", __version__, readiness),
-        settings.host,
-        settings.callbacks_port,
-    )
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=20)
     http_client = telemetry.instrument_httpx(
         callback_http.client(egress.Policy.of(settings), limits=limits)
     )
     deliverer = CallbackDeliverer(engine, http_client, config)
-
-    def stop() -> None:
-        deliverer.stop()
-        server.should_exit = True
-        log.info("stopping")
-
-    on_stop_signals(stop, stopping)
-    http = asyncio.create_task(server.serve())
-    log.info("callbacks_started", port=settings.callbacks_port)
     try:
-        await deliverer.run()
+        async with Probes(
+            "whatsapp-notif callbacks",
+            readiness,
+            settings.host,
+            settings.callbacks_port,
+            stop=(deliverer.stop,),
+            stopping=stopping,
+        ):
+            log.info("callbacks_started", port=settings.callbacks_port)
+            try:
+                await deliverer.run()
+            finally:
+                await http_client.aclose()
     finally:
-        server.should_exit = True
-        await http_client.aclose()
-        await http
         await engine.dispose()
     log.info("callbacks_stopped")
 
@@ -140,16 +126,10 @@ def run() -> None:
     """``notif-ledger`` projects; ``notif-ledger callbacks`` delivers status callbacks;
     ``notif-ledger migrate [REVISION]`` upgrades its schema and ``notif-ledger downgrade
     REVISION`` takes it back, then exit (the migration hook runs ``migrate``)."""
-    settings = LedgerSettings()
-    argv = sys.argv[1:]
-    name = "callbacks" if argv == ["callbacks"] else "ledger"
-    configure_logging(name, settings.log_level)
-    if migration_command(argv, MIGRATIONS, settings.database_url, "ledger"):
-        log.info("migrated", schema="ledger", command=" ".join(argv))
-        return
-    if argv not in ([], ["callbacks"]):
-        sys.exit("usage: notif-ledger [callbacks | migrate [REVISION] | downgrade REVISION]")
-    refuse_to_start(settings)
-    setup_sentry(name)
-    setup_tracing(name)
-    run_service(serve_callbacks(settings) if name == "callbacks" else serve(settings))
+    run_command(
+        "ledger",
+        LedgerSettings,
+        serve,
+        migrations=MIGRATIONS,
+        subcommands={"callbacks": serve_callbacks},
+    )
