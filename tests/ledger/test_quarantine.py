@@ -145,6 +145,6 @@ async def test_poison_on_the_events_queue_does_not_hold_what_follows(
 
 
 def test_last_receive_is_one_before_the_redrive() -> None:
-    from notif_core.sqs._sqs import DEFAULT_MAX_RECEIVE_COUNT
+    from notif_core.sqs.limits import DEFAULT_MAX_RECEIVE_COUNT
 
     assert quarantine.LAST_RECEIVE == DEFAULT_MAX_RECEIVE_COUNT - 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from notif_core.json_rules import MAX_DEPTH, MAX_SAFE_INTEGER, first_violation
-from notif_core.sqs._sqs import MAX_BATCH, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
+from notif_core.sqs.limits import MAX_BATCH, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from notif_core.sqs.publisher import Outgoing, chunks
 
 

@@ -84,7 +84,7 @@ def detail(exc: BaseException) -> str:
 
 LAST_RECEIVE: Final = 4
 """A consumer sets a failing message aside on this receive: one before the redrive policy
-(``notif_core.sqs._sqs.DEFAULT_MAX_RECEIVE_COUNT``, 5) would park it in the DLQ without a
+(``notif_core.sqs.limits.DEFAULT_MAX_RECEIVE_COUNT``, 5) would park it in the DLQ without a
 reason. Written out, not imported: the SQS runtime imports this module."""
 
 

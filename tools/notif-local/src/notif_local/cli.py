@@ -33,7 +33,7 @@ from honcho.environ import parse_procfile
 from honcho.printer import Printer
 
 from notif_core.settings import CoreSettings
-from notif_core.sqs._sqs import DEFAULT_MAX_RECEIVE_COUNT
+from notif_core.sqs.limits import DEFAULT_MAX_RECEIVE_COUNT
 from notif_local import prometheus
 from notif_local.devtenant import ensure_dev_key
 from notif_local.lifetime import LocalStackError, die_with_parent, end_with_parent

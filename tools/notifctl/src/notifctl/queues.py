@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from notif_core.settings import CoreSettings
-from notif_core.sqs._sqs import MAX_BATCH
+from notif_core.sqs.limits import MAX_BATCH
 from notif_core.sqs.queues import QueueNames
 from notifctl.sqs import queue_url, sqs_client
 

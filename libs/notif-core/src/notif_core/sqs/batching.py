@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from notif_core.sqs._sqs import MAX_BATCH
+from notif_core.sqs.limits import MAX_BATCH
 
 T = TypeVar("T")
 Flush = Callable[[str, Sequence[T]], Awaitable[Sequence[BaseException | None]]]

@@ -43,7 +43,8 @@ from notif_core import telemetry
 from notif_core.health import Heartbeat
 from notif_core.logging import get_logger
 from notif_core.outages import Outages, dependency_down
-from notif_core.sqs._sqs import (
+from notif_core.sqs.batching import Batcher
+from notif_core.sqs.limits import (
     MAX_BATCH,
     MAX_DELAY_SECONDS,
     MAX_VISIBILITY_TIMEOUT,
@@ -51,7 +52,6 @@ from notif_core.sqs._sqs import (
     RECEIVE_COUNT_ATTRIBUTE,
     TRACEPARENT_ATTRIBUTE,
 )
-from notif_core.sqs.batching import Batcher
 from notif_core.sqs.metrics import SENT_TIMESTAMP_ATTRIBUTE, record_receive
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from notif_core.events import Event, dump_event
-from notif_core.sqs._sqs import (
+from notif_core.sqs.batching import Batcher
+from notif_core.sqs.limits import (
     EVENT_TYPE_ATTRIBUTE,
     MAX_BATCH,
     MAX_BATCH_BYTES,
@@ -26,7 +27,6 @@ from notif_core.sqs._sqs import (
     MAX_MESSAGE_BYTES,
     TRACEPARENT_ATTRIBUTE,
 )
-from notif_core.sqs.batching import Batcher
 from notif_core.telemetry import current_traceparent
 
 if TYPE_CHECKING:

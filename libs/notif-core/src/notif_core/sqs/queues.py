@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from notif_core.sqs._sqs import DEFAULT_VISIBILITY_TIMEOUT, DLQ_RETENTION_SECONDS
+from notif_core.sqs.limits import DEFAULT_VISIBILITY_TIMEOUT, DLQ_RETENTION_SECONDS
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient

@@ -30,8 +30,9 @@ from notif_core.events import (
 )
 from notif_core.ids import new_id
 from notif_core.sqs import Outgoing, QueueKey
-from notif_core.sqs._sqs import MAX_MESSAGE_BYTES
+from notif_core.sqs.limits import MAX_MESSAGE_BYTES
 from notif_core.telemetry import current_traceparent
+from notif_core.vocabulary import NotificationStatus
 
 PRODUCER = "ingest"
 
@@ -48,7 +49,7 @@ class Prepared:
     @property
     def answer(self) -> Accepted:
         if self.send_at is not None:
-            return Accepted(id=self.id, status="scheduled", send_at=self.send_at)
+            return Accepted(id=self.id, status=NotificationStatus.SCHEDULED, send_at=self.send_at)
         return Accepted(id=self.id)
 
 

@@ -37,7 +37,7 @@ from notif_core.events import (
 from notif_core.logging import get_logger
 from notif_core.quarantine import Reason
 from notif_core.sqs import Outgoing, Publisher, QueueDirectory, QueueKey
-from notif_core.sqs._sqs import MAX_DELAY_SECONDS
+from notif_core.sqs.limits import MAX_DELAY_SECONDS
 from notif_core.sqs.publisher import Refusal
 
 EPHEMERAL: Final = frozenset({"recipient.erasure_requested"})
