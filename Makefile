@@ -46,8 +46,8 @@ typecheck: install
 		services/dispatcher/src services/ledger/src services/wa-sandbox/src tools/notifctl/src \
 		tests bench chaos
 
-unit: install
-	$(BIN)/pytest -m "not e2e"
+unit: install ## the fast tier: tests that start no server and no process (under a minute)
+	$(BIN)/pytest -m "not stack" --no-servers
 
 e2e: install
 	$(BIN)/pytest -m e2e

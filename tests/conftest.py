@@ -6,11 +6,16 @@ DATABASE_URL/SQS_ENDPOINT_URL/REDIS_URL of the machine, so results do not depend
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import re
+import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,13 +49,16 @@ class Stack:
         import psycopg
 
         name = f"{label}_{new_id().hex[-12:]}"
-        admin = libpq_url(self.database_url)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = self.database_url.rsplit("/", 1)[0] + "/" + name
-        if migrated:
-            migrate_all(url)
-        return url
+        template = f' TEMPLATE "{MIGRATED}"' if migrated else ""
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"{template}')
+        return self.database_url.rsplit("/", 1)[0] + "/" + name
+
+    @property
+    def admin_dsn(self) -> str:
+        """The server's ``postgres`` database: creating a database from a template needs
+        no one connected to the template, this connection included."""
+        return libpq_url(self.database_url.rsplit("/", 1)[0] + "/postgres")
 
     def settings(self, **overrides: str) -> CoreSettings:
         return CoreSettings(**overrides)  # type: ignore[arg-type]
@@ -70,11 +78,36 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for name in ("AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "QUEUE_PREFIX"):
             mp.delenv(name, raising=False)
         try:
-            migrate_all(env["DATABASE_URL"])
+            session = Stack(local=local, env=env, root=root)
+            prepare_database(session)
             create_queues(CoreSettings(), max_receive_count=11)  # above MAX_ATTEMPTS
-            yield Stack(local=local, env=env, root=root)
+            yield session
         finally:
             local.stop()
+
+
+MIGRATED = "notif_migrated"
+"""A template database, copied from the session's database right after its migrations: a
+test's database ``new_database(migrated=True)`` is a copy of it, which takes a fraction of a
+second where running the three services' migration commands again takes several."""
+
+
+def prepare_database(stack: Stack) -> None:
+    """Migrate the session's database and keep a copy of it as the template ``MIGRATED``.
+
+    Commits do not wait for their WAL to reach the disk here (``synchronous_commit=off``:
+    a commit is still atomic, visible to every session at once and kept across a clean
+    stop, as the outage tests' own stacks do): this PostgreSQL is never crashed, and a
+    flush per commit made the tests wait on the disk rather than on the code."""
+    import psycopg
+
+    with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+        conn.execute("SELECT pg_reload_conf()")
+    migrate_all(stack.database_url)
+    session_db = stack.database_url.rsplit("/", 1)[1]
+    with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{MIGRATED}" TEMPLATE "{session_db}"')
 
 
 @pytest.fixture(scope="session")
@@ -137,3 +170,93 @@ def recipient() -> str:
 @pytest.fixture(scope="session")
 def api_key(stack: Stack) -> str:
     return ensure_dev_key(stack.database_url, stack.root / "dev-api-key")
+
+
+# --- the fast tier: tests that start no server and no process --------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SERVER_FIXTURES = frozenset(
+    {"stack", "services", "outage_stack", "receiver", "sandbox", "sleeper", "cluster"}
+)
+"""Fixtures that start a server or a process: the embedded stack (every fixture built on it,
+``engine`` and ``api_key`` too, names it among its own), the service processes, a stack of a
+module's own, the sandbox and webhook receivers on loopback ports, a stand-in process
+(notif_local) and a stand-in Kubernetes API (notifctl k8s)."""
+
+STARTS_PROGRAMS = re.compile(
+    r"\b(subprocess|create_subprocess_\w+|TCPSite|uvicorn|HTTPServer|start_server|run_service"
+    r"|RunningSandbox|Probes)\b"
+)
+"""What a test module names when it runs a program or a server of its own, without such a
+fixture (helm, promtool, uv, a service's command, an in-process server): all its tests go
+with the stack tier, those that do not too, which errs on the safe side."""
+
+
+RUNS_PROGRAMS_INSIDE = frozenset({"tests/notif_core/test_sentry.py"})
+"""Modules whose programs start inside a library: ``sentry_sdk.init()`` with no release
+asks ``git`` for one."""
+
+
+@functools.cache
+def runs_programs(path: Path) -> bool:
+    if path.relative_to(ROOT).as_posix() in RUNS_PROGRAMS_INSIDE:
+        return True
+    return STARTS_PROGRAMS.search(path.read_text(encoding="utf-8")) is not None
+
+
+def starts_servers(item: pytest.Item) -> bool:
+    return (
+        item.get_closest_marker("e2e") is not None
+        or not SERVER_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        or runs_programs(item.path)
+    )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-servers",
+        action="store_true",
+        help="fail a test that listens on a socket or starts a process (`make unit`)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if starts_servers(item):
+            item.add_marker(pytest.mark.stack)
+
+
+STARTS_A_PROCESS = frozenset(
+    {"subprocess.Popen", "os.system", "os.posix_spawn", "os.fork", "os.exec"}
+)
+"""Audit events of a process being started."""
+
+
+def _refuse(what: str) -> None:
+    raise RuntimeError(
+        f"{what:.300}: a test of the fast tier started a server or a process. Give it a "
+        "fixture of SERVER_FIXTURES or the e2e marker, or name what starts it in its module "
+        "(STARTS_PROGRAMS, tests/conftest.py)"
+    )
+
+
+def _refuse_processes(event: str, args: tuple[Any, ...]) -> None:
+    if event in STARTS_A_PROCESS:
+        _refuse(f"{event} {args!r}")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under ``--no-servers`` (collection has imported every module by now), a test that
+    listens on a socket (every server: asyncio, aiohttp, uvicorn, socketserver) or starts a
+    process fails with a message that says where it belongs. For this run's remainder:
+    an audit hook cannot be removed, and the run is the fast tier's alone."""
+    if not session.config.getoption("no_servers"):
+        return
+    sys.addaudithook(_refuse_processes)
+
+    def listen(sock: Any, backlog: int = 0) -> None:
+        _refuse(f"listen on {sock.getsockname()}")
+
+    socket.socket.listen = listen  # type: ignore[method-assign]
