@@ -22,11 +22,10 @@ from ingest.notifications.group_commit import GroupCommitter
 from ingest.settings import IngestSettings
 from ingest.webhooks.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
-from notif_core.db import make_engine, migration_command, upgrade
-from notif_core.logging import configure_logging, get_logger
+from notif_core.db import make_engine, upgrade
+from notif_core.logging import get_logger
 from notif_core.ratelimit import LeasedLimiter, RateLimiter
-from notif_core.runtime import refuse_to_start, tune_gc
-from notif_core.sentry import setup_sentry
+from notif_core.runtime import run_command, tune_gc
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -115,20 +114,14 @@ def migrate(database_url: str) -> None:
     upgrade(MIGRATIONS, database_url, "ingest")
 
 
-def run() -> None:
-    """``notif-ingest`` serves; ``notif-ingest migrate [REVISION]`` upgrades its schema and
-    ``notif-ingest downgrade REVISION`` takes it back, then exit (the migration hook runs
-    ``migrate``)."""
-    settings = IngestSettings()
-    configure_logging("ingest", settings.log_level)
-    if migration_command(sys.argv[1:], MIGRATIONS, settings.database_url, "ingest"):
-        log.info("migrated", schema="ingest", command=" ".join(sys.argv[1:]))
-        return
-    api_keys = settings.api_keys.get_secret_value() if settings.api_keys else None
-    refuse_to_start(settings, bootstrap_problem(api_keys))
-    setup_sentry("ingest")
-    telemetry.setup_tracing("ingest")
-    uvicorn.run(
+STARTUP_FAILURE = 3
+"""Exit status of an API that never started serving, as uvicorn's own runner uses."""
+
+
+async def serve(settings: IngestSettings) -> None:
+    """Serve the API until SIGTERM/SIGINT, which uvicorn itself handles: it stops accepting,
+    lets requests in flight finish (10 s at most), then hands the signal back."""
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -137,3 +130,27 @@ def run() -> None:
         timeout_graceful_shutdown=10,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+    server = uvicorn.Server(config)
+    await server.serve()
+    if not server.started:  # the port was taken, or the lifespan failed
+        raise SystemExit(STARTUP_FAILURE)
+
+
+def run() -> None:
+    """``notif-ingest`` serves; ``notif-ingest migrate [REVISION]`` upgrades its schema and
+    ``notif-ingest downgrade REVISION`` takes it back, then exit (the migration hook runs
+    ``migrate``). Its event loop is uvloop's, as uvicorn picks when uvloop is installed."""
+    run_command(
+        "ingest",
+        IngestSettings,
+        serve,
+        migrations=MIGRATIONS,
+        problems=_problems,
+        event_loop="uvloop",
+    )
+
+
+def _problems(settings: IngestSettings) -> list[str | None]:
+    """Ingest's own start-up refusal: a weak or malformed key in ``API_KEYS``."""
+    api_keys = settings.api_keys.get_secret_value() if settings.api_keys else None
+    return [bootstrap_problem(api_keys)]

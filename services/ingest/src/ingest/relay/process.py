@@ -13,7 +13,6 @@ import contextlib
 from typing import Any
 
 import psycopg
-import uvloop
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,13 +23,10 @@ from ingest.relay.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.tables import notifications, outbox, webhook_inbox
 from ingest.webhooks import inbound_marks
-from notif_core import __version__, telemetry
 from notif_core import retention as retention_metric
 from notif_core.db import libpq_url, make_engine, ping
-from notif_core.health import probes_app
-from notif_core.logging import configure_logging, get_logger
-from notif_core.runtime import http_server, on_stop_signals, refuse_to_start, tune_gc
-from notif_core.sentry import setup_sentry
+from notif_core.logging import get_logger
+from notif_core.runtime import Probes, run_command, tune_gc
 from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 
 log = get_logger(__name__)
@@ -165,40 +161,31 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
                 queue_ok = False
             return db_ok, {"database": {"connected": db_ok}, "queue": {"connected": queue_ok}}
 
-        server = http_server(
-            probes_app("whatsapp-notif relay", __version__, readiness),
-            settings.host,
-            settings.relay_port,
-        )
         relay = OutboxRelay(engine, Publisher(sqs), queues)
         loop = RelayLoop(relay, settings.outbox_relay_interval)
-
-        def stop() -> None:
-            loop.stop()
-            server.should_exit = True
-            log.info("stopping")
-
-        on_stop_signals(stop, stopping)
-        background = [
-            asyncio.create_task(listen(settings.database_url, loop.wake)),
-            asyncio.create_task(housekeeping(engine, settings)),
-        ]
-        http = asyncio.create_task(server.serve())
-        tune_gc()
-        log.info("relay_started", port=settings.relay_port)
-        await loop.run()
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        await http
+        async with Probes(
+            "whatsapp-notif relay",
+            readiness,
+            settings.host,
+            settings.relay_port,
+            stop=(loop.stop,),
+            stopping=stopping,
+        ):
+            background = [
+                asyncio.create_task(listen(settings.database_url, loop.wake)),
+                asyncio.create_task(housekeeping(engine, settings)),
+            ]
+            tune_gc()
+            log.info("relay_started", port=settings.relay_port)
+            await loop.run()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
     await engine.dispose()
     log.info("relay_stopped")
 
 
 def run() -> None:
-    settings = IngestSettings()
-    configure_logging("relay", settings.log_level)
-    refuse_to_start(settings)
-    setup_sentry("relay")
-    telemetry.setup_tracing("relay")
-    uvloop.run(serve(settings))
+    """``notif-relay`` publishes the outbox until SIGTERM/SIGINT; ingest's schema is
+    migrated by ``notif-ingest migrate``."""
+    run_command("relay", IngestSettings, serve, event_loop="uvloop")
