@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger import callback_http
 from ledger.callback_http import ERROR_CLASSES, Outcome, UnsendableClass, UnsendableError
+from ledger.ingest_contract import CALLBACK_SECRETS
 from ledger.projection import Notification, StatusChange
 from notif_core import quarantine, telemetry
 from notif_core.backoff import RetryPolicy
@@ -221,13 +222,6 @@ _CLAIM = text(
     RETURNING c.id, c.tenant_id, c.url, c.body, c.attempts, c.created_at, c.traceparent
     """
 )
-_SECRETS = text(
-    """
-    SELECT tenant_id, secret FROM ingest.callback_secrets
-    WHERE tenant_id = ANY(:tenants) AND (expires_at IS NULL OR expires_at > now())
-    ORDER BY created_at DESC
-    """
-)
 _BACKLOG = text(
     "SELECT count(*) AS pending, "
     "extract(epoch FROM now() - min(created_at))::float AS oldest "
@@ -368,7 +362,7 @@ class CallbackDeliverer:
             tenants = list({r.tenant_id for r in rows if r.tenant_id is not None})
             secrets: dict[UUID, list[str]] = {}
             if tenants:
-                for s in await conn.execute(_SECRETS, {"tenants": tenants}):
+                for s in await conn.execute(CALLBACK_SECRETS, {"tenants": tenants}):
                     secrets.setdefault(s.tenant_id, []).append(s.secret)
         started = []
         for r in rows:

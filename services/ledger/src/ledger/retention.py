@@ -48,6 +48,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledger import tables
 from ledger.rebuild import retention_excluded, share_lock
 from ledger.store import WAMID_LOCK_SPACE
 from notif_core import retention as retention_metric
@@ -56,6 +57,10 @@ from notif_core.logging import get_logger
 
 log = get_logger(__name__)
 
+TABLES = retention_metric.counted(
+    *(t.fullname for t in (tables.notifications, tables.events, tables.callbacks, tables.windows))
+)
+"""What the ledger's purges delete from, each a series of ``notif_retention_purged``."""
 BATCH = 1_000
 """Notifications (or events, or windows) looked at per transaction."""
 FIRST_RUN_SECONDS = 60

@@ -1,13 +1,13 @@
 """``notifctl quarantine list|retry|drop``: what each stage set aside, and putting it back.
 
-Where each stage keeps what it set aside:
+Where each stage keeps what it set aside, reached through the functions its owner publishes
+(``ingest_contract.py``, ``dispatcher_contract.py``, ``ledger_contract.py``):
 
-- relay: ``ingest.outbox`` rows with ``quarantined_at`` set; retry makes the row due again,
-  drop deletes it.
-- dispatcher, ledger: their ``quarantine`` tables; retry sends the stored body back to the
+- relay: outbox rows set aside; retry makes the row due again, drop deletes it.
+- dispatcher, ledger: their quarantine tables; retry sends the stored body back to the
   queue it was taken from, then deletes the row; drop deletes the row.
-- callbacks: ``ledger.callbacks`` rows in state ``quarantined`` (the reason class leads
-  ``last_error``); retry makes them ``pending`` and due now, drop ends them ``failed``.
+- callbacks: status callbacks in state ``quarantined`` (the reason class leads their last
+  error); retry makes them ``pending`` and due now, drop ends them ``failed``.
 
 Lines name the item, its reason and notification, never a phone number; bodies only with
 ``--show-body``.
@@ -24,56 +24,36 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from notif_core.db import make_engine
 from notif_core.quarantine import STAGES, Stage, lenient_ids
 from notif_core.settings import CoreSettings
 from notif_core.sqs import sqs_client
+from notifctl import dispatcher_contract, ingest_contract, ledger_contract
 
 _LIST = {
-    "relay": text(
-        "SELECT id, quarantine_reason AS reason, quarantined_at AS since, NULL::uuid AS nid, "
-        "body FROM ingest.outbox WHERE quarantined_at IS NOT NULL "
-        "ORDER BY quarantined_at, id LIMIT :limit"
-    ),
-    "dispatcher": text(
-        "SELECT id, reason, created_at AS since, notification_id AS nid, body "
-        "FROM dispatcher.quarantine ORDER BY created_at, id LIMIT :limit"
-    ),
-    "ledger": text(
-        "SELECT id, reason, created_at AS since, notification_id AS nid, body "
-        "FROM ledger.quarantine ORDER BY created_at, id LIMIT :limit"
-    ),
-    "callbacks": text(
-        "SELECT id, split_part(coalesce(last_error, ''), ':', 1) AS reason, "
-        "next_attempt_at AS since, notification_id AS nid, body::text AS body "
-        "FROM ledger.callbacks WHERE state = 'quarantined' ORDER BY id LIMIT :limit"
-    ),
+    "relay": ingest_contract.QUARANTINE_LIST,
+    "dispatcher": dispatcher_contract.QUARANTINE_LIST,
+    "ledger": ledger_contract.QUARANTINE_LIST,
+    "callbacks": ledger_contract.CALLBACK_QUARANTINE_LIST,
 }
 _DROP = {
-    "relay": text("DELETE FROM ingest.outbox WHERE id = :id AND quarantined_at IS NOT NULL"),
-    "dispatcher": text("DELETE FROM dispatcher.quarantine WHERE id = :id"),
-    "ledger": text("DELETE FROM ledger.quarantine WHERE id = :id"),
-    "callbacks": text(
-        "UPDATE ledger.callbacks SET state = 'failed' WHERE id = :id AND state = 'quarantined'"
-    ),
+    "relay": ingest_contract.QUARANTINE_DROP,
+    "dispatcher": dispatcher_contract.QUARANTINE_DROP,
+    "ledger": ledger_contract.QUARANTINE_DROP,
+    "callbacks": ledger_contract.CALLBACK_QUARANTINE_DROP,
 }
+"""Each answers whether there was such an item."""
 _RETRY_IN_PLACE = {
-    "relay": text(
-        "UPDATE ingest.outbox SET quarantined_at = NULL, quarantine_reason = NULL, "
-        "available_at = now() WHERE id = :id AND quarantined_at IS NOT NULL"
-    ),
-    "callbacks": text(
-        "UPDATE ledger.callbacks SET state = 'pending', next_attempt_at = now() "
-        "WHERE id = :id AND state = 'quarantined'"
-    ),
+    "relay": ingest_contract.QUARANTINE_RETRY,
+    "callbacks": ledger_contract.CALLBACK_QUARANTINE_RETRY,
 }
 _TAKE = {
-    stage: text(f"SELECT queue, body FROM {stage}.quarantine WHERE id = :id FOR UPDATE")  # noqa: S608 - fixed names
-    for stage in ("dispatcher", "ledger")
+    "dispatcher": dispatcher_contract.QUARANTINE_HOLD,
+    "ledger": ledger_contract.QUARANTINE_HOLD,
 }
+"""Each locks the row for the transaction, which drops it once the body is sent back."""
 
 
 @dataclass(frozen=True)
@@ -153,13 +133,13 @@ async def _list(engine: AsyncEngine, stages: list[Stage], limit: int, show_body:
 
 async def _drop(engine: AsyncEngine, stage: Stage, item_id: int) -> bool:
     async with engine.begin() as conn:
-        return (await conn.execute(_DROP[stage], {"id": item_id})).rowcount == 1
+        return bool((await conn.execute(_DROP[stage], {"id": item_id})).scalar())
 
 
 async def _retry(engine: AsyncEngine, settings: CoreSettings, stage: Stage, item_id: int) -> bool:
     async with engine.begin() as conn:
         if stage in _RETRY_IN_PLACE:
-            return (await conn.execute(_RETRY_IN_PLACE[stage], {"id": item_id})).rowcount == 1
+            return bool((await conn.execute(_RETRY_IN_PLACE[stage], {"id": item_id})).scalar())
         return await _resend(conn, settings, stage, item_id)
 
 

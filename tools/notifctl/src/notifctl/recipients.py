@@ -2,8 +2,8 @@
 
 The same erasure as ``DELETE /v1/recipients/{recipient}`` (``ingest.account.erasure``, then the
 ledger's part within seconds), for any tenant's data, plus the messages the dispatcher
-set aside (``dispatcher.quarantine``) that mention the person, which only the operator
-reaches.
+set aside that quote the person (``dispatcher.quarantine_erase_v1``, through
+``dispatcher_contract.py``), which only the operator reaches.
 """
 
 from __future__ import annotations
@@ -12,17 +12,11 @@ import argparse
 import asyncio
 from typing import Any
 
-from sqlalchemy import text
-
 from ingest.account import erasure
 from ingest.api.schemas import recipient_form
 from notif_core.db import make_engine
 from notif_core.settings import CoreSettings
-
-_DISPATCHER_MENTIONS = text(
-    "DELETE FROM dispatcher.quarantine WHERE EXISTS (SELECT 1 FROM "
-    "unnest(CAST(:forms AS text[])) AS f WHERE strpos(body, '\"' || f || '\"') > 0)"
-)
+from notifctl import dispatcher_contract
 
 
 def register(sub: Any) -> None:
@@ -49,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
                     conn, args.recipient, None, requested_by="notifctl", every=forms
                 )
                 mentions = {"forms": sorted(forms)}
-                set_aside = (await conn.execute(_DISPATCHER_MENTIONS, mentions)).rowcount
+                erased = await conn.execute(dispatcher_contract.QUARANTINE_ERASE, mentions)
+                set_aside = int(erased.scalar_one())
         finally:
             await engine.dispose()
         print(

@@ -26,6 +26,7 @@ from uuid import UUID
 from sqlalchemy import delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ingest import ledger_contract
 from ingest.relay import outbox
 from ingest.tables import erasures, inbound_marks, notifications
 from notif_core.erasure import ERASED, deployment_pseudonym
@@ -33,18 +34,6 @@ from notif_core.events import ErasureRequestedPayload, RecipientErasureRequested
 from notif_core.identity import recipient_key, spellings
 
 PRODUCER = "ingest"
-PERSON_FORMS = text("SELECT form FROM ledger.person_forms_v1(CAST(:forms AS text[]))")
-PERSON_KNOWN = text(
-    "SELECT ledger.person_known_v1(CAST(:keys AS text[]), CAST(:senders AS text[]))"
-)
-"""The ledger's published contracts (ledger migration 0008)."""
-SENT_TO = text(
-    "SELECT 1 FROM ingest.notifications AS n JOIN ledger.notifications AS l ON l.id = n.id "
-    "WHERE n.tenant_id = :tenant AND n.to = ANY(CAST(:forms AS text[])) "
-    "AND l.sent_at IS NOT NULL LIMIT 1"
-)
-"""A notification of the tenant's that Meta took: a cancelled or refused one does not make
-its recipient someone the tenant has dealt with."""
 _ANY_FORM = "EXISTS (SELECT 1 FROM unnest(CAST(:forms AS text[])) AS f WHERE {test})"
 _MENTIONS = [
     text(f"DELETE FROM ingest.{table} WHERE {where}" + _ANY_FORM.format(test=test))  # noqa: S608
@@ -81,7 +70,7 @@ async def person_forms(conn: AsyncConnection, recipient: str) -> set[str]:
     ``ledger.person_forms_v1``: a BSUID and its number, the numbers a person changed
     from), and ``recipient`` itself."""
     key = recipient_key(recipient)
-    linked = await conn.execute(PERSON_FORMS, {"forms": [recipient, key]})
+    linked = await conn.execute(ledger_contract.PERSON_FORMS, {"forms": [recipient, key]})
     keys = {key} | {recipient_key(f) for f in linked.scalars()}
     return {recipient}.union(*(spellings(k) for k in keys))
 
@@ -91,7 +80,9 @@ async def known_to(
 ) -> bool:
     """Whether the tenant may erase this person: it sent to them, one of its numbers holds
     their window or opt-out (``ledger.person_known_v1``), or it erased them before."""
-    sent = await conn.execute(SENT_TO, {"tenant": tenant_id, "forms": sorted(forms)})
+    sent = await conn.execute(
+        ledger_contract.SENT_TO, {"tenant": tenant_id, "forms": sorted(forms)}
+    )
     if sent.first() is not None:
         return True
     keys = {recipient_key(f) for f in forms}
@@ -102,7 +93,9 @@ async def known_to(
     )
     if before.first() is not None:
         return True
-    ledger = await conn.execute(PERSON_KNOWN, {"keys": sorted(keys) + subjects, "senders": senders})
+    ledger = await conn.execute(
+        ledger_contract.PERSON_KNOWN, {"keys": sorted(keys) + subjects, "senders": senders}
+    )
     return bool(ledger.scalar())
 
 
@@ -124,7 +117,9 @@ async def known_elsewhere(
         return False
     keys = {recipient_key(f) for f in forms}
     subjects = sorted(deployment_pseudonym(k) for k in keys)
-    found = await conn.execute(PERSON_KNOWN, {"keys": sorted(keys) + subjects, "senders": senders})
+    found = await conn.execute(
+        ledger_contract.PERSON_KNOWN, {"keys": sorted(keys) + subjects, "senders": senders}
+    )
     return bool(found.scalar())
 
 

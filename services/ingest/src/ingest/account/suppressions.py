@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ingest import ledger_contract
 from ingest.account.keys import Tenant
 from ingest.api.errors import ApiError
 from ingest.api.schemas import Suppression, SuppressionAccepted
@@ -97,11 +97,7 @@ async def active(
     numbers are read: never another tenant's, never a row for "every sender"."""
     if not numbers:
         return [], None
-    clauses = [
-        "phone_number_id = ANY(:numbers)",
-        "since IS NOT NULL",
-        "(lifted_at IS NULL OR since > lifted_at)",
-    ]
+    clauses = ["phone_number_id = ANY(:numbers)"]
     params: dict[str, Any] = {"numbers": numbers, "limit": limit + 1}
     if recipient is not None:
         clauses.append("recipient = :recipient")
@@ -109,13 +105,7 @@ async def active(
     if cursor is not None:
         params["c_r"], params["c_p"], params["c_s"] = decode_cursor(cursor, 3)
         clauses.append("(recipient, phone_number_id, scope) > (:c_r, :c_p, :c_s)")
-    query = text(
-        f"""
-        SELECT recipient, phone_number_id, scope, source, since FROM ledger.suppressions
-        WHERE {" AND ".join(clauses)}
-        ORDER BY recipient, phone_number_id, scope LIMIT :limit
-        """  # noqa: S608 - clauses are fixed strings; values are bound parameters
-    )
+    query = ledger_contract.opt_outs(clauses)
     page, next_cursor = keyset_page(
         list(await conn.execute(query, params)),
         limit,

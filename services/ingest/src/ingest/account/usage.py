@@ -1,4 +1,5 @@
-"""Usage and cost reports from the ledger's ``usage`` read model (Meta's pricing per message)."""
+"""Usage and cost reports from the ledger's usage read model (Meta's pricing per message), read
+through the ledger's ``usage_v1`` (``ingest/ledger_contract.py``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from datetime import date
 from typing import Any, get_args
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ingest import ledger_contract
 from ingest.api.errors import ApiError
 from ingest.api.schemas import UsageDimension, UsageItem, UsageReport
 
@@ -38,15 +39,7 @@ async def report(
     if (end - start).days >= MAX_DAYS:
         raise ApiError(400, "invalid_range", f"At most {MAX_DAYS} days per report.", field="to")
     columns = ", ".join(group_by)  # only names from DIMENSIONS reach the SQL
-    query = text(
-        f"""
-        SELECT {columns}, sum(messages) AS messages,
-               coalesce(sum(messages) FILTER (WHERE billable), 0) AS billable_messages
-        FROM ledger.usage
-        WHERE tenant_id = :tenant AND day BETWEEN :start AND :end
-        GROUP BY {columns} ORDER BY {columns}
-        """  # noqa: S608 - column names come from a fixed list; values are bound parameters
-    )
+    query = ledger_contract.usage(columns)
     rows = list(await conn.execute(query, {"tenant": tenant_id, "start": start, "end": end}))
     items = [_item(r._mapping, group_by) for r in rows]
     total = UsageItem(

@@ -1,34 +1,23 @@
 """Cancelling a notification that has not been sent, race-free against the dispatcher.
 
-Both sides meet on one row of the dispatch gate, ``dispatcher.claims``, with one atomic
-statement each. A cancel inserts ``cancelled`` (or turns a ``released`` row, between two
-retries, into ``cancelled``); a dispatcher claims only a missing, released or lapsed row.
-Whichever statement commits first wins, so a cancelled notification is never sent, even
-when its dispatch command is already queued.
+Both sides meet on one row of the dispatch gate, with one atomic statement each, and both
+statements are the dispatcher's: ingest calls its published ``dispatcher.cancel_v1``
+(``ingest/dispatcher_contract.py``). A cancel inserts ``cancelled`` (or turns a ``released``
+row, between two retries, into ``cancelled``); a dispatcher claims only a missing, released
+or lapsed row. Whichever statement commits first wins, so a cancelled notification is never
+sent, even when its dispatch command is already queued.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ingest import dispatcher_contract
 from ingest.relay import outbox
 from notif_core.events import CancelledPayload, NotificationCancelled
 from notif_core.ids import derived_id
-
-_CANCEL = text(
-    """
-    INSERT INTO dispatcher.claims (notification_id, state, updated_at)
-    VALUES (:id, 'cancelled', now())
-    ON CONFLICT (notification_id) DO UPDATE
-        SET state = 'cancelled', owner = NULL, lease_until = NULL, updated_at = now()
-        WHERE dispatcher.claims.state = 'released'
-    RETURNING state
-    """
-)
-_STATE = text("SELECT state FROM dispatcher.claims WHERE notification_id = :id")
 
 GATE_TO_STATUS = {"claimed": "sending", "sent": "sent", "failed": "failed", "expired": "expired"}
 
@@ -46,9 +35,8 @@ def cancelled_event(tenant_id: UUID, notification_id: UUID, reason: str) -> Noti
 
 async def cancel(conn: AsyncConnection, tenant_id: UUID, notification_id: UUID) -> tuple[bool, str]:
     """(cancelled now or before, gate state); the cancelled event goes to the outbox."""
-    won = (await conn.execute(_CANCEL, {"id": notification_id})).first()
-    if won is not None:
+    decided = (await conn.execute(dispatcher_contract.CANCEL, {"id": notification_id})).one()
+    if decided.won:
         await outbox.add(conn, "events", cancelled_event(tenant_id, notification_id, "client"))
-        return True, "cancelled"
-    state = (await conn.execute(_STATE, {"id": notification_id})).scalar_one()
+    state = str(decided.state)
     return state == "cancelled", state

@@ -1,13 +1,15 @@
 """Reads for API clients: the ledger's read model joined with what ingest accepted.
 
-The ledger owns ``ledger.notifications`` and ``ledger.events``; ingest only reads them. Until
-the ledger has seen a notification, its status is ``accepted`` (or ``scheduled``).
+The ledger owns its read model and event store; ingest reads them only through the
+functions the ledger publishes (``ingest/ledger_contract.py``). Until the ledger has seen a
+notification, its status is ``accepted`` (or ``scheduled``).
 
 A client reads its own cancel: once ``POST …/cancel`` answered ``cancelled``, the status is
-``cancelled`` even before the ledger projects it, because the cancel ingest committed is a
-``cancelled`` row in the dispatch gate (``dispatcher.claims``, where a cancel lands, see
-``ingest.notifications.cancel``), and that row wins over a read model still at ``accepted`` or
-``scheduled``. Its time is the ``cancelled`` timestamp until the ledger has its own.
+``cancelled`` even before the ledger projects it, because the cancel ingest committed holds
+the notification cancelled in the dispatch gate (where a cancel lands, see
+``ingest.notifications.cancel``; read through ``ingest/dispatcher_contract.py``), and that
+wins over a read model still at ``accepted`` or ``scheduled``. Its time is the time the
+cancel won until the ledger has its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ingest import dispatcher_contract, ledger_contract
 from ingest.api.errors import ApiError
 from ingest.api.schemas import (
     CallbackDelivery,
@@ -33,16 +36,17 @@ from ingest.api.schemas import (
 from notif_core.events import STATUS_OF_EVENT, STATUSES
 
 _CANCEL_AHEAD = (
-    "c.state = 'cancelled' AND (l.status IS NULL OR l.status IN ('accepted', 'scheduled'))"
+    "c.notification_id IS NOT NULL AND (l.status IS NULL OR l.status IN ('accepted', 'scheduled'))"
 )
 """The cancel ingest committed, which the ledger has not projected yet."""
 _STATUS = (
     f"CASE WHEN {_CANCEL_AHEAD} THEN 'cancelled' ELSE COALESCE(l.status, "
     "CASE WHEN n.send_at IS NOT NULL THEN 'scheduled' ELSE 'accepted' END) END"
 )
-_GATE = "LEFT JOIN dispatcher.claims c ON c.notification_id = n.id"
+_JOINS = f"{ledger_contract.STATUS_JOIN} {dispatcher_contract.CANCELLED_JOIN}"
+"""The ledger's read model ``l`` and the gate's cancel ``c`` of accepted notifications ``n``."""
 _TIMESTAMPS = ", ".join(
-    f"COALESCE(l.cancelled_at, CASE WHEN {_CANCEL_AHEAD} THEN c.updated_at END) AS cancelled_at"
+    f"COALESCE(l.cancelled_at, CASE WHEN {_CANCEL_AHEAD} THEN c.cancelled_at END) AS cancelled_at"
     if s == "cancelled"
     else f"l.{s}_at"
     for s in STATUSES
@@ -53,25 +57,12 @@ _VIEW = text(
            n.request->'metadata' AS metadata, STATUS AS status,
            l.wamid, l.last_error, l.updated_at, l.attempts, l.pricing_category, l.billable,
            l.pricing_model, TIMESTAMPS
-    FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id GATE
+    FROM ingest.notifications n JOINS
     WHERE n.id = :id AND n.tenant_id = :tenant
     """.replace("STATUS", _STATUS)
     .replace("TIMESTAMPS", _TIMESTAMPS)
-    .replace("GATE", _GATE)
+    .replace("JOINS", _JOINS)
 )
-_HISTORY = text(
-    """
-    SELECT seq, event_id, type, occurred_at, recorded_at, body->'payload' AS data
-    FROM ledger.events WHERE notification_id = :id
-    UNION ALL
-    SELECT e.seq, e.event_id, e.type, e.occurred_at, e.recorded_at, e.body->'payload'
-    FROM ledger.notifications l
-    JOIN ledger.events e ON e.wamid = l.wamid AND e.notification_id IS NULL
-    WHERE l.id = :id
-    ORDER BY seq
-    """
-)
-"""Events that named the notification, and Meta's statuses that named only its wamid."""
 _HIDDEN = frozenset({"to", "message", "from", "metadata", "callback_url", "sealed"})
 
 
@@ -88,7 +79,10 @@ def _history_item(row: Any) -> HistoryItem:
 
 
 async def history(conn: AsyncConnection, notification_id: UUID) -> list[HistoryItem]:
-    return [_history_item(h) for h in await conn.execute(_HISTORY, {"id": notification_id})]
+    return [
+        _history_item(h)
+        for h in await conn.execute(ledger_contract.HISTORY, {"id": notification_id})
+    ]
 
 
 async def current_status(
@@ -198,7 +192,7 @@ async def list_notifications(
     query = text(
         f"""
         SELECT n.id, n.to, n.created_at, {_STATUS} AS status, l.updated_at, l.wamid
-        FROM ingest.notifications n LEFT JOIN ledger.notifications l ON l.id = n.id {_GATE}
+        FROM ingest.notifications n {_JOINS}
         WHERE {" AND ".join(clauses)}
         ORDER BY n.created_at DESC, n.id DESC
         LIMIT :limit
@@ -247,14 +241,7 @@ async def callback_deliveries(
             raise _bad_cursor()
         clauses.append("id < :after")
         params["after"] = int(last_id)
-    query = text(
-        f"""
-        SELECT id, notification_id, event_id, body->>'status' AS status, url, state, attempts,
-               last_status_code, last_error, next_attempt_at, created_at, delivered_at
-        FROM ledger.callbacks WHERE {" AND ".join(clauses)}
-        ORDER BY id DESC LIMIT :limit
-        """  # noqa: S608 - clauses are fixed strings; values are bound parameters
-    )
+    query = ledger_contract.callback_deliveries(clauses)
     page, next_cursor = keyset_page(
         list(await conn.execute(query, params)), limit, lambda r: (str(r.id),)
     )

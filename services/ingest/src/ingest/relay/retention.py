@@ -28,9 +28,14 @@ from uuid import UUID
 from sqlalchemy import Column, ColumnElement, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingest.tables import idempotency_keys, notifications, outbox, webhook_inbox
 from notif_core import retention as retention_metric
 from notif_core.events import utcnow
 
+TABLES = retention_metric.counted(
+    *(t.fullname for t in (notifications, idempotency_keys, outbox, webhook_inbox))
+)
+"""What ingest's purges delete from, each a series of ``notif_retention_purged``."""
 BATCH = 5_000
 NIL = UUID(int=0)
 """Where a walk over UUID ids starts (below every UUIDv7)."""
