@@ -76,7 +76,9 @@ def test_each_terminal_status_ends_only_progress_before_its_point() -> None:
 
 
 def test_a_status_a_client_names_is_the_same_list() -> None:
-    assert get_args(StatusName) == tuple(s.value for s in NotificationStatus)
+    names = get_args(StatusName)
+    assert len(names) == len(set(names))
+    assert set(names) == {s.value for s in NotificationStatus}
 
 
 def test_a_status_travels_as_its_plain_string() -> None:

@@ -17,10 +17,8 @@ from typing import Final, Literal, get_args
 
 
 class NotificationStatus(StrEnum):
-    """Where a notification stands, as the ledger's read model and the API report it.
-
-    Progress runs in declaration order from ``accepted`` to ``read`` (:data:`PROGRESS`);
-    the last four end it (:data:`TERMINAL`)."""
+    """Where a notification stands. It moves through accepted, scheduled, sent, delivered
+    and read, never back; cancelled, expired, failed and suppressed are final."""
 
     ACCEPTED = "accepted"
     SCHEDULED = "scheduled"
@@ -78,13 +76,14 @@ StatusName = Literal[
     "sent",
     "delivered",
     "read",
-    "cancelled",
-    "expired",
     "failed",
+    "expired",
+    "cancelled",
     "suppressed",
 ]
-"""A :class:`NotificationStatus` as a client names it in a request (a list filter), in the
-enum's order; a test holds the two equal."""
+"""A :class:`NotificationStatus` as a client names it in a request (the list's status
+filter), in the order a refused value's 422 message has always listed them; a test holds
+the two to the same statuses."""
 
 
 class ClaimState(StrEnum):

@@ -22,11 +22,12 @@ from ingest.api.schemas import (
     SuppressionPage,
     SuppressionRequest,
     UsageReport,
-    recipient_form,
 )
 from ingest.notifications.accept import fallback_sender
 from ingest.notifications.read_model import callback_deliveries
 from notif_core.events import utcnow
+from notif_core.identity import recipient_form
+from notif_core.vocabulary import CallbackState, Scope
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -120,7 +121,7 @@ async def _record(
     recipient: str,
     numbers: list[str],
     action: Literal["suppress", "lift"],
-    scope: Literal["all", "marketing"] = "all",
+    scope: Scope = "all",
 ) -> SuppressionAccepted:
     async with state.engine.begin() as conn:
         return await suppressions.record(conn, tenant, recipient, numbers, action, scope)
@@ -131,7 +132,7 @@ async def list_callbacks(
     tenant: CurrentTenant,
     state: State,
     delivery_state: Annotated[
-        Literal["pending", "delivered", "failed", "quarantined"] | None,
+        CallbackState | None,
         Query(alias="state", description="failed: given up after the retry period."),
     ] = None,
     notification_id: UUID | None = None,

@@ -15,7 +15,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.api.schemas import ErrorBody, send_recipient
+from ingest.api.schemas import ErrorBody
+from notif_core.identity import send_recipient
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
@@ -43,6 +43,7 @@ from notif_core import callback_url
 from notif_core.egress import Policy
 from notif_core.events import utcnow
 from notif_core.privacy import mask_phone
+from notif_core.vocabulary import UNSENT, NotificationStatus, StatusName
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -57,17 +58,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 _IDEMPOTENCY_KEY_VALUE = TypeAdapter(Annotated[str, Field(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)])
-StatusFilter = Literal[
-    "accepted",
-    "scheduled",
-    "sent",
-    "delivered",
-    "read",
-    "failed",
-    "expired",
-    "cancelled",
-    "suppressed",
-]
 
 
 async def _accept(
@@ -237,7 +227,7 @@ async def create_batch(
 async def list_(
     tenant: CurrentTenant,
     state: State,
-    status: StatusFilter | None = None,
+    status: StatusName | None = None,
     to: Annotated[str | None, Query(max_length=140)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
@@ -294,12 +284,12 @@ async def cancel_notification(
             raise ApiError(404, "notification_not_found", "No such notification for this tenant.")
         cancelled, gate_state = await cancel(conn, tenant.id, notification_id)
     if not cancelled:
-        if status in ("accepted", "scheduled"):
-            status = GATE_TO_STATUS.get(gate_state, gate_state)
+        # Not sent yet as far as the ledger knows: the dispatch gate knows better.
+        now = GATE_TO_STATUS.get(gate_state, gate_state) if status in UNSENT else status
         raise ApiError(
             409,
             "not_cancellable",
-            f"The notification can no longer be cancelled: it is {status}.",
-            status=status,
+            f"The notification can no longer be cancelled: it is {now}.",
+            status=now,
         )
-    return {"id": str(notification_id), "status": "cancelled"}
+    return {"id": str(notification_id), "status": NotificationStatus.CANCELLED}

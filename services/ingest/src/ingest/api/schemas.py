@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,7 +19,15 @@ from pydantic_core import PydanticCustomError
 
 from notif_core import json_rules
 from notif_core.callback_url import CallbackUrl
-from notif_core.identity import digits, is_bsuid, recipient_key
+from notif_core.identity import Recipient
+from notif_core.identity import recipient_form as recipient_form
+from notif_core.vocabulary import (
+    CallbackState,
+    Category,
+    NotificationStatus,
+    Priority,
+    Scope,
+)
 
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
 MAX_TTL_SECONDS = 30 * 24 * 3600
@@ -29,7 +35,6 @@ MAX_METADATA_BYTES = 4096
 MAX_BATCH = 1000
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
 UNCAPTIONED = frozenset({"audio", "sticker"})
-Category = Literal["marketing", "utility", "authentication"]
 
 PHONE_NUMBER_ID_PATTERN = r"^[0-9]{5,20}$"
 """A Meta phone number id: ASCII digits only (never ``/``, ``.``, ``?``, ``#``, ``%`` or
@@ -42,78 +47,6 @@ PhoneNumberId = Annotated[
         description="A Meta phone number id: 5 to 20 ASCII digits.",
     ),
 ]
-
-
-_DIALLABLE = re.compile(r"^\+?[0-9][0-9 ().\-]*$")
-"""A number as people write it: digits, with spaces, dashes, dots and brackets between.
-Letters (an extension such as ``x99`` or ``;ext=5``) are refused, not dropped: WhatsApp
-cannot reach an extension, and a message must not go to a number nobody gave."""
-
-
-def e164(value: str) -> str:
-    """A phone number in E.164 (``+`` and digits), or ValueError saying what is wrong."""
-    if not _DIALLABLE.match(value.strip()):
-        raise ValueError(
-            "not a phone number: only digits, with spaces, dashes, dots or brackets between "
-            "them (no extension)"
-        )
-    try:
-        number = phonenumbers.parse(value if value.startswith("+") else "+" + value)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from None
-    # "Possible" (right length for its country) rather than "valid": fictional test
-    # ranges such as +1 555 must pass, and Meta is the judge of who is on WhatsApp.
-    if not phonenumbers.is_possible_number(number):
-        # A WhatsApp id libphonenumber does not know as a number (Mexico's 521 + 10 digits,
-        # as many CRMs store it) stands for the number its identity key names.
-        written = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        folded = recipient_key(written)
-        if folded != written:
-            return e164(folded)
-        raise ValueError("not a possible phone number for its country code")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-_BSUID_LIKE = re.compile(r"^[A-Za-z]{2}\.")
-"""What a business-scoped user id starts with (a country code and a period): a value so
-shaped is judged as a BSUID, so its error says what a BSUID must look like."""
-
-
-def _bsuid(value: str) -> str | None:
-    """``value`` when it is a business-scoped user id whose country code is a country's,
-    None when it does not look like one, ValueError when it looks like one but is not."""
-    if is_bsuid(value) and phonenumbers.country_code_for_region(value[:2]):
-        return value
-    if _BSUID_LIKE.match(value):
-        raise ValueError(
-            "not a business-scoped user id: a country's two-letter code in capitals, a "
-            "period, then up to 128 letters and digits (ENT. before them for a parent id)"
-        )
-    return None
-
-
-def send_recipient(value: str) -> str:
-    """A notification's recipient: a business-scoped user id (BSUID) exactly as given, bar
-    surrounding whitespace (BSUIDs are case-sensitive), else a phone number in E.164
-    (:func:`e164`); ValueError saying what is wrong otherwise."""
-    return _bsuid(value.strip()) or e164(value)
-
-
-def recipient_form(value: str) -> str:
-    """A recipient for the suppression list: a BSUID as it is, or a number in any form Meta
-    uses (E.164, or a WhatsApp id such as Mexico's ``+521…`` that libphonenumber calls
-    impossible but whose identity key is a possible number), as ``+`` and digits."""
-    value = value.strip()
-    if (bsuid := _bsuid(value)) is not None:
-        return bsuid
-    try:
-        return e164(value)
-    except ValueError:
-        key = recipient_key(value)
-        if key == "+" + digits(value):
-            raise
-        e164(key)  # the folded form must be a number; raises ValueError otherwise
-        return "+" + digits(value)
 
 
 _Json = TypeVar("_Json", dict[str, Any], list[dict[str, Any]])
@@ -259,7 +192,7 @@ class NotificationRequest(_Body):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE_TEMPLATE]})
 
-    to: str = Field(
+    to: Recipient = Field(
         description="Recipient: a phone number, normalised to E.164, or a business-scoped "
         "user id (BSUID, such as US.13491208655302741918, or a parent BSUID with ENT.) "
         "kept exactly as given.",
@@ -279,7 +212,7 @@ class NotificationRequest(_Body):
     send_at: datetime | None = Field(default=None, description="Send later (≤ 35 days).")
     expires_at: datetime | None = Field(default=None, description="Never send after this.")
     ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_TTL_SECONDS)
-    priority: Literal["high", "normal"] | None = Field(
+    priority: Priority | None = Field(
         default=None, description="Default: high for authentication templates, else normal."
     )
     metadata: FreeJsonObject | None = Field(
@@ -298,11 +231,6 @@ class NotificationRequest(_Body):
                 "statuses to notifications; use metadata instead"
             )
         return data
-
-    @field_validator("to")
-    @classmethod
-    def _recipient(cls, value: str) -> str:
-        return send_recipient(value)
 
     @field_validator("send_at", "expires_at")
     @classmethod
@@ -355,7 +283,7 @@ class NotificationRequest(_Body):
             return accepted_at + timedelta(seconds=self.ttl_seconds)
         return self.expires_at
 
-    def effective_priority(self) -> Literal["high", "normal"]:
+    def effective_priority(self) -> Priority:
         if self.priority is not None:
             return self.priority
         if self.template is not None and self.template.category == "authentication":
@@ -392,7 +320,9 @@ class BatchRequest(_Body):
 
 class Accepted(BaseModel):
     id: UUID
-    status: Literal["accepted", "scheduled"] = "accepted"
+    status: Literal[NotificationStatus.ACCEPTED, NotificationStatus.SCHEDULED] = (
+        NotificationStatus.ACCEPTED
+    )
     send_at: datetime | None = None
 
 
@@ -406,7 +336,7 @@ class ItemError(BaseModel):
 class BatchItem(BaseModel):
     index: int
     id: UUID | None = None
-    status: Literal["accepted", "scheduled", "rejected"]
+    status: Literal[NotificationStatus.ACCEPTED, NotificationStatus.SCHEDULED, "rejected"]
     error: ItemError | None = None
 
 
@@ -417,7 +347,7 @@ class BatchResponse(BaseModel):
 class HistoryItem(BaseModel):
     event_id: UUID
     type: str
-    status: str | None
+    status: NotificationStatus | None
     occurred_at: datetime
     recorded_at: datetime
     data: dict[str, Any]
@@ -435,9 +365,9 @@ class CallbackDelivery(BaseModel):
     id: int
     notification_id: UUID
     event_id: UUID
-    status: str = Field(description="The notification status the callback reports.")
+    status: NotificationStatus = Field(description="The notification status the callback reports.")
     url: str
-    state: Literal["pending", "delivered", "failed", "quarantined"]
+    state: CallbackState
     attempts: int
     last_status_code: int | None = None
     last_error: str | None = None
@@ -453,7 +383,7 @@ class CallbackPage(BaseModel):
 
 class NotificationView(BaseModel):
     id: UUID
-    status: str
+    status: NotificationStatus
     to: str | None = None
     wamid: str | None = None
     last_error: dict[str, Any] | None = None
@@ -465,7 +395,7 @@ class NotificationView(BaseModel):
     metadata: dict[str, Any] | None = None
     send_at: datetime | None = None
     expires_at: datetime | None = None
-    priority: str | None = None
+    priority: Priority | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     history: list[HistoryItem]
@@ -474,7 +404,7 @@ class NotificationView(BaseModel):
 
 class NotificationSummary(BaseModel):
     id: UUID
-    status: str
+    status: NotificationStatus
     to: str
     created_at: datetime
     updated_at: datetime | None = None
@@ -523,7 +453,7 @@ class SuppressionRequest(BaseModel):
         "business-scoped user id (US.13491208655302741918); every form of the same person "
         "is one entry.",
     )
-    scope: Literal["all", "marketing"] = Field(
+    scope: Scope = Field(
         default="all", description="all: nothing is sent; marketing: only marketing templates."
     )
     phone_number_id: PhoneNumberId | None = Field(
@@ -538,7 +468,7 @@ class SuppressionRequest(BaseModel):
 
 class SuppressionAccepted(BaseModel):
     recipient: str
-    scope: Literal["all", "marketing"] | None = None
+    scope: Scope | None = None
     phone_number_ids: list[str]
     action: Literal["suppress", "lift"]
 
@@ -546,7 +476,7 @@ class SuppressionAccepted(BaseModel):
 class Suppression(BaseModel):
     recipient: str
     phone_number_id: str = Field(description="The sender number it applies to.")
-    scope: Literal["all", "marketing"]
+    scope: Scope
     source: str | None = Field(description="keyword, meta_error or api.")
     since: datetime
 

@@ -40,8 +40,18 @@ from notif_core.events import (
     UsagePayload,
 )
 from notif_core.ids import derived_id
+from notif_core.vocabulary import NotificationStatus
 
 PRODUCER = "ingest"
+TRACKED: frozenset[NotificationStatus] = frozenset(
+    {
+        NotificationStatus.SENT,
+        NotificationStatus.DELIVERED,
+        NotificationStatus.READ,
+        NotificationStatus.FAILED,
+    }
+)
+"""The statuses of Meta's status webhooks we track, each the status of the same name."""
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_ID = 256
 """Longest identifier (wamid, phone number id, WhatsApp id, BSUID) taken from Meta; Meta's
@@ -195,9 +205,9 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
     """One ``statuses[]`` item → one event, or None for a status we do not track.
 
     Raises :class:`Untranslatable` for a tracked status without a usable wamid."""
-    kind = status.get("status")
-    if kind not in {"sent", "delivered", "read", "failed"}:
+    if status.get("status") not in TRACKED:
         return None
+    kind = NotificationStatus(status["status"])
     wamid = _wamid(status)
     occurred = _timestamp(status.get("timestamp"))
     common: dict[str, Any] = {
@@ -205,9 +215,9 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
         "notification_id": _notification_id(status),
         "occurred_at": occurred,
     }
-    if kind == "sent":
+    if kind is NotificationStatus.SENT:
         return NotificationSent(
-            event_id=derived_id(wamid, "sent"),
+            event_id=derived_id(wamid, kind),
             payload=SentPayload(
                 wamid=wamid,
                 phone_number_id=phone_number_id,
@@ -215,11 +225,11 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
             ),
             **common,
         )
-    if kind == "failed":
+    if kind is NotificationStatus.FAILED:
         first = next(iter(_dicts(status.get("errors"))), {})
         code = _code(first.get("code"))
         return NotificationFailed(
-            event_id=derived_id(wamid, "failed", str(code)),
+            event_id=derived_id(wamid, kind, str(code)),
             payload=FailedPayload(
                 wamid=wamid,
                 error=MetaError(
@@ -238,14 +248,14 @@ def status_event(status: dict[str, Any], phone_number_id: str | None) -> Event |
         pricing=_pricing(pricing),
         conversation=_conversation(status.get("conversation")),
     )
-    model = NotificationDelivered if kind == "delivered" else NotificationRead
+    model = NotificationDelivered if kind is NotificationStatus.DELIVERED else NotificationRead
     return model(event_id=derived_id(wamid, kind), payload=payload, **common)
 
 
 def usage_event(status: dict[str, Any]) -> Event | None:
     """Meta's price for a message, once per wamid whichever status carried it first."""
     pricing = status.get("pricing")
-    if not isinstance(pricing, dict) or status.get("status") == "failed":
+    if not isinstance(pricing, dict) or status.get("status") == NotificationStatus.FAILED:
         return None
     wamid = _wamid(status)
     billable = pricing.get("billable")
