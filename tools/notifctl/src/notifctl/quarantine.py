@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notif_core.db import make_engine
 from notif_core.quarantine import STAGES, Stage, lenient_ids
 from notif_core.settings import CoreSettings
-from notif_core.sqs import sqs_client
 from notifctl import dispatcher_contract, ingest_contract, ledger_contract
+from notifctl.sqs import queue_url, sqs_client
 
 _LIST = {
     "relay": ingest_contract.QUARANTINE_LIST,
@@ -152,8 +152,7 @@ async def _resend(
     row = (await conn.execute(_TAKE[stage], {"id": item_id})).first()
     if row is None:
         return False
-    async with sqs_client(settings) as client:
-        url = (await client.get_queue_url(QueueName=row.queue))["QueueUrl"]
-        await client.send_message(QueueUrl=url, MessageBody=row.body)
+    with sqs_client(settings) as client:  # blocking: one send, in a one-shot command
+        client.send_message(QueueUrl=queue_url(client, row.queue), MessageBody=row.body)
     await conn.execute(_DROP[stage], {"id": item_id})
     return True
