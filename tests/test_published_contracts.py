@@ -102,6 +102,85 @@ async def test_cancel_wins_only_where_no_dispatcher_holds_it(migrated: str) -> N
         await engine.dispose()
 
 
+async def test_operator_functions_act_only_on_what_was_set_aside(migrated: str) -> None:
+    """What notifctl quarantine and recipients erase call, on the stages no other test drives
+    through them: the relay's outbox rows, status callbacks, and the dispatcher's erasure."""
+    engine = make_engine(migrated, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            ids = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO ingest.outbox (queue, event_id, body, quarantined_at, "
+                        "quarantine_reason, available_at) VALUES "
+                        "('events', :a, '{}', now(), 'too_large', now() + interval '1 day'), "
+                        "('events', :b, '{}', NULL, NULL, now()) RETURNING id"
+                    ),
+                    {"a": new_id(), "b": new_id()},
+                )
+            ).scalars()
+            aside, due = list(ids)
+            listed = (
+                await conn.execute(text("SELECT id, reason FROM ingest.quarantine_list_v1(10)"))
+            ).all()
+            assert [(r.id, r.reason) for r in listed] == [(aside, "too_large")]
+            retry = text("SELECT ingest.quarantine_retry_v1(:id)")
+            drop = text("SELECT ingest.quarantine_drop_v1(:id)")
+            assert (await conn.execute(drop, {"id": due})).scalar() is False  # not set aside
+            assert (await conn.execute(retry, {"id": aside})).scalar() is True
+            assert (await conn.execute(retry, {"id": aside})).scalar() is False
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT quarantined_at, available_at <= now() AS is_due "
+                        "FROM ingest.outbox WHERE id = :id"
+                    ),
+                    {"id": aside},
+                )
+            ).one()
+            assert row.quarantined_at is None
+            assert row.is_due
+
+            callback = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO ledger.callbacks (event_id, notification_id, url, body, "
+                        "state, last_error) VALUES (:e, :n, 'https://example.com/cb', "
+                        "'{\"status\": \"sent\"}', 'quarantined', 'invalid_url: bad') "
+                        "RETURNING id"
+                    ),
+                    {"e": new_id(), "n": new_id()},
+                )
+            ).scalar_one()
+            listed = (
+                await conn.execute(
+                    text("SELECT id, reason FROM ledger.callback_quarantine_list_v1(10)")
+                )
+            ).all()
+            assert [(r.id, r.reason) for r in listed] == [(callback, "invalid_url")]
+            ended = text("SELECT ledger.callback_quarantine_drop_v1(:id)")
+            assert (await conn.execute(ended, {"id": callback})).scalar() is True
+            assert (await conn.execute(ended, {"id": callback})).scalar() is False
+            state = text("SELECT state FROM ledger.callbacks WHERE id = :id")
+            assert (await conn.execute(state, {"id": callback})).scalar() == "failed"
+
+            await conn.execute(
+                text(
+                    "INSERT INTO dispatcher.quarantine (queue, message_id, body, reason, "
+                    "detail, receive_count) VALUES "
+                    "('d', 'm1', '{\"to\": \"+14155550100\"}', 'invalid_event', '', 1), "
+                    "('d', 'm2', '{\"to\": \"+141555501000\"}', 'invalid_event', '', 1)"
+                )
+            )
+            erase = text("SELECT dispatcher.quarantine_erase_v1(CAST(:forms AS text[]))")
+            forms = {"forms": ["+14155550100", "14155550100"]}
+            assert (await conn.execute(erase, forms)).scalar() == 1  # a whole string only
+            kept = text("SELECT message_id FROM dispatcher.quarantine")
+            assert list((await conn.execute(kept)).scalars()) == ["m2"]
+    finally:
+        await engine.dispose()
+
+
 READERS = {
     "ingest reads a notification": (
         "SELECT n.id, l.status, c.cancelled_at FROM ingest.notifications AS n "
