@@ -22,6 +22,7 @@ from ingest.notifications.read_model import decode_cursor, keyset_page
 from ingest.relay import outbox
 from notif_core.events import OptPayload, RecipientOptedIn, RecipientOptedOut
 from notif_core.identity import recipient_key
+from notif_core.vocabulary import Scope
 
 SOURCE = "api"
 
@@ -62,7 +63,7 @@ async def record(
     recipient: str,
     numbers: list[str],
     action: Literal["suppress", "lift"],
-    scope: Literal["all", "marketing"] = "all",
+    scope: Scope = "all",
 ) -> SuppressionAccepted:
     """One event per sender number, in the outbox of the caller's transaction."""
     pending = []

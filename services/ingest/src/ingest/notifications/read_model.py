@@ -34,6 +34,7 @@ from ingest.api.schemas import (
     Pricing,
 )
 from notif_core.events import STATUS_OF_EVENT, STATUSES
+from notif_core.vocabulary import CallbackState, NotificationStatus, StatusName
 
 _CANCEL_AHEAD = (
     "c.notification_id IS NOT NULL AND (l.status IS NULL OR l.status IN ('accepted', 'scheduled'))"
@@ -47,7 +48,7 @@ _JOINS = f"{ledger_contract.STATUS_JOIN} {dispatcher_contract.CANCELLED_JOIN}"
 """The ledger's read model ``l`` and the gate's cancel ``c`` of accepted notifications ``n``."""
 _TIMESTAMPS = ", ".join(
     f"COALESCE(l.cancelled_at, CASE WHEN {_CANCEL_AHEAD} THEN c.cancelled_at END) AS cancelled_at"
-    if s == "cancelled"
+    if s == NotificationStatus.CANCELLED
     else f"l.{s}_at"
     for s in STATUSES
 )
@@ -87,9 +88,9 @@ async def history(conn: AsyncConnection, notification_id: UUID) -> list[HistoryI
 
 async def current_status(
     conn: AsyncConnection, tenant_id: UUID, notification_id: UUID
-) -> str | None:
+) -> NotificationStatus | None:
     row = (await conn.execute(_VIEW, {"id": notification_id, "tenant": tenant_id})).one_or_none()
-    return None if row is None else str(row.status)
+    return None if row is None else NotificationStatus(row.status)
 
 
 async def notification_view(
@@ -164,7 +165,7 @@ async def list_notifications(
     conn: AsyncConnection,
     tenant_id: UUID,
     *,
-    status: str | None,
+    status: StatusName | None,
     to: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
@@ -222,7 +223,7 @@ async def callback_deliveries(
     tenant_id: UUID,
     *,
     notification_id: UUID | None = None,
-    state: str | None = None,
+    state: CallbackState | None = None,
     cursor: str | None = None,
     limit: int = 100,
 ) -> tuple[list[CallbackDelivery], str | None]:
