@@ -49,11 +49,14 @@ typecheck: install
 unit: install ## the fast tier: tests that start no server and no process (under a minute)
 	$(BIN)/pytest -m "not stack" --no-servers
 
-e2e: install
-	$(BIN)/pytest -m e2e
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-test: lint typecheck test-deps helm-check ## ruff, mypy, the chart, then every test
-	$(BIN)/pytest
+e2e: install ## the tests that start every process, side by side on PYTEST_WORKERS workers
+	$(BIN)/pytest -m e2e $(XDIST)
+
+test: lint typecheck test-deps helm-check ## ruff, mypy, the chart, then every test (PYTEST_WORKERS)
+	$(BIN)/pytest $(XDIST)
 
 $(HELM):
 	mkdir -p $(TOOLS)
