@@ -58,7 +58,7 @@ def sender_config(**changes: Any) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("clean_sandbox")
 async def test_paced_to_the_cap_nothing_lost(services: Services, api_key: str) -> None:
-    """200/s offered for 10 s against a cap of 80/s, with two dispatcher processes sharing
+    """200/s offered for 5 s against a cap of 80/s, with two dispatcher processes sharing
     the limit through Redis: under 1% see 130429, all are sent, the rate stays at the cap."""
     second = second_dispatcher(services)
     try:
@@ -83,7 +83,7 @@ async def _offer_and_check(services: Services, api_key: str) -> None:
     async with httpx.AsyncClient(base_url=services.url("ingest"), timeout=30) as client:
         started = time.monotonic()
         ids: list[str] = []
-        for second in range(10):
+        for second in range(5):
             batch = [hello(recipient()) for _ in range(200)]
             answers = await asyncio.gather(
                 *(
@@ -102,10 +102,10 @@ async def _offer_and_check(services: Services, api_key: str) -> None:
         await asyncio.sleep(0.5)
     stats = sandbox(services, "/_sandbox/stats")
     throttled = stats["rejected"].get("130429", 0)
-    assert stats["accepted"] == len(ids) == 2000
+    assert stats["accepted"] == len(ids) == 1000
     assert throttled / stats["accepted"] < 0.01, stats
     messages = sandbox(services, "/_sandbox/messages")["messages"]
-    assert len({m["biz_opaque_callback_data"] for m in messages}) == 2000  # each exactly once
+    assert len({m["biz_opaque_callback_data"] for m in messages}) == 1000  # each exactly once
     received = sorted(datetime.fromisoformat(m["received_at"]).timestamp() for m in messages)
     rate = (len(received) - 1) / (received[-1] - received[0])
     assert rate <= 85, f"{rate:.1f} sends/s against a cap of 80"
