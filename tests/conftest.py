@@ -226,6 +226,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if starts_servers(item):
             item.add_marker(pytest.mark.stack)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=heaviest_files_first(items).__getitem__)
+
+
+def heaviest_files_first(items: list[pytest.Item]) -> dict[pytest.Item, tuple[int, int]]:
+    """Each item's place when the files go to workers: files with an ``e2e`` test first,
+    then the other ``stack`` files, then the pure ones, each file's tests together and in
+    their order. The long files start early and short ones fill the end, so no worker is
+    left alone with a long file while the other has finished."""
+    rank: dict[Path, int] = {}
+    for item in items:
+        weight = (
+            0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("stack") else 2
+        )
+        rank[item.path] = min(rank.get(item.path, 2), weight)
+    return {item: (rank[item.path], n) for n, item in enumerate(items)}
 
 
 STARTS_A_PROCESS = frozenset(
