@@ -13,7 +13,7 @@ import re
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,36 @@ from tests.e2e.services import Services
 
 
 @dataclass
+class HeldPorts:
+    """Loopback ports kept bound, not listening, until their server is about to start. With
+    several workers, and the benchmark's, chaos run's and outage tests' own stacks, picking
+    free ports at once, a port picked for a service minutes before the service starts would
+    otherwise be free for another to take meanwhile."""
+
+    sockets: dict[int, socket.socket] = field(default_factory=dict)
+
+    def hold(self, port: int) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # no SO_REUSEADDR: exclusive
+        sock.bind(("127.0.0.1", port))
+        self.sockets[port] = sock
+
+    def release(self, port: int) -> None:
+        sock = self.sockets.pop(port, None)
+        if sock is not None:
+            sock.close()
+
+    def release_all(self) -> None:
+        for port in list(self.sockets):
+            self.release(port)
+
+
+@dataclass
 class Stack:
     local: LocalStack
     env: dict[str, str]
     root: Path
+    held: HeldPorts = field(default_factory=HeldPorts)
+    """The services' ports, until the ``services`` fixture starts them."""
 
     @property
     def ports(self) -> Ports:
@@ -67,8 +93,16 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
-    local = LocalStack(root, ports=Ports.all_free(), outer_env={})
-    env = local.start()
+    ports = Ports.all_free()
+    held = HeldPorts()
+    for port in ports.services().values():
+        held.hold(port)
+    local = LocalStack(root, ports=ports, outer_env={})
+    try:
+        env = local.start()
+    except BaseException:
+        held.release_all()
+        raise
     # Callback receivers in tests are http servers on loopback (services and in-process apps
     # alike); tests of the refusal build their settings with it off (tests/*/test_*egress*).
     env["CALLBACK_ALLOW_PRIVATE"] = "true"
@@ -78,11 +112,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for name in ("AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "QUEUE_PREFIX"):
             mp.delenv(name, raising=False)
         try:
-            session = Stack(local=local, env=env, root=root)
+            session = Stack(local=local, env=env, root=root, held=held)
             prepare_database(session)
             create_queues(CoreSettings(), max_receive_count=11)  # above MAX_ATTEMPTS
             yield session
         finally:
+            held.release_all()
             local.stop()
 
 
@@ -152,6 +187,7 @@ def services(stack: Stack) -> Iterator[Services]:
     svc = Services(env=env, ports=ports, log_dir=log_dir)
     try:
         for name in ("sandbox", "ledger", "callbacks", "dispatcher", "relay", "ingest"):
+            stack.held.release(ports[name])
             svc.start(name)
         yield svc
     finally:
