@@ -1,4 +1,5 @@
-"""Shared fixtures: one embedded stack (PostgreSQL, local SQS, Valkey) for the whole run.
+"""Shared fixtures: one embedded stack (PostgreSQL, local SQS, Valkey) for the whole run,
+one per pytest-xdist worker (each in its own directory, on ports of its own).
 
 Everything is real and on loopback: nothing here is mocked. The stack ignores any
 DATABASE_URL/SQS_ENDPOINT_URL/REDIS_URL of the machine, so results do not depend on it.
@@ -132,8 +133,8 @@ def prepare_database(stack: Stack) -> None:
 
     Commits do not wait for their WAL to reach the disk here (``synchronous_commit=off``:
     a commit is still atomic, visible to every session at once and kept across a clean
-    stop, as the outage tests' own stacks do): this PostgreSQL is never crashed, and a
-    flush per commit made the tests wait on the disk rather than on the code."""
+    stop): this PostgreSQL is never crashed (the outage tests stop stacks of their own),
+    and a flush per commit made the tests wait on the disk rather than on the code."""
     import psycopg
 
     with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
