@@ -3,10 +3,12 @@ versioned contracts, from one module named for the owner.
 
 Every ``.py`` under ``services/``, ``libs/`` and ``tools/`` is parsed; its string constants
 (f-string parts included, docstrings and other bare string statements left out: they are
-prose, never run) are searched for SQL references to a schema: a name after ``FROM``,
-``JOIN``, ``INTO``, ``UPDATE``, ``SELECT``, ``EXISTS``, ``LATERAL`` and the like, or a call
-``schema.name(``. Module paths such as ``"ingest.main"`` match neither. In a library, any
-``schema.name`` counts. A reference fails when
+prose, never run) are searched for references to a schema, in any case, quoted or
+spaced: in a string holding SQL (any SQL keyword) every ``schema.name`` counts, comma joins
+and comments included; in other strings a name after ``FROM``, ``JOIN`` and the like, or a
+call ``schema.name(``. Module paths such as ``"ingest.main"`` match neither. SQLAlchemy
+tables declared with ``schema="..."`` count too. In a library, any ``schema.name`` counts.
+A reference fails when
 
 - (a) it is made outside the schema's owner and outside the reading package's one contract
   module for that owner, ``<package>/<owner>_contract.py``; libraries have none;
@@ -31,7 +33,16 @@ SCANNED = ("services", "libs", "tools")
 SCHEMAS = ("ingest", "ledger", "dispatcher")
 """Each schema is owned by the package of the same name."""
 
-_NAME = r"\b(?P<schema>ingest|ledger|dispatcher)\.(?P<name>[a-z_][a-z0-9_]*)\b"
+_NAME = (
+    r'(?i:(?<![\w.])"?(?P<schema>ingest|ledger|dispatcher)"?\s*\.\s*"?(?P<name>[a-z_][a-z0-9_]*)"?)'
+)
+"""``schema.name`` in any case, quoted or spaced: ``LEDGER.EVENTS``, ``"ledger"."events"``."""
+_SQL = re.compile(
+    r"(?i)\b(?:SELECT|FROM|JOIN|INSERT|UPDATE|DELETE|TRUNCATE|COPY|CREATE|ALTER|DROP|WITH|CALL"
+    r"|LATERAL|EXISTS|RETURNING|TABLE)\b"
+)
+"""A string holding any of these is SQL: every ``schema.name`` in it counts (comma joins,
+comments and subqueries included), while a module path such as ``"ingest.main"`` has none."""
 _AFTER_KEYWORD = re.compile(
     r"(?i:\b(?:FROM|JOIN|INTO|UPDATE|TABLE|VIEW|FUNCTION|SELECT|EXISTS|LATERAL|CALL|USING|ON)"
     r"\s+(?:ONLY\s+)?)" + _NAME
@@ -91,13 +102,30 @@ def sql_strings(source: str) -> list[tuple[int, str]]:
 def references(path: str, source: str) -> list[Reference]:
     """SQL references; in a library, any ``schema.name`` (a library names no service's
     tables, not even as a metric label)."""
-    patterns = (_ANY,) if Path(path).parts[0] == "libs" else (_AFTER_KEYWORD, _CALLED)
+    library = Path(path).parts[0] == "libs"
     found: set[Reference] = set()
     for line, value in sql_strings(source):
+        patterns = (_ANY,) if library or _SQL.search(value) else (_AFTER_KEYWORD, _CALLED)
         for pattern in patterns:
             for m in pattern.finditer(value):
-                found.add(Reference(path, line, m["schema"], m["name"]))
+                found.add(Reference(path, line, m["schema"].lower(), m["name"].lower()))
+    for line, schema in table_schemas(source):
+        found.add(Reference(path, line, schema, "<sqlalchemy table>"))
     return sorted(found)
+
+
+def table_schemas(source: str) -> list[tuple[int, str]]:
+    """SQLAlchemy tables declared on a schema (``Table(..., schema="ledger")``): a table
+    object names the schema's tables as surely as SQL text does."""
+    return [
+        (node.value.lineno, node.value.value.lower())
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.keyword)
+        and node.arg == "schema"
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        and node.value.value.lower() in SCHEMAS
+    ]
 
 
 def violations(path: Path, source: str) -> list[Violation]:
@@ -205,6 +233,37 @@ NOTIF_CORE = Path("libs/notif-core/src/notif_core/retention.py")
             Path("services/dispatcher/src/dispatcher/ledger_contract.py"),
             'Q = "SELECT ledger.accepted_wamid(:id)"',
             ["ledger.accepted_wamid: not a published contract of ledger (_v<n>)"],
+        ),
+        # Other spellings of the same read: a comma join, upper case, quoted names, a
+        # comment before the name, TRUNCATE, spaces around the dot.
+        *(
+            (
+                INGEST,
+                f"Q = {sql!r}",
+                [
+                    "ledger.events: ingest names ledger's schema outside "
+                    "services/ingest/src/ingest/ledger_contract.py",
+                    "ledger.events: not a published contract of ledger (_v<n>)",
+                ],
+            )
+            for sql in (
+                "SELECT 1 FROM ingest.notifications n, ledger.events e",
+                "SELECT 1 FROM LEDGER.EVENTS",
+                'SELECT 1 FROM "ledger"."events"',
+                "SELECT 1 FROM ingest.notifications n JOIN /* x */ ledger.events e ON true",
+                "TRUNCATE ledger.events",
+                "SELECT 1 FROM ledger . events",
+            )
+        ),
+        # A SQLAlchemy table declared on another service's schema.
+        (
+            INGEST,
+            'EVENTS = Table("events", MetaData(), schema="ledger")',
+            [
+                "ledger.<sqlalchemy table>: ingest names ledger's schema outside "
+                "services/ingest/src/ingest/ledger_contract.py",
+                "ledger.<sqlalchemy table>: not a published contract of ledger (_v<n>)",
+            ],
         ),
         # A library names a service's table.
         (
