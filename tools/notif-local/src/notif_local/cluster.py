@@ -59,7 +59,7 @@ class Services:
             sender["throughput_mps"] = mps
         self.sandbox("/_sandbox/config", {"senders": senders})
 
-    def start(self, name: str, timeout: float = 30) -> None:
+    def start(self, name: str, timeout: float = 90) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
             [str(BIN / COMMANDS[name][0]), *COMMANDS[name][1:]],
