@@ -49,7 +49,7 @@ typecheck: install
 unit: install ## the fast tier: tests that start no server and no process (under a minute)
 	$(BIN)/pytest -m "not stack" --no-servers
 
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 0
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 e2e: install ## the tests that start every process, side by side on PYTEST_WORKERS workers
