@@ -129,17 +129,9 @@ second where running the three services' migration commands again takes several.
 
 
 def prepare_database(stack: Stack) -> None:
-    """Migrate the session's database and keep a copy of it as the template ``MIGRATED``.
-
-    Commits do not wait for their WAL to reach the disk here (``synchronous_commit=off``:
-    a commit is still atomic, visible to every session at once and kept across a clean
-    stop): this PostgreSQL is never crashed (the outage tests stop stacks of their own),
-    and a flush per commit made the tests wait on the disk rather than on the code."""
+    """Migrate the session's database and keep a copy of it as the template ``MIGRATED``."""
     import psycopg
 
-    with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
-        conn.execute("SELECT pg_reload_conf()")
     migrate_all(stack.database_url)
     session_db = stack.database_url.rsplit("/", 1)[1]
     with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
@@ -158,6 +150,10 @@ def pytest_report_header() -> str:
 
 
 SANDBOX_SECRET = "e2e-app-secret"
+START_TIMEOUT = 90
+"""Seconds a service may take to answer its health check at start: a cold start costs a few
+seconds of CPU, and with two workers starting stacks and services at once on two cores, or
+another run beside them, 30 s was seen to run out."""
 
 
 @pytest.fixture(scope="session")
@@ -189,7 +185,7 @@ def services(stack: Stack) -> Iterator[Services]:
     try:
         for name in ("sandbox", "ledger", "callbacks", "dispatcher", "relay", "ingest"):
             stack.held.release(ports[name])
-            svc.start(name)
+            svc.start(name, timeout=START_TIMEOUT)
         yield svc
     finally:
         svc.stop_all()

@@ -30,7 +30,7 @@ from notif_core.sqs import QueueNames, queue_depths, sqs_client
 from notif_local.cluster import BIN
 from notif_local.devtenant import ensure_dev_key
 from notif_local.stack import LocalStack, Ports, create_queues, migrate_all
-from tests.conftest import SANDBOX_SECRET, recipient
+from tests.conftest import SANDBOX_SECRET, START_TIMEOUT, recipient
 from tests.e2e.api import hello
 from tests.e2e.services import Services
 
@@ -87,7 +87,7 @@ def outage_stack() -> Iterator[Outage]:
             create_queues(CoreSettings(), max_receive_count=MAX_RECEIVE_COUNT)
             key = ensure_dev_key(env["DATABASE_URL"], root / "dev-api-key")
             for name in ("sandbox", "ledger", "dispatcher", "relay", "ingest"):
-                services.start(name)
+                services.start(name, timeout=START_TIMEOUT)
             yield Outage(local, services, key, env)
         finally:
             services.stop_all()
