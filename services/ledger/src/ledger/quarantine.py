@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ledger import tables
 from notif_core import quarantine
 from notif_core.sqs import Delivery, Outcome
 
 STAGE: Final[quarantine.Stage] = "ledger"
-TABLE = quarantine.table(MetaData(schema="ledger"))
+TABLE = tables.quarantine
+"""The table as ``ledger/tables.py`` declares it (one declaration, checked against the
+migrations)."""
 
 
 async def set_aside(
