@@ -145,7 +145,9 @@ async def engine(stack: Stack) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-def pytest_report_header() -> str:
+def pytest_report_header(config: pytest.Config) -> str:
+    if config.getoption("no_servers"):
+        return "no servers: the tests that need the embedded stack are deselected"
     return f"embedded stack: PostgreSQL, ministack SQS, Valkey (pid {os.getpid()})"
 
 
