@@ -204,6 +204,12 @@ READERS = {
         "AS a WHERE a.key = 'r') AS forms "
         "LEFT JOIN LATERAL ingest.inbound_mark_v1('s', forms.form) AS m ON true"
     ),
+    "the dispatcher looks for unprojected inbound messages": (
+        "SELECT max(a.marked_at) FROM (SELECT 'r' AS form) AS forms "
+        "CROSS JOIN LATERAL ingest.inbound_messages_v1('s', forms.form) AS a "
+        "WHERE NOT EXISTS (SELECT 1 FROM ledger.stored_events_v1() AS e "
+        "WHERE e.event_id = a.event_id)"
+    ),
     "the ledger signs a callback": (
         "SELECT secret FROM ingest.callback_secrets_v1() WHERE tenant_id = ANY(ARRAY[:id]) "
         "ORDER BY created_at DESC"

@@ -179,6 +179,8 @@ def test_the_scan_sees_the_contracts_in_use() -> None:
     used = {(r.schema, r.name) for r in foreign_references()}
     assert {
         ("ingest", "inbound_mark_v1"),
+        ("ingest", "inbound_messages_v1"),
+        ("ledger", "stored_events_v1"),
         ("ledger", "opt_outs_v1"),
         ("ledger", "accepted_wamid_v1"),
         ("dispatcher", "cancel_v1"),

@@ -76,6 +76,7 @@ def facts(
     projected_ago: float | None = None,
     marked_ago: float | None = None,
     mark_age: float | None = None,
+    unprojected_age: float | None = None,
 ) -> RecipientFacts:
     def at(ago: float | None) -> datetime | None:
         return None if ago is None else NOW - timedelta(seconds=ago)
@@ -85,6 +86,7 @@ def facts(
         projected_inbound_at=at(projected_ago),
         marked_inbound_at=at(marked_ago),
         mark_age_seconds=mark_age,
+        unprojected_age_seconds=unprojected_age,
     )
 
 
@@ -121,6 +123,20 @@ HOUR = 3600.0
         (facts(marked_ago=10, mark_age=119.9), Projection.BEHIND),
         (facts(marked_ago=10, mark_age=120.0), Projection.PAST_BOUND),
         (facts(projected_ago=HOUR, marked_ago=10, mark_age=500), Projection.PAST_BOUND),
+        # Meta's timestamps are whole seconds: the window matches the mark once the ledger
+        # has projected a "hi", while the STOP of the same second is still on its way.
+        (facts(projected_ago=5, marked_ago=5, mark_age=1, unprojected_age=0.5), Projection.BEHIND),
+        (facts(unprojected_age=119.9), Projection.BEHIND),
+        (facts(unprojected_age=120.0), Projection.PAST_BOUND),
+        # The newest inbound not projected counts for the bound, by either measure.
+        (
+            facts(projected_ago=60, marked_ago=10, mark_age=1, unprojected_age=500),
+            Projection.BEHIND,
+        ),
+        (
+            facts(projected_ago=60, marked_ago=10, mark_age=500, unprojected_age=1),
+            Projection.BEHIND,
+        ),
     ],
 )
 def test_the_ledger_is_waited_for_only_while_behind_and_within_the_bound(

@@ -128,9 +128,10 @@ def on_arrival(command: NotificationAccepted, now: datetime) -> Expire | None:
 def on_projection(facts: RecipientFacts, projection_wait: float) -> Projection:
     """Only recipients with an inbound in flight wait, for at most ``projection_wait``
     seconds from ingest's acknowledgement."""
-    if not facts.ledger_behind():
+    behind_for = facts.behind_for()
+    if behind_for is None:
         return Projection.SETTLED
-    if (facts.mark_age_seconds or 0.0) >= projection_wait:
+    if behind_for >= projection_wait:
         return Projection.PAST_BOUND
     return Projection.BEHIND
 

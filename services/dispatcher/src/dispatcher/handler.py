@@ -227,7 +227,7 @@ class DispatchHandler:
             projection = decisions.on_projection(facts, self._projection_wait)
             if projection is Projection.SETTLED:
                 return facts
-            age = round(facts.mark_age_seconds or 0.0, 1)
+            age = round(facts.behind_for() or 0.0, 1)
             if projection is Projection.PAST_BOUND:
                 log.warning("ledger_behind_past_bound", mark_age=age)
                 return facts

@@ -1,14 +1,18 @@
 """What the dispatcher reads of ingest's schema, the only module of the dispatcher that names it:
-``ingest.inbound_mark_v1(sender, recipient_key)`` (ingest migration 0004).
+``ingest.inbound_mark_v1(sender, recipient_key)`` (ingest migration 0004) and
+``ingest.inbound_messages_v1(sender, recipient_key)`` (ingest migration 0008).
 
 Ingest marks a recipient's latest inbound message in the transaction that acknowledges
 Meta's webhook; the ledger projects the same message later. A mark newer than the ledger's
 window says the ledger has not caught up on this recipient; a mark within 24 h says the
-window is open whatever the ledger says yet.
+window is open whatever the ledger says yet. Meta's timestamps are whole seconds, so a mark
+cannot tell a "hi" from a "STOP" of the same second: each message ingest acknowledged is
+also looked up in the ledger by its event (:func:`newest_unprojected`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 
@@ -24,6 +28,19 @@ def newest_mark(forms: str) -> str:
         f"FROM {forms} AS forms "
         "CROSS JOIN LATERAL ingest.inbound_mark_v1(:sender, forms.form) AS m "
         "ORDER BY m.last_inbound_at DESC LIMIT 1) AS mark ON true"
+    )
+
+
+def newest_unprojected(forms: str, stored: Callable[[str], str]) -> str:
+    """A scalar subquery: seconds since ingest acknowledged the newest inbound message from
+    any of ``forms`` (as in :func:`newest_mark`) to ``:sender`` that the ledger has not
+    stored yet, by ``stored(event_id)`` (a predicate on the ledger's contract); NULL when
+    the ledger has stored every one."""
+    return (
+        "(SELECT extract(epoch FROM now() - max(ack.marked_at)) "  # noqa: S608 - fixed forms
+        f"FROM {forms} AS ack_forms "
+        "CROSS JOIN LATERAL ingest.inbound_messages_v1(:sender, ack_forms.form) AS ack "
+        f"WHERE NOT {stored('ack.event_id')})"
     )
 
 

@@ -1,5 +1,5 @@
 """What the dispatcher reads of the ledger's schema, the only module of the dispatcher that names
-it: functions the ledger publishes (ledger migration 0011), never its tables.
+it: functions the ledger publishes (ledger migrations 0011 and 0012), never its tables.
 
 The set-returning ones are inlined into the statement that reads them, so the checks before
 a send keep the plans (and the primary-key lookups) of reading the tables themselves.
@@ -30,5 +30,16 @@ RECIPIENT_FORMS: Final = (
     "SELECT a.alias FROM ledger.recipient_aliases_v1() AS a WHERE a.key = :recipient)"
 )
 """The recipient and every form the ledger knows names the same person: one column ``form``."""
+
+
+def stored(event_id: str) -> str:
+    """Whether the ledger has stored (and so projected) the event whose id is the SQL
+    expression ``event_id``."""
+    return (
+        "EXISTS (SELECT 1 FROM ledger.stored_events_v1() AS stored "  # noqa: S608 - fixed text
+        f"WHERE stored.event_id = {event_id})"
+    )
+
+
 ACCEPTED_WAMID: Final = text("SELECT ledger.accepted_wamid_v1(:id)")
 """The wamid of any status Meta reported for notification ``:id``, or NULL."""

@@ -1,7 +1,7 @@
 """What the dispatcher must know about a recipient before sending: opt-outs and the 24h
 window, from the ledger's read models (``ledger_contract.py``), and ingest's mark of the
-latest inbound message (``ingest_contract.py``), which tells how far the ledger lags on this
-recipient.
+latest inbound message and of every inbound it acknowledged (``ingest_contract.py``), which
+tell how far the ledger lags on this recipient.
 
 The read models trail Meta's webhooks by the projection lag (webhook, outbox relay, events
 queue, ledger batch). :class:`RecipientFacts` keeps both sides so the handler can tell a
@@ -38,12 +38,26 @@ class RecipientFacts:
     """Ingest's mark: the latest inbound ingest has acknowledged."""
     mark_age_seconds: float | None = None
     """How long ago ingest acknowledged that inbound."""
+    unprojected_age_seconds: float | None = None
+    """How long ago ingest acknowledged the newest inbound whose event the ledger has not
+    stored yet; None: it has stored every one."""
+
+    def behind_for(self) -> float | None:
+        """Seconds since ingest acknowledged the newest inbound the ledger has not projected
+        (it may be a STOP); None: the ledger has projected every one. An unstored event
+        counts, and so does a mark newer than the window: Meta's timestamps are whole
+        seconds, so the first catches a STOP of the same second as a projected "hi"."""
+        ages = []
+        if self.unprojected_age_seconds is not None:
+            ages.append(self.unprojected_age_seconds)
+        marked, projected = self.marked_inbound_at, self.projected_inbound_at
+        if marked is not None and (projected is None or marked > projected):
+            ages.append(self.mark_age_seconds or 0.0)
+        return min(ages) if ages else None
 
     def ledger_behind(self) -> bool:
         """Ingest acknowledged an inbound the ledger has not projected (it may be a STOP)."""
-        marked = self.marked_inbound_at
-        projected = self.projected_inbound_at
-        return marked is not None and (projected is None or marked > projected)
+        return self.behind_for() is not None
 
     def window_open(self, now: datetime) -> bool:
         """Either side saw an inbound within 24 h."""
@@ -56,9 +70,12 @@ class RecipientPolicy(Protocol):
 
 
 # Built from the contract modules' constants only: no input reaches the text.
+_UNPROJECTED = ingest_contract.newest_unprojected(
+    ledger_contract.RECIPIENT_FORMS, ledger_contract.stored
+)
 _FACTS = text(
     f"SELECT {ledger_contract.OPTED_OUT}, {ledger_contract.PROJECTED_INBOUND}, "  # noqa: S608
-    f"mark.last_inbound_at, {ingest_contract.MARK_AGE} FROM (SELECT 1) AS one "
+    f"mark.last_inbound_at, {ingest_contract.MARK_AGE}, {_UNPROJECTED} FROM (SELECT 1) AS one "
     f"{ingest_contract.newest_mark(ledger_contract.RECIPIENT_FORMS)}"
 )
 
@@ -82,10 +99,11 @@ class PostgresRecipientPolicy:
                     },
                 )
             ).one()
-        suppressed, projected, marked, age = row
+        suppressed, projected, marked, age, unprojected = row
         return RecipientFacts(
             suppressed=bool(suppressed),
             projected_inbound_at=projected,
             marked_inbound_at=marked,
             mark_age_seconds=None if age is None else float(age),
+            unprojected_age_seconds=None if unprojected is None else float(unprojected),
         )

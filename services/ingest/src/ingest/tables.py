@@ -135,6 +135,20 @@ webhook that carried it: what the dispatcher knows before the ledger has project
 by others only through ``ingest.inbound_mark_v1`` (migration 0004). ``user_id``: the BSUID
 a number's messages came with (migration 0005)."""
 
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("phone_number_id", Text, primary_key=True),
+    Column("recipient_key", Text, primary_key=True),
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("inbound_messages_by_age", "marked_at"),
+)
+"""The event of every inbound message ingest acknowledged, per (business number,
+``recipient_key``), kept 25 h: the dispatcher waits until the ledger has stored each recent
+one, which a mark's whole-second timestamp cannot tell. Read by others only through
+``ingest.inbound_messages_v1`` (migration 0008)."""
+
 erasures = Table(
     "erasures",
     metadata,

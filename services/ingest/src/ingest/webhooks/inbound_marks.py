@@ -12,21 +12,28 @@ A number's mark also remembers the business-scoped user id (BSUID) its messages 
 A later message carrying only that BSUID (a user who adopted a username may stop sharing
 the number) moves the number's mark too: a STOP sent that way must hold sends to the number
 from the moment it is acknowledged, not from when the ledger projects it.
+
+A mark's timestamp is Meta's, in whole seconds: a "hi" and a "STOP" of the same second give
+the same mark, and the ledger's window after only the "hi" would match it. So the same
+transaction also records each inbound message's event under every identity it speaks for
+(``ingest.inbound_messages``, read through ``ingest.inbound_messages_v1``): the dispatcher
+asks the ledger whether it has stored each one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import Table, case, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ingest.tables import inbound_marks
-from notif_core.events import utcnow
+from ingest.tables import inbound_marks, inbound_messages
+from notif_core.events import Event, MessageInboundReceived, utcnow
 from notif_core.identity import is_bsuid, recipient_key
 
 RETENTION = timedelta(hours=25)
@@ -47,6 +54,57 @@ class Mark:
     departed: bool = False
     """The person left this number (``user_changed_number``): its mark goes, so that sends
     to the old number do not wait for a projection that moved the window elsewhere."""
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """An inbound message's event, under one identity the message names."""
+
+    phone_number_id: str
+    recipient_key: str
+    event_id: UUID
+
+
+def acknowledged(events: Iterable[Event]) -> list[Acknowledged]:
+    """Each inbound message among ``events``, under its WhatsApp id's key and its BSUID's."""
+    found: dict[tuple[str, str, UUID], None] = {}
+    for event in events:
+        if not isinstance(event, MessageInboundReceived):
+            continue
+        p = event.payload
+        for who in (p.from_, p.user_id):
+            if who:
+                found[(p.phone_number_id, recipient_key(who), event.event_id)] = None
+    return [Acknowledged(*row) for row in sorted(found, key=lambda r: (r[0], r[1], str(r[2])))]
+
+
+async def record(conn: AsyncConnection, acks: list[Acknowledged]) -> None:
+    """Record each acknowledged message (a redelivery changes nothing); a BSUID's also under
+    the numbers that BSUID came with, as :func:`upsert` moves their marks. Run after
+    :func:`upsert`, so a pairing in the same body is known."""
+    if not acks:
+        return
+    await conn.execute(
+        insert(inbound_messages).on_conflict_do_nothing(),
+        [
+            {
+                "phone_number_id": a.phone_number_id,
+                "recipient_key": a.recipient_key,
+                "event_id": a.event_id,
+            }
+            for a in acks
+        ],
+    )
+    c = inbound_marks.c
+    for a in (a for a in acks if is_bsuid(a.recipient_key)):
+        paired = select(c.phone_number_id, c.recipient_key, literal(a.event_id)).where(
+            c.phone_number_id == a.phone_number_id, c.user_id == a.recipient_key
+        )
+        await conn.execute(
+            insert(inbound_messages)
+            .from_select(["phone_number_id", "recipient_key", "event_id"], paired)
+            .on_conflict_do_nothing()
+        )
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -164,20 +222,22 @@ async def upsert(conn: AsyncConnection, marks: list[Mark]) -> None:
 
 
 async def purge(engine: AsyncEngine, retention: timedelta = RETENTION) -> int:
-    """Delete marks that moved last more than ``retention`` ago, in short batches."""
+    """Delete marks that moved last, and messages recorded, more than ``retention`` ago, in
+    short batches. Returns the rows deleted."""
     cutoff = utcnow() - retention
+    return await _purge(engine, inbound_marks, cutoff) + await _purge(
+        engine, inbound_messages, cutoff
+    )
+
+
+async def _purge(engine: AsyncEngine, table: Table, cutoff: datetime) -> int:
+    key = list(table.primary_key.columns)
     total = 0
     while True:
-        batch = (
-            select(inbound_marks.c.phone_number_id, inbound_marks.c.recipient_key)
-            .where(inbound_marks.c.marked_at < cutoff)
-            .limit(PURGE_BATCH)
-            .cte("batch")
-        )
-        stmt = delete(inbound_marks).where(
-            inbound_marks.c.phone_number_id == batch.c.phone_number_id,
-            inbound_marks.c.recipient_key == batch.c.recipient_key,
-            inbound_marks.c.marked_at < cutoff,  # not one that moved since the batch was read
+        batch = select(*key).where(table.c.marked_at < cutoff).limit(PURGE_BATCH)
+        stmt = delete(table).where(
+            tuple_(*key).in_(batch),
+            table.c.marked_at < cutoff,  # not one that moved since the batch was read
         )
         async with engine.begin() as conn:
             deleted = (await conn.execute(stmt)).rowcount

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy import func
@@ -133,12 +134,16 @@ class WebhookInbox:
             ).scalar_one()
             await outbox.add_many(conn, [outbox.Pending("events", e) for e in events])
             await inbound_marks.upsert(conn, marks)
+            await inbound_marks.record(conn, _storable(inbound_marks.acknowledged(events)))
         return inbox_id
 
 
-def _storable(marks: list[inbound_marks.Mark]) -> list[inbound_marks.Mark]:
-    """Marks whose keys are identifiers, not a body's worth of text (an index refuses those)."""
-    return [m for m in marks if len(m.phone_number_id) <= MAX_ID and len(m.recipient_key) <= MAX_ID]
+_Keyed = TypeVar("_Keyed", inbound_marks.Mark, inbound_marks.Acknowledged)
+
+
+def _storable(rows: list[_Keyed]) -> list[_Keyed]:
+    """Rows whose keys are identifiers, not a body's worth of text (an index refuses those)."""
+    return [r for r in rows if len(r.phone_number_id) <= MAX_ID and len(r.recipient_key) <= MAX_ID]
 
 
 RETRYABLE_STATES = frozenset({"08", "40", "53", "57", "58"})
