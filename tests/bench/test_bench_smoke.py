@@ -34,7 +34,13 @@ def test_smoke_bench_writes_figures_and_loses_nothing() -> None:
     e2e = result["e2e_80"]
     assert e2e["accepted"] == 60
     assert e2e["lost"] == 0
+    assert e2e["not_read_within_drain"] == 0
+    assert e2e["final_statuses"] == {"read": 60, "unfinished": 0}
     assert e2e["unexpected"] == 0
+    assert e2e["duplicates"] == 0
     assert e2e["accepted_to_read"]["p50_ms"] > 0
     assert set(e2e["cpu_seconds_per_1000"]) >= {"ingest", "dispatcher", "ledger"}
     assert "whatsapp-notif benchmark (smoke)" in done.stdout
+    # A progress line as each phase starts.
+    phases = re.findall(r"^\[bench [\d:]+\] (\w+)", done.stderr, re.MULTILINE)
+    assert phases == ["ceilings", "ingest", "e2e_80"], done.stderr[-2000:]
