@@ -49,7 +49,7 @@ typecheck: install
 unit: install ## the fast tier: tests that start no server and no process (under a minute)
 	$(BIN)/pytest -m "not stack" --no-servers
 
-PYTEST_WORKERS ?= 0
+PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 e2e: install ## the tests that start every process, side by side on PYTEST_WORKERS workers
@@ -92,8 +92,9 @@ images: ## docker build of every service image (needs a Docker engine; CI has no
 		docker build -f services/$$svc/Dockerfile -t $(REGISTRY)/$$svc:$(TAG) . || exit 1; \
 	done
 
+BENCH_ARGS ?=
 bench: install ## the whole system and its ceilings: bench/results/<UTC>.json and a plot
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 SEED ?=
 chaos: install ## 100 mps for 60 s under kill -9, database/SQS restarts, 5xx storms; then check
