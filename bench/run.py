@@ -35,6 +35,7 @@ from typing import Any
 
 from load import closed_loop, open_loop
 from procstat import cpu_seconds, peak_rss_mb
+from profiles import Profiles
 from results_file import write_result
 from sqlalchemy import text
 
@@ -63,9 +64,11 @@ def progress(line: str) -> None:
 
 
 class Bench:
-    def __init__(self, root: Path, smoke: bool) -> None:
+    def __init__(self, root: Path, smoke: bool, profile: Path | None = None) -> None:
         self.root = root
         self.smoke = smoke
+        self.profile = profile
+        """Where py-spy profiles of each end-to-end phase go; None: no profiling."""
         self.stack = LocalStack(root / "stack", ports=Ports.all_free(), outer_env={})
         self.services: Services | None = None
         self.second: Services | None = None
@@ -77,9 +80,9 @@ class Bench:
     # --- the system -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """The sandbox and the ledger; ingest and its relay start after the ingest phase,
-        which runs a pair of its own (``ingest``), and the dispatchers with each end-to-end
-        phase."""
+        """The sandbox, the ledger, ingest and its relay; the ingest phase stops the last two
+        while it runs a pair of its own (``ingest``), and the dispatchers start with each
+        end-to-end phase."""
         self.services, self.key = prepare(
             self.stack,
             self.root,
@@ -94,7 +97,7 @@ class Bench:
                 **({"SQS_WAIT_SECONDS": "2"} if self.smoke else {}),
             },
         )
-        for name in ("sandbox", "ledger"):
+        for name in ("sandbox", "ledger", "ingest", "relay"):
             self.services.start(name)
 
     def stop(self) -> None:
@@ -246,12 +249,19 @@ class Bench:
             for n, pid in enumerate(self.dispatchers(dispatchers, cap))
         }
         pids |= {n: self.svc.procs[n].pid for n in ("ingest", "relay", "ledger", "sandbox")}
+        profiles = None
+        if self.profile is not None:
+            profiles = Profiles(self.profile, f"e2e_{rate}")
+            profiles.start(pids)
         cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
         started = datetime.now(UTC)
         run = await open_loop(self.notification, rate, seconds, keep=True)
         ids = [a["id"] for a in run.answers.values()]
         done = await self.wait_read(ids, drain)
         cpu = {n: cpu_seconds(p) - cpu0[n] for n, p in pids.items()}
+        if profiles is not None:
+            for name, path in profiles.stop().items():
+                progress(f"profile of {name}: {path}")
         if done < len(ids):
             progress(f"{len(ids) - done} not read within {drain:.0f} s; following them")
         final = await self.settle(ids)
@@ -433,9 +443,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
     left.legend(fontsize=7)
     names = ["bare FastAPI", "ingest max", "sandbox alone", "sends @80 cap", "sends @1000 cap"]
     values = [
-        result["ceilings"]["bare_fastapi"]["per_second"],
-        result["ingest"]["max"]["per_second"],
-        result["ceilings"]["sandbox_alone"]["per_second"],
+        result.get("ceilings", {}).get("bare_fastapi", {}).get("per_second", 0),
+        result.get("ingest", {}).get("max", {}).get("per_second", 0),
+        result.get("ceilings", {}).get("sandbox_alone", {}).get("per_second", 0),
         result.get("e2e_80", {}).get("dispatcher", {}).get("sends_per_second", 0),
         result.get("e2e_400", {}).get("dispatcher", {}).get("sends_per_second", 0),
     ]
@@ -446,20 +456,27 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-async def measure(bench: Bench, smoke: bool) -> dict[str, Any]:
+PHASES = ("ceilings", "ingest", "e2e_80", "e2e_400")
+
+
+async def measure(bench: Bench, smoke: bool, phases: tuple[str, ...] = PHASES) -> dict[str, Any]:
     short = 2.0 if smoke else 8.0
-    result: dict[str, Any] = {"smoke": smoke}
-    progress(f"ceilings: bare FastAPI and the sandbox alone, {short:.0f} s each")
-    result["ceilings"] = await bench.ceilings(short)
+    result: dict[str, Any] = {"smoke": smoke, "phases": list(phases)}
+    if "ceilings" in phases:
+        progress(f"ceilings: bare FastAPI and the sandbox alone, {short:.0f} s each")
+        result["ceilings"] = await bench.ceilings(short)
     seconds = short if smoke else 10.0
-    progress(f"ingest alone: its maximum, then half of it, {seconds:.0f} s each")
-    result["ingest"] = await bench.ingest(seconds)
-    phases = (
+    if "ingest" in phases:
+        progress(f"ingest alone: its maximum, then half of it, {seconds:.0f} s each")
+        result["ingest"] = await bench.ingest(seconds)
+    e2e = (
         [("e2e_80", 20, 3, 80, 1, 60)]
         if smoke
         else [("e2e_80", 80, 20, 80, 1, 90), ("e2e_400", 400, 15, 1000, 2, 180)]
     )
-    for key, rate, secs, cap, dispatchers, drain in phases:
+    for key, rate, secs, cap, dispatchers, drain in e2e:
+        if key not in phases:
+            continue
         progress(
             f"{key}: {rate} mps for {secs} s, cap {cap}, {dispatchers} dispatcher(s), "
             f"drain up to {drain} s"
@@ -469,23 +486,27 @@ async def measure(bench: Bench, smoke: bool) -> dict[str, Any]:
 
 
 def summary(r: dict[str, Any]) -> str:
-    bare = r["ceilings"]["bare_fastapi"]["per_second"]
-    alone = r["ceilings"]["sandbox_alone"]["per_second"]
-    ingest = r["ingest"]
-    share = ingest["max"]["per_second"] / max(bare, 1)
-    lines = [
-        "whatsapp-notif benchmark" + (" (smoke)" if r["smoke"] else ""),
-        f"ceilings: bare FastAPI {bare}/s, sandbox alone {alone}/s",
-        f"ingest: {ingest['max']['per_second']}/s at max ({share:.0%} of bare); "
-        f"at {ingest['at_half_max']['offered_per_second']}/s: "
-        f"p50 {ingest['at_half_max']['p50_ms']} ms, p95 {ingest['at_half_max']['p95_ms']} ms, "
-        f"p99 {ingest['at_half_max']['p99_ms']} ms",
-    ]
+    lines = ["whatsapp-notif benchmark" + (" (smoke)" if r["smoke"] else "")]
+    alone = None
+    if "ceilings" in r:
+        bare = r["ceilings"]["bare_fastapi"]["per_second"]
+        alone = r["ceilings"]["sandbox_alone"]["per_second"]
+        lines.append(f"ceilings: bare FastAPI {bare}/s, sandbox alone {alone}/s")
+    if "ingest" in r:
+        ingest = r["ingest"]
+        share = f" ({ingest['max']['per_second'] / max(bare, 1):.0%} of bare)" if alone else ""
+        lines.append(
+            f"ingest: {ingest['max']['per_second']}/s at max{share}; "
+            f"at {ingest['at_half_max']['offered_per_second']}/s: "
+            f"p50 {ingest['at_half_max']['p50_ms']} ms, "
+            f"p95 {ingest['at_half_max']['p95_ms']} ms, p99 {ingest['at_half_max']['p99_ms']} ms"
+        )
     for key in ("e2e_80", "e2e_400"):
         if key not in r:
             continue
         e = r[key]
         d = e["dispatcher"]
+        of_alone = f", {d['sends_per_second'] / alone:.1%} of the sandbox alone" if alone else ""
         lines += [
             f"{key}: {e['offered_per_second']} mps offered, cap {e['sandbox_cap']}, "
             f"{e['dispatchers']} dispatcher(s): {e['accepted']}/{e['submitted']} answered 202, "
@@ -496,8 +517,8 @@ def summary(r: dict[str, Any]) -> str:
             f"{e['accepted_to_sent']['p95_ms']}/{e['accepted_to_sent']['p99_ms']} ms; "
             f"→read {e['accepted_to_read']['p50_ms']}/{e['accepted_to_read']['p95_ms']}/"
             f"{e['accepted_to_read']['p99_ms']} ms",
-            f"  sends {d['sends_per_second']}/s ({d['utilisation_pct']}% of the offered or cap, "
-            f"{d['sends_per_second'] / max(alone, 1):.1%} of the sandbox alone), "
+            f"  sends {d['sends_per_second']}/s ({d['utilisation_pct']}% of the offered or cap"
+            f"{of_alone}), "
             f"130429 x {d['rejected_130429']}; ledger {e['ledger']['events_per_second']} events/s, "
             f"lag p95 {e['ledger']['lag']['p95_ms']} ms",
             f"  CPU-s per 1000: {e['cpu_seconds_per_1000']}; peak RSS MB: {e['peak_rss_mb']}",
@@ -508,18 +529,34 @@ def summary(r: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated, of {', '.join(PHASES)} (default: all)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record each service with py-spy during the end-to-end phases "
+        "(bench/results/profile-<UTC>/<phase>-<service>.folded)",
+    )
     args = parser.parse_args()
+    phases = tuple(p for p in args.phases.split(",") if p)
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     root = Path(tempfile.mkdtemp(prefix="notif-bench-"))
-    bench = Bench(root, args.smoke)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    profile = Path("bench/results") / f"profile-{stamp}" if args.profile else None
+    bench = Bench(root, args.smoke, profile)
     started = time.monotonic()
     try:
         bench.start()
-        result = asyncio.run(measure(bench, args.smoke))
+        result = asyncio.run(measure(bench, args.smoke, phases))
     finally:
         bench.stop()
         shutil.rmtree(root, ignore_errors=True)
     result["wall_seconds"] = round(time.monotonic() - started, 1)
-    command = "make bench" + (" (--smoke)" if args.smoke else "")
+    command = " ".join(["make bench", *sys.argv[1:]])
     path = write_result("bench-smoke" if args.smoke else "bench", command, result)
     plot(result, path.with_suffix(".png"))
     print(summary(result))
