@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.exc import IntegrityError
 from tests.conftest import Stack
 
-from notif_core.db import Rows, execute_at_once, make_engine
+from notif_core.db import Rows, autocommit, execute_at_once, make_engine
 from notif_core.ids import new_id
 
 metadata = MetaData(schema="public")
@@ -80,3 +80,21 @@ async def test_values_round_trip_and_statements_are_one_transaction(stack: Stack
         count = (await conn.execute(text("SELECT count(*) FROM public.things"))).scalar_one()
     assert count == len(AWKWARD)
     await engine.dispose()
+
+
+async def test_under_autocommit_each_statement_commits_at_once(stack: Stack) -> None:
+    engine = make_engine(stack.new_database("autocommit"), pool_size=2)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE public.marks (id int PRIMARY KEY)"))
+    count = text("SELECT count(*) FROM public.marks")
+    async with autocommit(engine).begin() as conn:
+        await conn.execute(text("INSERT INTO public.marks VALUES (1)"))
+        async with engine.connect() as other:  # another connection sees it already
+            seen_inside = (await other.execute(count)).scalar_one()
+    async with engine.begin() as conn:  # the transactional engine is unchanged
+        await conn.execute(text("INSERT INTO public.marks VALUES (2)"))
+        async with engine.connect() as other:
+            seen_before_commit = (await other.execute(count)).scalar_one()
+    await engine.dispose()
+    assert seen_inside == 1
+    assert seen_before_commit == 1

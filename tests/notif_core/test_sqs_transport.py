@@ -156,3 +156,56 @@ async def test_high_lane_first_while_normal_keeps_its_share(stack: Stack) -> Non
     first_half = order[:60]
     assert first_half.count("high") > first_half.count("normal")  # high is served first
     assert first_half.count("normal") >= 6  # but normal keeps at least 10% while both wait
+
+
+async def test_with_a_linger_a_trickle_is_handled_as_one_batch(
+    queue: tuple[SQSClient, str],
+) -> None:
+    client, url = queue
+    publisher = Publisher(client)
+    await publisher.publish(url, [sent_event()])
+    consumer = Consumer(client, [url], wait_seconds=1, linger_seconds=1.0)
+    batches: list[int] = []
+
+    async def handler(batch: list[Delivery]) -> list[Outcome]:
+        batches.append(len(batch))
+        consumer.stop()
+        return [Outcome.ack() for _ in batch]
+
+    async def trickle() -> None:
+        await asyncio.sleep(0.2)  # while the consumer lingers on the first one
+        await publisher.publish(url, [sent_event() for _ in range(3)])
+
+    await asyncio.wait_for(asyncio.gather(consumer.run_batches(handler), trickle()), 30)
+    assert batches == [4]
+    assert await depth(client, url) == 0
+
+
+async def test_with_a_linger_deletes_share_one_call(queue: tuple[SQSClient, str]) -> None:
+    client, url = queue
+    await Publisher(client).publish(url, [sent_event() for _ in range(3)])
+    deletes: list[int] = []
+    real_delete = client.delete_message_batch
+
+    async def counted(**kwargs: object) -> object:
+        entries = kwargs["Entries"]
+        assert isinstance(entries, list)
+        deletes.append(len(entries))
+        return await real_delete(**kwargs)  # type: ignore[arg-type]
+
+    client.delete_message_batch = counted  # type: ignore[assignment,method-assign]
+    consumer = Consumer(client, [url], wait_seconds=1, linger_seconds=0.5)
+    handled = 0
+
+    async def handler(delivery: Delivery) -> Outcome:
+        nonlocal handled
+        handled += 1
+        await asyncio.sleep(0.05 * handled)  # they finish apart, within the linger
+        if handled == 3:
+            consumer.stop()
+        return Outcome.ack()
+
+    await asyncio.wait_for(consumer.run_each(handler, concurrency=10), 30)
+    assert handled == 3
+    assert deletes == [3]
+    assert await depth(client, url) == 0

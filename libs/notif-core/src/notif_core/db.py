@@ -72,6 +72,15 @@ def make_engine(
     return engine
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, each statement its own transaction. psycopg opens a transaction with
+    a BEGIN of its own round trip, and ``engine.begin()`` ends it with a COMMIT, or a pooled
+    connection's return with a ROLLBACK: three round trips where one does, for code whose
+    every transaction is a single statement (``engine.begin()`` blocks still work; each
+    statement in them commits at once)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 @dataclass(frozen=True)
 class Rows:
     """A multi-row INSERT for :func:`execute_at_once`: values in ``columns`` order.

@@ -44,6 +44,13 @@ class CoreSettings(BaseSettings):
     sqs_wait_seconds: int = Field(
         default=10, ge=0, le=20, description="Long-poll wait; also bounds how long a stop waits."
     )
+    sqs_linger_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="How long a consumer lets a trickle gather before its next receive, and "
+        "a publish or delete waits for others to share its batch call (notif_core.sqs).",
+    )
     queue_prefix: str = Field(default="notif", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0")
     log_level: str = Field(default="INFO")

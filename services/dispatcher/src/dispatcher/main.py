@@ -26,7 +26,7 @@ from dispatcher.settings import DispatcherSettings
 from dispatcher.throttle import Throttle
 from notif_core import telemetry
 from notif_core.backoff import RetryPolicy
-from notif_core.db import make_engine, ping, upgrade
+from notif_core.db import autocommit, make_engine, ping, upgrade
 from notif_core.health import Heartbeat
 from notif_core.ids import new_id
 from notif_core.logging import get_logger
@@ -93,27 +93,30 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             wait_seconds=settings.sqs_wait_seconds,
             outages=Outages({DATABASE: lambda: ping(engine), REDIS: redis_answers}),
             heartbeat=Heartbeat(),
+            linger_seconds=settings.sqs_linger_seconds,
         )
         owner = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-6:]}"
+        statements = autocommit(engine)  # the checks and the gate are one statement each
+        publisher = Publisher(sqs, linger=settings.sqs_linger_seconds)
         redis_prefix = f"{settings.queue_prefix}:dispatch"
         handler = DispatchHandler(
             throttle=Throttle(redis, settings.throttle(), prefix=redis_prefix),
             breaker=Breaker(redis, settings.breaker(), prefix=redis_prefix),
-            recipients=PostgresRecipientPolicy(engine),
+            recipients=PostgresRecipientPolicy(statements),
             window_mode=settings.window_mode,
             window_certain_after=settings.window_certain_after_seconds,
             projection_wait=settings.projection_wait_seconds,
-            gate=Gate(engine, owner, settings.claim_lease_seconds),
-            accepted=LedgerAcceptedWamids(engine),
+            gate=Gate(statements, owner, settings.claim_lease_seconds),
+            accepted=LedgerAcceptedWamids(statements),
             takeover_grace=settings.takeover_grace_seconds,
             quarantine=DispatchQuarantine(
                 engine,
-                Gate(engine, owner, settings.claim_lease_seconds),
-                Publisher(sqs),
+                Gate(statements, owner, settings.claim_lease_seconds),
+                publisher,
                 await queues.url("events"),
             ),
             api=api,
-            publisher=Publisher(sqs),
+            publisher=publisher,
             events_queue_url=await queues.url("events"),
             default_phone_number_id=settings.whatsapp_phone_number_id,
             retry=RetryPolicy(

@@ -58,6 +58,7 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
             wait_seconds=settings.sqs_wait_seconds,
             outages=outages,
             heartbeat=heartbeat,
+            linger_seconds=settings.sqs_linger_seconds,
         )
 
         sampler = QueueSampler(

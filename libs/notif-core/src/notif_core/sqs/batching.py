@@ -2,9 +2,13 @@
 
 Handlers publish one event and delete one message at a time; each SQS call costs a
 request signature and a round trip. A :class:`Batcher` collects what concurrent callers
-submit during one turn of the event loop, sends it in batches of ten, and resolves every
-caller with its own entry's outcome, so "delete only after the event is published" still
-holds per message.
+submit, sends it in batches of ten, and resolves every caller with its own entry's outcome,
+so "delete only after the event is published" still holds per message.
+
+Without a linger a batch holds what was submitted during one turn of the event loop. With
+``linger`` seconds, the first entry waits up to that long for company, and a batch that
+reaches ten goes at once: at a steady 80 messages/s a 50 ms linger turns about four calls
+into one, for 50 ms more on the entry that waited longest.
 """
 
 from __future__ import annotations
@@ -22,28 +26,39 @@ Flush = Callable[[str, Sequence[T]], Awaitable[Sequence[BaseException | None]]]
 class Batcher(Generic[T]):
     """``await batcher.submit(queue_url, item)`` returns once the item's batch succeeded."""
 
-    def __init__(self, flush: Flush[T]) -> None:
+    def __init__(self, flush: Flush[T], linger: float = 0.0) -> None:
         self._flush = flush
+        self._linger = linger
         self._pending: dict[str, list[tuple[T, asyncio.Future[None]]]] = {}
-        self._scheduled = False
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, queue_url: str, item: T) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault(queue_url, []).append((item, future))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_flush)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entries = self._pending.setdefault(queue_url, [])
+        entries.append((item, future))
+        if len(entries) >= MAX_BATCH:
+            self._send_pending(queue_url)
+        elif self._timer is None:
+            self._timer = (
+                loop.call_later(self._linger, self._flush_all)
+                if self._linger > 0
+                else loop.call_soon(self._flush_all)
+            )
         await future
 
-    def _start_flush(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, {}
-        for url, entries in pending.items():
-            for start in range(0, len(entries), MAX_BATCH):
-                task = asyncio.ensure_future(self._send(url, entries[start : start + MAX_BATCH]))
-                self._sending.add(task)
-                task.add_done_callback(self._sending.discard)
+    def _flush_all(self) -> None:
+        self._timer = None
+        for url in list(self._pending):
+            self._send_pending(url)
+
+    def _send_pending(self, url: str) -> None:
+        entries = self._pending.pop(url, [])
+        for start in range(0, len(entries), MAX_BATCH):
+            task = asyncio.ensure_future(self._send(url, entries[start : start + MAX_BATCH]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send(self, url: str, entries: list[tuple[T, asyncio.Future[None]]]) -> None:
         try:

@@ -169,8 +169,15 @@ class Consumer:
         drain_seconds: float = 20.0,
         outages: Outages | None = None,
         heartbeat: Heartbeat | None = None,
+        linger_seconds: float = 0.0,
     ) -> None:
+        """``linger_seconds``: after a receive that brought some messages but fewer than it
+        asked for, wait this long before the next one (the queue fills meanwhile), and let
+        a message's delete wait as long for others to share its DeleteMessageBatch. Each
+        SQS call costs a signature and a round trip; at a trickle a linger of tens of
+        milliseconds makes calls carry several messages instead of one."""
         self._client = client
+        self._linger = linger_seconds
         self._queue_urls = list(queue_urls)
         self._wait_seconds = min(wait_seconds, MAX_WAIT_SECONDS)
         self._drain_seconds = drain_seconds
@@ -180,7 +187,7 @@ class Consumer:
         self._slot_freed = asyncio.Condition()
         self._lanes: list[_Lane] = []
         self._reserve = 0
-        self._deleter: Batcher[Delivery] = Batcher(self._delete_entries)
+        self._deleter: Batcher[Delivery] = Batcher(self._delete_entries, linger_seconds)
         self.outages = outages or Outages()
         self.heartbeat = heartbeat or Heartbeat()
 
@@ -288,6 +295,8 @@ class Consumer:
             task = asyncio.create_task(self._handle_one(handler, delivery))
             self._in_flight[task] = delivery
             task.add_done_callback(functools.partial(self._on_task_done, lane=lane))
+        if messages and unused and self._linger > 0:
+            await asyncio.sleep(self._linger)  # a trickle: let the queue fill a little
 
     def _on_task_done(self, task: asyncio.Task[None], *, lane: _Lane) -> None:
         self._in_flight.pop(task, None)
@@ -373,6 +382,10 @@ class Consumer:
         messages = await self._receive(queue_url, MAX_BATCH)
         if not messages:
             return
+        if len(messages) < MAX_BATCH and self._linger > 0 and not self._stopping.is_set():
+            # a trickle: let the queue fill a little, so the batch costs one transaction
+            await asyncio.sleep(self._linger)
+            messages += await self._receive(queue_url, MAX_BATCH, wait_seconds=0)
         while len(messages) < batch_size and len(messages) % MAX_BATCH == 0:
             more = await self._receive(
                 queue_url, min(MAX_BATCH, batch_size - len(messages)), wait_seconds=0

@@ -119,12 +119,13 @@ class Publisher:
     """Sends events to SQS; raises unless every event was accepted.
 
     ``publish_one`` is for handlers that emit one event each: concurrent calls share
-    SendMessageBatch calls, and each caller learns its own event's fate.
+    SendMessageBatch calls, and each caller learns its own event's fate. ``linger``: seconds
+    a ``publish_one`` call may wait for others to share its call (:class:`Batcher`).
     """
 
-    def __init__(self, client: SQSClient) -> None:
+    def __init__(self, client: SQSClient, *, linger: float = 0.0) -> None:
         self._client = client
-        self._batcher: Batcher[Event] = Batcher(self._send_batch)
+        self._batcher: Batcher[Event] = Batcher(self._send_batch, linger)
 
     async def publish_one(self, queue_url: str, event: Event) -> None:
         """Batched with concurrent calls; carries the caller's trace context."""
