@@ -22,9 +22,9 @@ def throttle(redis: Redis, **config: float) -> tuple[Throttle, str]:
     return Throttle(redis, ThrottleConfig(**config), prefix=prefix), prefix  # type: ignore[arg-type]
 
 
-async def test_meta_s_rate_limit_halves_the_rate_once_a_second(stack: Stack) -> None:
+async def test_meta_s_rate_limit_lowers_the_rate_once_a_second(stack: Stack) -> None:
     redis = Redis.from_url(stack.env["REDIS_URL"])
-    thr, prefix = throttle(redis, sender_rate=80.0)
+    thr, prefix = throttle(redis, sender_rate=80.0, decrease_factor=0.5)
     before = await thr.current_rate(SENDER)
     first = await thr.throttled(SENDER)
     again = await thr.throttled(SENDER)  # another replica within the same second
@@ -92,3 +92,27 @@ async def test_a_place_in_line_is_let_go_with_the_send_time(stack: Stack) -> Non
     assert (held_before, held_after) == (1, 0)
     assert isinstance(sent_at, bytes)
     assert abs(float(sent_at) - time.time()) < 1.0
+
+
+async def test_slots_go_at_the_pace_share_of_the_rate_one_at_a_time(stack: Stack) -> None:
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    thr, _ = throttle(redis, sender_rate=10.0, pace_share=0.5, burst_seconds=0.0)
+    waits = [(await thr.admit(SENDER, f"+44770090{n:04d}", f"n{n}")).wait for n in range(3)]
+    await redis.aclose()
+    assert waits[0] == 0.0
+    # 5/s, no burst: 0.2 s apart (less the time the calls took)
+    assert 0.15 < waits[1] <= 0.2
+    assert 0.35 < waits[2] <= 0.4
+
+
+def test_sends_in_one_process_start_at_most_at_the_cap_s_pace() -> None:
+    # spacing() reads no Redis; the client is never connected
+    thr = Throttle(Redis(), ThrottleConfig(sender_rate=100.0))
+    late = [thr.spacing(SENDER) for _ in range(3)]  # three slots passed at once
+    other = thr.spacing(OTHER)
+    assert late[0] == 0.0
+    assert 0.009 < late[1] <= 0.01
+    assert 0.019 < late[2] <= 0.02
+    assert other == 0.0  # each number its own pace
+    time.sleep(0.03)
+    assert thr.spacing(SENDER) == 0.0  # on time again: no wait

@@ -313,6 +313,7 @@ class DispatchHandler:
         nid = command.require_notification_id()
         to = command.payload.to
         body = CloudApi.message_body(to, command.payload.message, str(nid))
+        await asyncio.sleep(self._throttle.spacing(sender))
         started = time.perf_counter()
         result = await self._api.send(sender, body)
         answered = time.time()

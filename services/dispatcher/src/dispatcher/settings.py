@@ -40,12 +40,33 @@ class DispatcherSettings(CoreSettings):
     sender_rates: str = Field(
         default="", description="Per-number caps: phone_number_id:mps,phone_number_id:mps"
     )
+    sender_pace_share: float = Field(
+        default=0.98,
+        gt=0,
+        le=1,
+        description="Share of a number's cap the throttle paces at. A send reaches Meta some "
+        "milliseconds after its slot, and not always the same number; paced at the cap itself, "
+        "a few late sends followed by punctual ones arrive closer than the cap allows (130429).",
+    )
+    sender_burst_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        description="Sends a number may make back to back, in seconds of its rate (at least "
+        "one): what is left of Meta's tolerance for bursts absorbs sends that arrive late.",
+    )
     pair_seconds: float = Field(default=6.0, ge=0, description="One message per pair per this.")
     pair_burst: int = Field(default=1, ge=1)
     pair_margin_seconds: float = Field(
         default=0.5, ge=0, description="Safety spacing added to PAIR_SECONDS against jitter."
     )
     rate_recovery_per_second: float = Field(default=2.0, gt=0)
+    rate_decrease_factor: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="What a 130429 (throughput reached) multiplies a number's rate by, at "
+        "most once a second; it climbs back by RATE_RECOVERY_PER_SECOND.",
+    )
     window_mode: WindowMode = "enforce"
     window_certain_after_seconds: float = Field(
         default=180.0,
@@ -85,10 +106,13 @@ class DispatcherSettings(CoreSettings):
         return ThrottleConfig(
             sender_rate=self.sender_rate_per_second,
             sender_rates=tuple(rates),
+            pace_share=self.sender_pace_share,
+            burst_seconds=self.sender_burst_seconds,
             pair_seconds=self.pair_seconds,
             pair_burst=self.pair_burst,
             pair_margin_seconds=self.pair_margin_seconds,
             recovery_per_second=self.rate_recovery_per_second,
+            decrease_factor=self.rate_decrease_factor,
         )
 
     def breaker(self) -> BreakerConfig:

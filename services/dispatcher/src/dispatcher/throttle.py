@@ -1,8 +1,11 @@
 """Pacing sends to Meta's throughput limits, shared by every dispatcher replica through Redis.
 
 - Per sender number: GCRA at the number's rate. Meta's "Rate limit hit"
-  (``Reaction.THROTTLE``) halves that rate (at most once a second, shared by replicas) and
-  it climbs back linearly, AIMD, so the fleet settles just under Meta's real cap.
+  (``Reaction.THROTTLE``) lowers that rate by ``decrease_factor`` (at most once a second,
+  shared by replicas) and it climbs back linearly, AIMD, so the fleet settles just under
+  Meta's real cap. Within one process, sends to Meta also start at most at the cap's pace
+  (:meth:`Throttle.spacing`): sends whose slots passed while the process was busy leave one
+  after another, not all at once.
 - Per (sender, recipient) pair: one message per ``pair_seconds`` with a burst, the recipient
   being who Meta counts (``recipient_key``: every form of one person is one pair). A message
   takes its place in line and waits out of the worker pool (re-queued with a delay), so a
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 MIN_RATE = 1.0
-DECREASE_FACTOR = 0.5
 DECREASE_EVERY = 1.0
 INLINE_WAIT = 1.0
 """Waits up to this long happen inside the worker; longer ones go back to the queue."""
@@ -55,6 +57,15 @@ class ThrottleConfig:
     pair rate limit)."""
     recovery_per_second: float = 2.0
     """How fast a lowered sender rate climbs back (messages/s gained per second)."""
+    decrease_factor: float = 0.8
+    """What a 130429 multiplies the sender's rate by. Paced under the cap, a 130429 mostly
+    means a few sends arrived bunched (a busy host, a slow network), not a lower cap: halving
+    then cost about 400 sends over the next 20 s at 80 mps; repeated 130429s still bring it
+    down fast."""
+    pace_share: float = 1.0
+    """Share of the sender's rate that slots are handed out at."""
+    burst_seconds: float = 0.1
+    """Slots handed out back to back, in seconds of the paced rate (at least one)."""
 
     def cap(self, sender: str) -> float:
         return dict(self.sender_rates).get(sender, self.sender_rate)
@@ -66,6 +77,7 @@ class Throttle:
         self._config = config
         self._limiter = RateLimiter(redis, prefix=prefix)
         self._prefix = prefix
+        self._next_start: dict[str, float] = {}
 
     @property
     def config(self) -> ThrottleConfig:
@@ -108,15 +120,25 @@ class Throttle:
         recovered = lowered + (time.time() - at) * self._config.recovery_per_second
         return min(cap, max(MIN_RATE, recovered))
 
+    def spacing(self, sender: str) -> float:
+        """Seconds this process waits before its next send for ``sender`` starts, so that
+        its sends start at most at the sender's cap, one after another: a slot only says
+        when a send may go, and sends whose slots passed while the process was busy (a
+        stall of the event loop, a slow claim) would otherwise reach Meta all at once."""
+        now = time.monotonic()
+        start = max(now, self._next_start.get(sender, now))
+        self._next_start[sender] = start + 1.0 / self._config.cap(sender)
+        return start - now
+
     async def throttled(self, sender: str) -> float:
-        """Meta said the sender is over its cap: halve its rate (once per second across
-        replicas)."""
+        """Meta said the sender is over its cap: lower its rate by ``decrease_factor`` (once
+        per second across replicas)."""
         rate = await self.current_rate(sender)
         guard = await self._redis.set(
             f"{self._prefix}:aimd-guard:{sender}", "1", nx=True, px=int(DECREASE_EVERY * 1000)
         )
         if guard:
-            rate = max(MIN_RATE, rate * DECREASE_FACTOR)
+            rate = max(MIN_RATE, rate * self._config.decrease_factor)
             await self._redis.set(self._aimd_key(sender), f"{rate}:{time.time()}", ex=3600)
         return rate
 
@@ -127,8 +149,9 @@ class Throttle:
     async def _reserve_sender(self, sender: str, rate: float) -> float | None:
         SENDER_RATE.labels(sender=sender).set(rate)
         SENDER_CAP.labels(sender=sender).set(self._config.cap(sender))
-        burst = max(1, int(rate * 0.1))
-        decision = await self._limiter.reserve(f"sender:{sender}", rate, burst, INLINE_WAIT)
+        paced = rate * self._config.pace_share
+        burst = max(1, int(paced * self._config.burst_seconds))
+        decision = await self._limiter.reserve(f"sender:{sender}", paced, burst, INLINE_WAIT)
         return decision.retry_after if decision.allowed else None
 
     # --- recipient pair -------------------------------------------------------------------
