@@ -15,6 +15,7 @@ from tests.conftest import Stack
 from ledger import store
 from ledger.main import MIGRATIONS
 from ledger.rebuild import compare
+from ledger.tables import LIVE
 from notif_core import events as ev
 from notif_core.db import make_engine, upgrade
 from notif_core.identity import recipient_key
@@ -212,3 +213,29 @@ async def test_migration_0007_rekeys_and_merges_keeping_the_latest(stack: Stack)
     assert [tuple(s) for s in suppressions] == [
         ("+525512340000", "keyword", T0 + timedelta(hours=1), T0)
     ]
+
+
+async def test_pairings_recorded_together_keep_the_latest_of_each_alias(
+    engine: AsyncEngine,
+) -> None:
+    bsuid, other = unique("US.", 12), unique("+4477009", 5)
+    first, second, third = (unique("4477009", 5) for _ in range(3))
+    async with engine.begin() as conn:
+        await store.record_aliases(
+            conn,
+            LIVE,
+            [
+                (bsuid, first, "sent", T0 + timedelta(seconds=2)),
+                (bsuid, second, "sent", T0),  # older, though given later
+                (other, third, "sent", T0),
+            ],
+        )
+    async with engine.begin() as conn:  # an older pairing arriving late changes nothing
+        await store.record_alias(conn, LIVE, bsuid, second, "inbound", T0)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT alias, key FROM ledger.recipient_aliases WHERE alias IN (:a, :b)"),
+            {"a": bsuid, "b": other},
+        )
+        keys: dict[str, str] = dict(rows.tuples().all())
+    assert keys == {bsuid: first, other: third}

@@ -9,7 +9,7 @@ what was built live.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -69,7 +69,12 @@ class Notification:
         return cls(**values | {"status": NotificationStatus(values["status"])})
 
     def to_row(self) -> dict[str, Any]:
-        return asdict(self)
+        """The row's values, sharing this object's (``dataclasses.asdict`` would copy every
+        nested dict, once per row and batch)."""
+        return {f.name: getattr(self, f.name) for f in _NOTIFICATION_FIELDS}
+
+
+_NOTIFICATION_FIELDS = fields(Notification)
 
 
 @dataclass(frozen=True)

@@ -268,8 +268,8 @@ async def _write(conn: AsyncConnection, batch: _Batch, emit_callbacks: bool) -> 
     for o in batch.opt_outs:
         key = recipient_key(o.recipient)
         await _suppress(conn, rm, o.phone_number_id, key, "marketing", "meta_error", o.at)
-    for a in batch.aliases:
-        await record_alias(conn, rm, a.alias, a.key, "sent", a.at)
+    if batch.aliases:
+        await record_aliases(conn, rm, [(a.alias, a.key, "sent", a.at) for a in batch.aliases])
     if emit_callbacks:
         rows = [
             row
@@ -420,8 +420,26 @@ async def record_alias(
     conn: AsyncConnection, rm: ReadModel, alias: str, key: str, source: str, at: datetime
 ) -> None:
     """Remember that ``alias`` names the person keyed ``key`` (the latest pairing wins)."""
+    await record_aliases(conn, rm, [(alias, key, source, at)])
+
+
+async def record_aliases(
+    conn: AsyncConnection, rm: ReadModel, pairings: Sequence[tuple[str, str, str, datetime]]
+) -> None:
+    """:func:`record_alias` for many ``(alias, key, source, at)`` in one statement; of
+    several pairings of one alias the latest wins (the last given, at equal times)."""
+    latest: dict[str, tuple[str, str, str, datetime]] = {}
+    for pairing in pairings:
+        held = latest.get(pairing[0])
+        if held is None or pairing[3] >= held[3]:
+            latest[pairing[0]] = pairing
     table = rm.recipient_aliases
-    stmt = insert(table).values(alias=alias, key=key, source=source, seen_at=at)
+    stmt = insert(table).values(
+        [
+            {"alias": alias, "key": key, "source": source, "seen_at": at}
+            for alias, key, source, at in sorted(latest.values())
+        ]
+    )
     newer = stmt.excluded.seen_at >= table.c.seen_at
     await conn.execute(
         stmt.on_conflict_do_update(
