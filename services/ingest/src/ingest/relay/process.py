@@ -32,10 +32,6 @@ from notif_core.sqs import Publisher, QueueDirectory, QueueNames, sqs_client
 log = get_logger(__name__)
 PURGE_EVERY_SECONDS = 300
 RECONNECT_SECONDS = 1.0
-LINGER_SECONDS = 0.02
-"""After a wake-up, how long the relay lets commits gather before it claims: at a steady
-trickle each commit would otherwise cost a pass of its own (a claim, an SQS call per queue
-for one or two rows, an update), several times the CPU of a pass shared by a few commits."""
 
 
 async def listen(database_url: str, wake: asyncio.Event) -> None:
@@ -58,11 +54,17 @@ async def listen(database_url: str, wake: asyncio.Event) -> None:
 
 
 class RelayLoop:
-    """Publish until nothing is due, then sleep until a commit or the timer wakes it."""
+    """Publish until nothing is due, then sleep until a commit or the timer wakes it.
 
-    def __init__(self, relay: OutboxRelay, interval: float) -> None:
+    After a wake-up the loop lets commits gather for ``linger`` seconds (SQS_LINGER_SECONDS)
+    before it claims: at a steady trickle each commit would otherwise cost a pass of its own
+    (a claim, an SQS call per queue for one or two rows, an update), several times the CPU of
+    a pass shared by a few commits."""
+
+    def __init__(self, relay: OutboxRelay, interval: float, linger: float) -> None:
         self._relay = relay
         self._interval = interval
+        self._linger = linger
         self.wake = asyncio.Event()
         self._stopping = False
 
@@ -72,7 +74,7 @@ class RelayLoop:
 
     async def run(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(LINGER_SECONDS)
+            await asyncio.sleep(self._linger)
             self.wake.clear()
             try:
                 published = await self._relay.relay_once()
@@ -162,7 +164,7 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
             return db_ok, {"database": {"connected": db_ok}, "queue": {"connected": queue_ok}}
 
         relay = OutboxRelay(engine, Publisher(sqs), queues)
-        loop = RelayLoop(relay, settings.outbox_relay_interval)
+        loop = RelayLoop(relay, settings.outbox_relay_interval, settings.sqs_linger_seconds)
         async with Probes(
             "whatsapp-notif relay",
             readiness,
