@@ -32,7 +32,7 @@ from notif_core.ids import new_id
 from notif_core.logging import get_logger
 from notif_core.meta_codes import REACTIONS
 from notif_core.outages import DATABASE, REDIS, Outages
-from notif_core.runtime import Probes, run_command
+from notif_core.runtime import Probes, run_command, tune_gc
 from notif_core.sqs import Consumer, Publisher, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
 from notif_core.sqs.redrive import check_retry_budget
@@ -152,6 +152,7 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
         ):
             sampling = asyncio.create_task(sampler.run())
             log.info("dispatcher_started", concurrency=settings.worker_concurrency)
+            tune_gc()
             await consumer.run_each(handler, concurrency=settings.worker_concurrency)
             await sampling
     await redis.aclose()

@@ -20,7 +20,7 @@ from notif_core.db import make_engine, ping, upgrade
 from notif_core.health import Heartbeat
 from notif_core.logging import get_logger
 from notif_core.outages import DATABASE, Outages
-from notif_core.runtime import Probes, run_command
+from notif_core.runtime import Probes, run_command, tune_gc
 from notif_core.sqs import Consumer, QueueDirectory, QueueNames, sqs_client
 from notif_core.sqs.metrics import QueueSampler
 from notif_core.sqs.redrive import check_retry_budget
@@ -78,6 +78,7 @@ async def serve(settings: LedgerSettings, stopping: asyncio.Event | None = None)
                 retention.housekeeping(engine, settings.notification_retention_days)
             )
             log.info("ledger_started", port=settings.port)
+            tune_gc()
             await consumer.run_batches(
                 EventsHandler(engine, settings.keywords()), batch_size=settings.batch_size
             )
@@ -114,6 +115,7 @@ async def serve_callbacks(settings: LedgerSettings, stopping: asyncio.Event | No
             stopping=stopping,
         ):
             log.info("callbacks_started", port=settings.callbacks_port)
+            tune_gc()
             try:
                 await deliverer.run()
             finally:
