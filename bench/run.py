@@ -460,7 +460,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
 PHASES = ("ceilings", "ingest", "e2e_80", "e2e_400")
 
 
-async def measure(bench: Bench, smoke: bool, phases: tuple[str, ...] = PHASES) -> dict[str, Any]:
+KEPT_UP_WITHIN = 30.0
+"""A rate is kept up when everything accepted is read within this long after the load."""
+
+
+async def measure(
+    bench: Bench, smoke: bool, phases: tuple[str, ...] = PHASES, rates: tuple[int, ...] = ()
+) -> dict[str, Any]:
     short = 2.0 if smoke else 8.0
     result: dict[str, Any] = {"smoke": smoke, "phases": list(phases)}
     if "ceilings" in phases:
@@ -483,6 +489,13 @@ async def measure(bench: Bench, smoke: bool, phases: tuple[str, ...] = PHASES) -
             f"drain up to {drain} s"
         )
         result[key] = await bench.end_to_end(rate, secs, cap, dispatchers, drain)
+    for rate in rates:
+        progress(
+            f"e2e_{rate}: {rate} mps for 15 s, cap 1000, 1 dispatcher, kept up if read in 30 s"
+        )
+        phase = await bench.end_to_end(rate, 15, 1000, 1, KEPT_UP_WITHIN)
+        phase["kept_up"] = phase["not_read_within_drain"] == 0
+        result[f"e2e_{rate}"] = phase
     return result
 
 
@@ -502,7 +515,7 @@ def summary(r: dict[str, Any]) -> str:
             f"p50 {ingest['at_half_max']['p50_ms']} ms, "
             f"p95 {ingest['at_half_max']['p95_ms']} ms, p99 {ingest['at_half_max']['p99_ms']} ms"
         )
-    for key in ("e2e_80", "e2e_400"):
+    for key in (k for k in r if k.startswith("e2e_")):
         if key not in r:
             continue
         e = r[key]
@@ -511,7 +524,9 @@ def summary(r: dict[str, Any]) -> str:
         lines += [
             f"{key}: {e['offered_per_second']} mps offered, cap {e['sandbox_cap']}, "
             f"{e['dispatchers']} dispatcher(s): {e['accepted']}/{e['submitted']} answered 202, "
-            f"{e['read']} read within the drain window ({e['not_read_within_drain']} not yet); "
+            f"{e['read']} read within the drain window ({e['not_read_within_drain']} not yet"
+            + {True: ": kept up", False: ": not kept up", None: ""}[e.get("kept_up")]
+            + "); "
             f"lost {e['lost']}, unexpected {e['unexpected']}, duplicates {e['duplicates']}",
             f"  once settled: {e['final_statuses']}",
             f"  accepted→sent p50/p95/p99 {e['accepted_to_sent']['p50_ms']}/"
@@ -541,8 +556,15 @@ def main() -> int:
         help="record each service with py-spy during the end-to-end phases "
         "(bench/results/profile-<UTC>/<phase>-<service>.folded)",
     )
+    parser.add_argument(
+        "--rates",
+        default="",
+        help="comma-separated offered rates (mps), each run for 15 s at cap 1,000 with one "
+        f"dispatcher: kept up when every notification is read within {KEPT_UP_WITHIN:.0f} s",
+    )
     args = parser.parse_args()
     phases = tuple(p for p in args.phases.split(",") if p)
+    rates = tuple(int(r) for r in args.rates.split(",") if r)
     if unknown := set(phases) - set(PHASES):
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     root = Path(tempfile.mkdtemp(prefix="notif-bench-"))
@@ -552,7 +574,7 @@ def main() -> int:
     started = time.monotonic()
     try:
         bench.start()
-        result = asyncio.run(measure(bench, args.smoke, phases))
+        result = asyncio.run(measure(bench, args.smoke, phases, rates))
     finally:
         bench.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -564,7 +586,8 @@ def main() -> int:
     print(f"plot: {path.with_suffix('.png')}")
     bad = [
         k
-        for k in ("e2e_80", "e2e_400")
+        for k in result
+        if k.startswith("e2e_")
         if k in result and (result[k]["lost"] or result[k]["unexpected"] or result[k]["duplicates"])
     ]
     return 1 if bad else 0
