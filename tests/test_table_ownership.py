@@ -101,15 +101,21 @@ def sql_strings(source: str) -> list[tuple[int, str]]:
 
 def references(path: str, source: str) -> list[Reference]:
     """SQL references; in a library, any ``schema.name`` (a library names no service's
-    tables, not even as a metric label)."""
+    tables, not even as a metric label); in a service, also a string that is a schema's
+    name and nothing more (``SCHEMA = "ledger"``, to be joined into SQL later)."""
     library = Path(path).parts[0] == "libs"
+    service = Path(path).parts[0] == "services"
     found: set[Reference] = set()
+    tables = table_schemas(source)
     for line, value in sql_strings(source):
+        bare = value.strip().strip('"').lower()
+        if service and bare in SCHEMAS and (line, bare) not in tables:
+            found.add(Reference(path, line, bare, "<schema name>"))
         patterns = (_ANY,) if library or _SQL.search(value) else (_AFTER_KEYWORD, _CALLED)
         for pattern in patterns:
             for m in pattern.finditer(value):
                 found.add(Reference(path, line, m["schema"].lower(), m["name"].lower()))
-    for line, schema in table_schemas(source):
+    for line, schema in tables:
         found.add(Reference(path, line, schema, "<sqlalchemy table>"))
     return sorted(found)
 
@@ -265,6 +271,16 @@ NOTIF_CORE = Path("libs/notif-core/src/notif_core/retention.py")
                 "ledger.<sqlalchemy table>: ingest names ledger's schema outside "
                 "services/ingest/src/ingest/ledger_contract.py",
                 "ledger.<sqlalchemy table>: not a published contract of ledger (_v<n>)",
+            ],
+        ),
+        # A schema's name alone, to be joined into SQL.
+        (
+            INGEST,
+            'SCHEMA = "ledger"\nQ = f"SELECT status FROM {SCHEMA}.notifications"',
+            [
+                "ledger.<schema name>: ingest names ledger's schema outside "
+                "services/ingest/src/ingest/ledger_contract.py",
+                "ledger.<schema name>: not a published contract of ledger (_v<n>)",
             ],
         ),
         # A library names a service's table.
