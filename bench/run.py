@@ -516,8 +516,6 @@ def summary(r: dict[str, Any]) -> str:
             f"p95 {ingest['at_half_max']['p95_ms']} ms, p99 {ingest['at_half_max']['p99_ms']} ms"
         )
     for key in (k for k in r if k.startswith("e2e_")):
-        if key not in r:
-            continue
         e = r[key]
         d = e["dispatcher"]
         of_alone = f", {d['sends_per_second'] / alone:.1%} of the sandbox alone" if alone else ""
@@ -579,7 +577,8 @@ def main() -> int:
         bench.stop()
         shutil.rmtree(root, ignore_errors=True)
     result["wall_seconds"] = round(time.monotonic() - started, 1)
-    command = " ".join(["make bench", *sys.argv[1:]])
+    given = " ".join(sys.argv[1:])
+    command = "make bench" + (f' BENCH_ARGS="{given}"' if given else "")
     path = write_result("bench-smoke" if args.smoke else "bench", command, result)
     plot(result, path.with_suffix(".png"))
     print(summary(result))
@@ -588,7 +587,7 @@ def main() -> int:
         k
         for k in result
         if k.startswith("e2e_")
-        if k in result and (result[k]["lost"] or result[k]["unexpected"] or result[k]["duplicates"])
+        and (result[k]["lost"] or result[k]["unexpected"] or result[k]["duplicates"])
     ]
     return 1 if bad else 0
 

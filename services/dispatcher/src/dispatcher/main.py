@@ -97,6 +97,7 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
         )
         owner = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-6:]}"
         statements = autocommit(engine)  # the checks and the gate are one statement each
+        gate = Gate(statements, owner, settings.claim_lease_seconds)
         publisher = Publisher(sqs, linger=settings.sqs_linger_seconds)
         redis_prefix = f"{settings.queue_prefix}:dispatch"
         handler = DispatchHandler(
@@ -106,12 +107,12 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             window_mode=settings.window_mode,
             window_certain_after=settings.window_certain_after_seconds,
             projection_wait=settings.projection_wait_seconds,
-            gate=Gate(statements, owner, settings.claim_lease_seconds),
+            gate=gate,
             accepted=LedgerAcceptedWamids(statements),
             takeover_grace=settings.takeover_grace_seconds,
             quarantine=DispatchQuarantine(
                 engine,
-                Gate(statements, owner, settings.claim_lease_seconds),
+                gate,
                 publisher,
                 await queues.url("events"),
             ),

@@ -30,7 +30,7 @@ class Batcher(Generic[T]):
         self._flush = flush
         self._linger = linger
         self._pending: dict[str, list[tuple[T, asyncio.Future[None]]]] = {}
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._timer: asyncio.Handle | None = None  # the scheduled flush, if any
         self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, queue_url: str, item: T) -> None:
