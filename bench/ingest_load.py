@@ -10,7 +10,9 @@ ports, then one ingest process and its outbox relay, and drives ingest with wrk 
    cores with the relay, as in a cluster where they run in separate pods; then how long
    the relay takes to publish the burst once resumed;
 4. the bare endpoint again (the ratios use the faster of its two runs);
-5. POST /webhooks/whatsapp (signed): latency percentiles, to check p99 <= 100 ms.
+5. POST /webhooks/whatsapp (signed, 8 connections): one body again and again (its status
+   is queued once), then distinct status webhooks (each queues an event, as Meta's do), with
+   the relay running and then paused: requests/s, latency percentiles (p99 <= 100 ms), CPU.
 
 Writes ``bench/results/ingest-<UTC>.json``. Traffic goes to 127.0.0.1 only.
 """
@@ -27,12 +29,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 from procstat import cpu_seconds
+from profiles import Profiles
 from results_file import write_result
 
 from notif_core.db import libpq_url
@@ -53,6 +59,45 @@ BODY = {
 }
 APP_SECRET = "bench-app-secret"  # noqa: S105 - a throwaway value for the bench
 UNPUBLISHED = "SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL"
+DISTINCT_WEBHOOKS = 30_000
+"""Distinct signed status webhooks wrk cycles through: more than a run sends, so each one
+carries an event ingest has not seen and queues it, as Meta's do."""
+
+
+def status_webhook(wamid: str) -> bytes:
+    """A signed-to-be body as Meta sends it: one ``delivered`` status for ``wamid``."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "1555", "phone_number_id": "1"},
+        "statuses": [
+            {
+                "id": wamid,
+                "status": "delivered",
+                "timestamp": str(int(time.time())),
+                "recipient_id": "14155550123",
+            }
+        ],
+    }
+    body = {
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}],
+        "object": "whatsapp_business_account",
+    }
+    return json.dumps(body).encode()
+
+
+@contextmanager
+def profiled(out: Path | None, label: str, pids: dict[str, int]) -> Iterator[None]:
+    """py-spy samples ``pids`` while the block runs when ``out`` is set (``--profile``)."""
+    if out is None:
+        yield
+        return
+    profiles = Profiles(out, label)
+    profiles.start(pids)
+    try:
+        yield
+    finally:
+        for name, path in profiles.stop().items():
+            print(f"profile of {name}: {path}", flush=True)
 
 
 def drain_seconds(database_url: str, limit: float = 300) -> float:
@@ -67,15 +112,36 @@ def drain_seconds(database_url: str, limit: float = 300) -> float:
 
 
 def wrk(
-    url: str, body: bytes, headers: dict[str, str], seconds: int, connections: int
+    url: str,
+    body: bytes | list[tuple[bytes, dict[str, str]]],
+    headers: dict[str, str],
+    seconds: int,
+    connections: int,
 ) -> dict[str, Any]:
-    """Run wrk with a POST script; returns requests/s, latency percentiles and non-2xx."""
-    lua = (
-        "wrk.method = 'POST'\nwrk.body = [["
-        + body.decode()
-        + "]]\n"
-        + "".join(f"wrk.headers['{k}'] = '{v}'\n" for k, v in headers.items())
-    )
+    """Run wrk with a POST script; returns requests/s, latency percentiles and non-2xx.
+
+    ``body`` is one body sent with ``headers`` every time, or a list of (body, extra
+    headers) sent in turn, each formatted once when the script loads."""
+    if isinstance(body, bytes):
+        lua = (
+            "wrk.method = 'POST'\nwrk.body = [["
+            + body.decode()
+            + "]]\n"
+            + "".join(f"wrk.headers['{k}'] = '{v}'\n" for k, v in headers.items())
+        )
+    else:
+        lua = "local requests = {}\n" + "".join(
+            "requests[#requests + 1] = wrk.format('POST', nil, {"
+            + ", ".join(f"['{k}'] = '{v}'" for k, v in (headers | extra).items())
+            + "}, [["
+            + one.decode()
+            + "]])\n"
+            for one, extra in body
+        )
+        lua += (
+            "local i = 0\n"
+            "request = function()\n  i = i % #requests + 1\n  return requests[i]\nend\n"
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     out = subprocess.run(
@@ -115,7 +181,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy profiles of ingest and the relay per load "
+        "(bench/results/profile-<UTC>/<load>-<process>.folded)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        args.profile = Path("bench/results") / f"profile-{stamp}"
+    else:
+        args.profile = None
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `make bench-deps` installs it")
     root = Path(tempfile.mkdtemp(prefix="notif-bench-"))
@@ -171,7 +248,8 @@ def main() -> None:
         wrk(ingest_url, body, ingest_headers, 3, args.connections)  # warm-up
         drain_seconds(env["DATABASE_URL"])
         cpu_before = {name: cpu_seconds(pid) for name, pid in measured.items()}
-        ingest = wrk(ingest_url, body, ingest_headers, args.seconds, args.connections)
+        with profiled(args.profile, "accept", measured):
+            ingest = wrk(ingest_url, body, ingest_headers, args.seconds, args.connections)
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in measured.items()}
         ingest["cpu_cores"] = {name: round(used / args.seconds, 2) for name, used in cpu.items()}
         ingest["relay_drain_seconds_after"] = drain_seconds(env["DATABASE_URL"])
@@ -185,42 +263,35 @@ def main() -> None:
             os.kill(measured["relay"], signal.SIGCONT)
         paused["relay_drain_seconds_after"] = drain_seconds(env["DATABASE_URL"])
         bare_after = wrk(bare_url, body, json_headers, args.seconds, args.connections)
-        status = {
-            "entry": [
-                {
-                    "id": "WABA",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "1555",
-                                    "phone_number_id": "1",
-                                },
-                                "statuses": [
-                                    {
-                                        "id": "wamid.BENCH",
-                                        "status": "delivered",
-                                        "timestamp": str(int(time.time())),
-                                        "recipient_id": "14155550123",
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-            "object": "whatsapp_business_account",
-        }
-        hook = json.dumps(status).encode()
-        webhooks = wrk(
-            f"http://127.0.0.1:{ingest_port}/webhooks/whatsapp",
-            hook,
-            json_headers | {"X-Hub-Signature-256": sign(APP_SECRET, hook)},
-            args.seconds,
-            8,
-        )
+        webhook_url = f"http://127.0.0.1:{ingest_port}/webhooks/whatsapp"
+        repeated = status_webhook("wamid.BENCH")
+        signed = json_headers | {"X-Hub-Signature-256": sign(APP_SECRET, repeated)}
+        with profiled(args.profile, "webhooks_repeated", measured):
+            webhooks_repeated = wrk(webhook_url, repeated, signed, args.seconds, 8)
+
+        def distinct_webhooks(label: str) -> dict[str, Any]:
+            """wrk through status webhooks no earlier run sent, with the CPU each process
+            used and how long the relay took to publish their events afterwards."""
+            hooks = [status_webhook(f"wamid.{label}{n}") for n in range(DISTINCT_WEBHOOKS)]
+            signed = [(hook, {"X-Hub-Signature-256": sign(APP_SECRET, hook)}) for hook in hooks]
+            drain_seconds(env["DATABASE_URL"])
+            before = {name: cpu_seconds(pid) for name, pid in measured.items()}
+            with profiled(args.profile, label, measured):
+                run = wrk(webhook_url, signed, json_headers, args.seconds, 8)
+            run["cpu_cores"] = {
+                name: round((cpu_seconds(pid) - before[name]) / args.seconds, 2)
+                for name, pid in measured.items()
+            }
+            return run
+
+        webhooks = distinct_webhooks("webhooks")
+        webhooks["relay_drain_seconds_after"] = drain_seconds(env["DATABASE_URL"])
+        os.kill(measured["relay"], signal.SIGSTOP)  # ingest alone, as for the API above
+        try:
+            webhooks_paused = distinct_webhooks("webhooks_relay_paused")
+        finally:
+            os.kill(measured["relay"], signal.SIGCONT)
+        webhooks_paused["relay_drain_seconds_after"] = drain_seconds(env["DATABASE_URL"])
         bare = max(bare_before, bare_after, key=lambda run: run["requests_per_second"])
         result = {
             "postgres_fsync": "on",
@@ -236,6 +307,8 @@ def main() -> None:
                 paused["requests_per_second"] / bare["requests_per_second"], 3
             ),
             "webhook_intake": webhooks,
+            "webhook_intake_relay_paused": webhooks_paused,
+            "webhook_intake_repeated": webhooks_repeated,
         }
     finally:
         for proc in procs:

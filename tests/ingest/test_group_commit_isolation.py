@@ -40,7 +40,6 @@ async def test_one_bad_request_fails_alone_and_the_group_is_accepted(stack: Stac
         return accept.prepare(tenant, NotificationRequest.model_validate(hello(recipient())), now)
 
     committer = GroupCommitter(engine)
-    committer.start()
     try:
         first = prepared()
         await committer.submit(tenant, [first], None)

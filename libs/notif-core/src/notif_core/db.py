@@ -85,7 +85,8 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
 class Rows:
     """A multi-row INSERT for :func:`execute_at_once`: values in ``columns`` order.
 
-    A JSON column takes a dict or list, or a ``str`` already serialised as JSON.
+    A JSON column takes a dict or list, or a ``str`` already serialised as JSON; a ``bytea``
+    column takes ``bytes``.
     """
 
     table: Table
@@ -114,7 +115,7 @@ class Rows:
         ]
         names = sql.SQL(", ").join(sql.Identifier(self.table.c[n].name) for n in self.columns)
         table = sql.Identifier(str(self.table.schema), self.table.name)
-        literal = orjson.dumps(records, default=_uuid_text).decode()
+        literal = orjson.dumps(records, default=_json_text).decode()
         return (
             sql.SQL(
                 "INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset("
@@ -125,10 +126,13 @@ class Rows:
         )
 
 
-def _uuid_text(value: object) -> str:
-    """orjson writes ``uuid.UUID`` itself but not its subclasses (``uuid6.UUID``)."""
+def _json_text(value: object) -> str:
+    """What orjson does not write itself: ``uuid.UUID``'s subclasses (``uuid6.UUID``), and
+    bytes, as ``bytea``'s hex input form."""
     if isinstance(value, UUID):
         return str(value)
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

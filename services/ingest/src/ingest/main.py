@@ -71,12 +71,12 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             limiter=LeasedLimiter(RateLimiter(redis, prefix="ingest")),
         )
         app.state.notif = state
-        state.committer.start()
         tune_gc()
         try:
             yield
         finally:
             await state.committer.stop()
+            await state.inbox.stop()
         await redis.aclose()
         await engine.dispose()
 

@@ -26,12 +26,14 @@ LATENCY = Histogram(
 )
 GROUP_SIZE = Histogram(
     "ingest_group_commit_requests",
-    "Requests written by one group-commit transaction.",
+    "Requests written by one group-commit transaction, by writer (notifications, webhooks).",
+    ["writer"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
 GROUP_SECONDS = Histogram(
     "ingest_group_commit_seconds",
-    "Time of one group-commit transaction, from BEGIN to the end of COMMIT.",
+    "Time of one group-commit transaction, from its first statement to the end of its commit.",
+    ["writer"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 RATE_LIMITED = Counter("ingest_rate_limited", "Requests refused with 429 by the per-key limit.")

@@ -1,36 +1,22 @@
-"""Group commit: the notifications of many concurrent requests in one transaction.
+"""Accepted notifications, written by group commit (:mod:`ingest.group_commit`).
 
-Every request that arrives while transactions are being written waits for the next one
-(``IN_FLIGHT`` of them at most), so under load one commit (one WAL flush) and two COPYs
-serve dozens of requests, and an idle service adds no delay at all: a lone request is
-committed at once. Each request
-still gets its own answer; an Idempotency-Key conflict affects only its own request, and a
-group that fails for one request's data is committed again request by request, so the others
-never answer for it.
+An Idempotency-Key conflict or replay is its own request's outcome alone; a group without
+keys is one statement on an autocommit connection, with no BEGIN and COMMIT round trips.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.account.keys import Tenant
 from ingest.api.errors import ApiError
-from ingest.metrics import GROUP_SECONDS, GROUP_SIZE
+from ingest.group_commit import GroupCommit
 from ingest.notifications import accept, idempotency
-from notif_core.logging import get_logger
-from notif_core.outages import dependency_down
-
-log = get_logger(__name__)
-MAX_GROUP = 128
-IN_FLIGHT = 2
-"""Transactions writing at once. While one waits for its round trips and its WAL flush
-(slow when the event loop is busy with requests), the next group is already on its way."""
+from notif_core.db import autocommit
 
 
 @dataclass(frozen=True)
@@ -41,93 +27,42 @@ class IdempotencySpec:
     status_code: int = 202
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Submission:
     tenant: Tenant
     prepared: list[accept.Prepared]
     idem: IdempotencySpec | None
-    done: asyncio.Future[idempotency.Stored | None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+
+
+Outcome = idempotency.Stored | None
 
 
 class GroupCommitter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        # A group without Idempotency-Keys is one statement: no BEGIN and COMMIT round trips.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._queue: asyncio.Queue[_Submission] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(IN_FLIGHT)
-        self._writing: set[asyncio.Task[None]] = set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._autocommit = autocommit(engine)
+        self._group: GroupCommit[_Submission, Outcome] = GroupCommit(self._write, "notifications")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await asyncio.gather(*self._writing, return_exceptions=True)  # answer those written
+        await self._group.stop()
 
     async def submit(
         self, tenant: Tenant, prepared: list[accept.Prepared], idem: IdempotencySpec | None
-    ) -> idempotency.Stored | None:
+    ) -> Outcome:
         """Durably accept; returns the stored answer when the Idempotency-Key was used."""
-        submission = _Submission(tenant, prepared, idem)
-        self._queue.put_nowait(submission)
-        return await submission.done
+        return await self._group.submit(_Submission(tenant, prepared, idem))
 
-    async def _run(self) -> None:
-        while True:
-            first = await self._queue.get()
-            await self._slots.acquire()  # requests keep gathering while every slot is busy
-            group = [first]
-            while len(group) < MAX_GROUP and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            task = asyncio.create_task(self._commit(group))
-            self._writing.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._writing.discard(task)
-        self._slots.release()
-
-    async def _commit(self, group: list[_Submission]) -> None:
-        outcomes: dict[int, idempotency.Stored | Exception | None] = {}
-        started = time.perf_counter()
-        GROUP_SIZE.observe(len(group))
-        try:
-            if all(sub.idem is None for sub in group):
-                async with self._autocommit.connect() as conn:
-                    await accept.write(conn, [(s.tenant, p) for s in group for p in s.prepared])
-            else:
-                await self._write_with_keys(group, outcomes)
-        except Exception as exc:
-            if len(group) > 1 and dependency_down(exc) is None:
-                # Something in one request's data, not an outage: commit each request on
-                # its own, so only the one at fault learns of it.
-                log.warning("group_commit_split", size=len(group), error=type(exc).__name__)
-                for sub in group:
-                    await self._commit([sub])
-                return
-            for sub in group:  # an outage, or a lone request: it learns why
-                if not sub.done.done():
-                    sub.done.set_exception(exc)
-            return
-        GROUP_SECONDS.observe(time.perf_counter() - started)
-        for index, sub in enumerate(group):
-            outcome = outcomes.get(index)
-            if sub.done.done():
-                continue
-            if isinstance(outcome, Exception):
-                sub.done.set_exception(outcome)
-            else:
-                sub.done.set_result(outcome)
+    async def _write(self, group: Sequence[_Submission]) -> list[Outcome | Exception]:
+        if all(sub.idem is None for sub in group):
+            async with self._autocommit.connect() as conn:
+                await accept.write(conn, [(s.tenant, p) for s in group for p in s.prepared])
+            return [None] * len(group)
+        outcomes: dict[int, Outcome | Exception] = {}
+        await self._write_with_keys(group, outcomes)
+        return [outcomes.get(index) for index in range(len(group))]
 
     async def _write_with_keys(
-        self, group: list[_Submission], outcomes: dict[int, idempotency.Stored | Exception | None]
+        self, group: Sequence[_Submission], outcomes: dict[int, Outcome | Exception]
     ) -> None:
         """One transaction: reserve each Idempotency-Key, then write the requests that won
         theirs (or had none); a replay or a conflict is that request's outcome alone."""
