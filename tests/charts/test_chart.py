@@ -49,7 +49,7 @@ REQUIRED_SECRETS = {
 """The keys of existingSecret each process must get, and (with OPTIONAL_SECRETS) all it gets."""
 OPTIONAL_SECRETS = {
     "ingest": {"API_KEYS"} | OBSERVABILITY,
-    "relay": STATIC_AWS | OBSERVABILITY,
+    "relay": {"WHATSAPP_ACCESS_TOKEN"} | STATIC_AWS | OBSERVABILITY,
     "dispatcher": STATIC_AWS | OBSERVABILITY,
     "ledger": STATIC_AWS | OBSERVABILITY,
     "callbacks": OBSERVABILITY,
@@ -95,6 +95,7 @@ PUBLIC_PATHS = [
     "/v1/callbacks",
     "/v1/callback-secrets",
     "/v1/usage",
+    "/v1/templates",
     "/webhooks/whatsapp",
 ]
 

@@ -93,7 +93,9 @@ process fall back to a local default.
   and the relay, whose start-up check (IngestSettings.sandbox_secrets, run by
   notif_core.runtime.refuse_to_start) refuses to run against Meta without them;
 - API_KEYS: ingest's bootstrap keys (ingest.main), optional;
-- WHATSAPP_ACCESS_TOKEN: the dispatcher, the only caller of the Cloud API;
+- WHATSAPP_ACCESS_TOKEN: the dispatcher, which sends with it, and the relay, which syncs the
+  template catalogues with it (ingest.templates.sync; without it the catalogues are not
+  synced and template sends are accepted unchecked);
 - RECIPIENT_PSEUDONYM_KEY: used by the dispatcher (dispatcher.recipients) and the
   ledger (ledger.store, ledger.sealing, ledger.erasure); every process but the Job checks it
   at start (CoreSettings.sandbox_secrets), so every process gets it;
@@ -108,7 +110,7 @@ process fall back to a local default.
 {{- $webhook := dict "WHATSAPP_APP_SECRET" "required" "WHATSAPP_VERIFY_TOKEN" "required" }}
 {{- $keys := dict
   "ingest" (merge (dict "DATABASE_URL" "required" "REDIS_URL" "required" "RECIPIENT_PSEUDONYM_KEY" "required" "API_KEYS" "optional") $webhook $observability)
-  "relay" (merge (dict "DATABASE_URL" "required" "RECIPIENT_PSEUDONYM_KEY" "required") $webhook $aws $observability)
+  "relay" (merge (dict "DATABASE_URL" "required" "RECIPIENT_PSEUDONYM_KEY" "required" "WHATSAPP_ACCESS_TOKEN" "optional") $webhook $aws $observability)
   "dispatcher" (merge (dict "DATABASE_URL" "required" "REDIS_URL" "required" "WHATSAPP_ACCESS_TOKEN" "required" "RECIPIENT_PSEUDONYM_KEY" "required") $aws $observability)
   "ledger" (merge (dict "DATABASE_URL" "required" "RECIPIENT_PSEUDONYM_KEY" "required") $aws $observability)
   "callbacks" (merge (dict "DATABASE_URL" "required" "RECIPIENT_PSEUDONYM_KEY" "required") $observability)
@@ -227,5 +229,6 @@ resources and Meta's webhook, nothing else (templates/ingress.yaml says why). */
 - /v1/callbacks
 - /v1/callback-secrets
 - /v1/usage
+- /v1/templates
 - /webhooks/whatsapp
 {{- end }}

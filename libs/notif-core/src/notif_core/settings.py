@@ -67,6 +67,12 @@ class CoreSettings(BaseSettings):
         default="100000000000001",
         description="Default sender: for notifications and suppressions that name none.",
     )
+    whatsapp_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
+    whatsapp_access_token: SecretStr = Field(
+        default=SecretStr("sandbox-access-token"),
+        description="Cloud API token: the dispatcher sends with it, the relay syncs the "
+        "template catalogues with it.",
+    )
     recipient_pseudonym_key: SecretStr = Field(
         default=SecretStr("local-recipient-pseudonym-key"),
         description="HMAC key of the pseudonyms an erased person's opt-outs are kept under "

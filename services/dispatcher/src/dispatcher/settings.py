@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from dispatcher.breaker import BreakerConfig
 from dispatcher.throttle import ThrottleConfig
@@ -18,8 +18,6 @@ WindowMode = Literal["enforce", "pass_through"]
 class DispatcherSettings(CoreSettings):
     host: str = Field(default="127.0.0.1", alias="DISPATCHER_HOST")
     port: int = Field(default=3002, alias="DISPATCHER_PORT", description="Metrics and probes.")
-    whatsapp_api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
-    whatsapp_access_token: SecretStr = Field(default=SecretStr("sandbox-access-token"))
     whatsapp_timeout_seconds: float = Field(default=10.0, gt=0)
     http_client: Literal["httpx", "aiohttp"] = Field(
         default="aiohttp", description="HTTP library for Cloud API calls (measured choice)."

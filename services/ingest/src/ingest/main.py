@@ -14,12 +14,13 @@ from redis.asyncio import Redis
 
 from ingest import metrics
 from ingest.account.keys import KeyCache, SenderRefused, bootstrap_keys, bootstrap_problem
-from ingest.api import account, health, notifications, recipients, webhooks
+from ingest.api import account, health, notifications, recipients, templates, webhooks
 from ingest.api.deps import AppState
 from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import RequestGuard
 from ingest.notifications.group_commit import GroupCommitter
 from ingest.settings import IngestSettings
+from ingest.templates.catalogue import Catalogue
 from ingest.webhooks.webhook_inbox import WebhookInbox
 from notif_core import __version__, telemetry
 from notif_core.db import make_engine, upgrade
@@ -66,6 +67,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             engine=engine,
             committer=GroupCommitter(engine),
             inbox=WebhookInbox(engine),
+            catalogue=Catalogue(engine),
             redis=redis,
             keys=KeyCache(engine, settings.api_key_cache_seconds),
             limiter=LeasedLimiter(RateLimiter(redis, prefix="ingest")),
@@ -77,6 +79,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         finally:
             await state.committer.stop()
             await state.inbox.stop()
+            await state.catalogue.stop()
         await redis.aclose()
         await engine.dispose()
 
@@ -105,6 +108,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(account.router)
     app.include_router(recipients.router)
+    app.include_router(templates.router)
     app.include_router(webhooks.router)
     return app
 

@@ -40,6 +40,15 @@ RATE_LIMITED = Counter("ingest_rate_limited", "Requests refused with 429 by the 
 ACCEPTED = Counter(
     "ingest_notifications_accepted", "Notifications accepted (202), by priority.", ["priority"]
 )
+TEMPLATE_CHECKS = Counter(
+    "ingest_template_checks",
+    "Template sends checked against the catalogue, by outcome: passed, refused, or skipped "
+    "(the business account's catalogue was never synced or could not be read).",
+    ["outcome"],
+)
+TEMPLATE_SYNCS = Counter(
+    "ingest_template_syncs", "Template catalogue syncs from Meta, by outcome.", ["outcome"]
+)
 WEBHOOK_EVENTS = Counter(
     "ingest_webhook_events", "Events taken from Meta's webhooks, by type.", ["type"]
 )

@@ -161,3 +161,31 @@ erasures = Table(
 )
 """Erasures carried out: by which tenant (none: the operator), of whom (the pseudonym of
 the identity key), when (migration 0006)."""
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("waba_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("meta_id", Text, nullable=True),
+    Column("category", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("parameter_format", Text, nullable=False, server_default="POSITIONAL"),
+    Column("components", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("waba_id", "name", "language"),
+)
+"""Each business account's templates as Meta's ``message_templates`` API last listed them,
+with any status a webhook changed since (migration 0009)."""
+
+template_catalogues = Table(
+    "template_catalogues",
+    metadata,
+    Column("waba_id", Text, primary_key=True),
+    Column("synced_at", DateTime(timezone=True), nullable=True),
+    Column("templates", Integer, nullable=False, server_default="0"),
+    Column("sync_requested_at", DateTime(timezone=True), nullable=True),
+)
+"""When each business account's catalogue was last synced in full (NULL: never, so sends
+through it are not checked) and when a webhook asked for the next sync (migration 0009)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifctl import k8s, keys, ledger, quarantine, queues, recipients
+from notifctl import k8s, keys, ledger, quarantine, queues, recipients, templates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     quarantine.register(sub)
     recipients.register(sub)
     k8s.register(sub)
+    templates.register(sub)
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys.run(args)
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         return quarantine.run(args)
     if args.command == "recipients":
         return recipients.run(args)
+    if args.command == "templates":
+        return templates.run(args)
     return queues.run(args)
 
 

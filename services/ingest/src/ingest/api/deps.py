@@ -16,6 +16,7 @@ from ingest.api.errors import ApiError
 from ingest.metrics import RATE_LIMITED
 from ingest.notifications.group_commit import GroupCommitter
 from ingest.settings import IngestSettings
+from ingest.templates.catalogue import Catalogue
 from ingest.webhooks.webhook_inbox import WebhookInbox
 from notif_core.logging import get_logger
 from notif_core.ratelimit import LeasedLimiter
@@ -34,6 +35,7 @@ class AppState:
     engine: AsyncEngine
     committer: GroupCommitter
     inbox: WebhookInbox
+    catalogue: Catalogue
     redis: Redis
     keys: KeyCache
     limiter: LeasedLimiter

@@ -39,6 +39,7 @@ from ingest.notifications.read_model import (
     list_notifications,
     notification_view,
 )
+from ingest.templates.checks import check_send
 from notif_core import callback_url
 from notif_core.egress import Policy
 from notif_core.events import utcnow
@@ -124,6 +125,8 @@ async def create_notification(
             raise _callback_not_allowed(refused[body.callback_url])
     fallback = accept.fallback_sender(state.settings)
     prepared = accept.prepare(tenant, body, utcnow(), fallback=fallback)
+    if body.template is not None:
+        await check_send(state.catalogue, state.settings, prepared.sender, body.template)
     # The request's access-log line carries both (the number masked): one line per request.
     structlog.contextvars.bind_contextvars(notification_id=str(prepared.id), to=mask_phone(body.to))
     return await _accept(
@@ -192,6 +195,8 @@ async def create_batch(
             if request.callback_url in refused:
                 raise _callback_not_allowed(refused[request.callback_url])
             one = accept.prepare(tenant, request, now, fallback=fallback)
+            if request.template is not None:
+                await check_send(state.catalogue, state.settings, one.sender, request.template)
         except ValidationError as exc:
             fields = validation_fields(exc.errors())
             error = ItemError(

@@ -47,6 +47,13 @@ class Prepared:
     """``event`` serialised, as it goes to the outbox (checked to fit one SQS message)."""
 
     @property
+    def sender(self) -> str:
+        """The sender number it goes from (``phone_number_id``, always set by :func:`prepare`)."""
+        sender = self.event.payload.phone_number_id
+        assert sender is not None
+        return sender
+
+    @property
     def answer(self) -> Accepted:
         if self.send_at is not None:
             return Accepted(id=self.id, status=NotificationStatus.SCHEDULED, send_at=self.send_at)

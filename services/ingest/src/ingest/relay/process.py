@@ -1,4 +1,5 @@
-"""``notif-relay``: the outbox relay process, and the ingest schema's housekeeping.
+"""``notif-relay``: the outbox relay process, the ingest schema's housekeeping, and the
+sync of the template catalogues (:mod:`ingest.templates.sync`).
 
 It publishes what the API commits, woken by ``NOTIFY ingest_outbox`` at each commit and by
 a timer for scheduled rows and missed wake-ups; it samples the outbox metrics and purges
@@ -22,6 +23,7 @@ from ingest.relay import retention
 from ingest.relay.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
 from ingest.settings import IngestSettings
 from ingest.tables import notifications, outbox, webhook_inbox
+from ingest.templates import sync as templates_sync
 from ingest.webhooks import inbound_marks
 from notif_core import retention as retention_metric
 from notif_core.db import libpq_url, make_engine, ping
@@ -176,6 +178,7 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
             background = [
                 asyncio.create_task(listen(settings.database_url, loop.wake)),
                 asyncio.create_task(housekeeping(engine, settings)),
+                asyncio.create_task(templates_sync.keep_synced(engine, settings)),
             ]
             tune_gc()
             log.info("relay_started", port=settings.relay_port)

@@ -67,7 +67,7 @@ EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
 """No WhatsApp message is older: Meta's timestamps before it, or over a day ahead of our
 clock, are not believed."""
 AHEAD = timedelta(days=1)
-ItemKind = Literal["status", "message"]
+ItemKind = Literal["status", "message", "template"]
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 """NUL (PostgreSQL's jsonb refuses it) and lone surrogates (no UTF-8 encodes them)."""
 
@@ -76,12 +76,56 @@ class Untranslatable(ValueError):
     """A status or message of a shape no event can carry (no id, an absurd id, …)."""
 
 
+@dataclass(frozen=True)
+class TemplateChange:
+    """A ``message_template_status_update`` item: Meta changed a template's status.
+
+    ``value`` is ``{"event", "message_template_id", "message_template_name",
+    "message_template_language", "reason"}`` ("Webhooks: message_template_status_update",
+    developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/
+    message_template_status_update); ``entry[].id`` is the business account. ``status`` is
+    what the template can be sent as from now (REINSTATED is APPROVED again), or None for
+    an event that changes no status (FLAGGED: a warning before a pause)."""
+
+    waba_id: str
+    meta_id: str | None
+    name: str
+    language: str
+    status: str | None
+
+
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+_NO_STATUS_CHANGE = frozenset({"FLAGGED"})
+_STATUS_OF_EVENT = {"REINSTATED": "APPROVED"}
+
+
 @dataclass
 class Translation:
-    """The events of a webhook body and the kinds of the items that became none."""
+    """The events of a webhook body, the template changes it reports, and the kinds of the
+    items that became none."""
 
     events: list[Event] = field(default_factory=list)
     untranslated: list[ItemKind] = field(default_factory=list)
+    templates: list[TemplateChange] = field(default_factory=list)
+
+
+def template_change(waba_id: Any, value: dict[str, Any]) -> TemplateChange:
+    """Raises ValueError for an item without business account, template or event."""
+    event = value.get("event")
+    name, language = value.get("message_template_name"), value.get("message_template_language")
+    if not all(
+        isinstance(v, str) and 0 < len(v) <= MAX_ID for v in (waba_id, event, name, language)
+    ):
+        raise ValueError("a template status item needs its account, event, name and language")
+    meta_id = value.get("message_template_id")
+    event = str(event).upper()
+    return TemplateChange(
+        waba_id=str(waba_id),
+        meta_id=str(meta_id) if isinstance(meta_id, int | str) and str(meta_id) else None,
+        name=str(name),
+        language=str(language),
+        status=None if event in _NO_STATUS_CHANGE else _STATUS_OF_EVENT.get(event, event),
+    )
 
 
 def clean_text(text: str) -> str:
@@ -385,6 +429,12 @@ def translate(payload: Any) -> Translation:
         for change in _dicts(entry.get("changes")):
             value = change.get("value")
             if not isinstance(value, dict):
+                continue
+            if change.get("field") == TEMPLATE_STATUS_FIELD:
+                try:
+                    out.templates.append(template_change(entry.get("id"), value))
+                except ValueError:
+                    out.untranslated.append("template")
                 continue
             phone_number_id = _phone_number_id(value)
             status_sender = phone_number_id if len(phone_number_id) <= MAX_ID else ""

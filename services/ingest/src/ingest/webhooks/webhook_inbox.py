@@ -35,8 +35,9 @@ from ingest.group_commit import GroupCommit
 from ingest.metrics import WEBHOOK_EVENTS, WEBHOOK_UNTRANSLATED
 from ingest.relay import outbox
 from ingest.tables import webhook_inbox
+from ingest.templates import catalogue
 from ingest.webhooks import inbound_marks
-from ingest.webhooks.meta_webhooks import MAX_ID, sanitised, translate
+from ingest.webhooks.meta_webhooks import MAX_ID, TemplateChange, sanitised, translate
 from notif_core.db import Rows, autocommit, execute_at_once
 from notif_core.events import Event, utcnow
 from notif_core.logging import get_logger
@@ -113,10 +114,12 @@ class WebhookInbox:
         acks = _storable(inbound_marks.acknowledged(events))
         inbox_id: int | None = None
         try:
-            if processed and not marks and not acks:
+            if processed and not marks and not acks and not translation.templates:
                 await self._group.submit(_Statuses(raw, events))
             else:
-                inbox_id = await self._commit(raw, events, marks, acks, processed=processed)
+                inbox_id = await self._commit(
+                    raw, events, marks, acks, processed=processed, templates=translation.templates
+                )
         except Exception as exc:
             if _unavailable(exc):
                 raise  # answered 503: Meta delivers it again once the database is back
@@ -160,9 +163,11 @@ class WebhookInbox:
         acks: list[inbound_marks.Acknowledged],
         *,
         processed: bool,
+        templates: Sequence[TemplateChange] = (),
     ) -> int:
         """One transaction: the body (``processed_at`` unset unless every item translated),
-        its events, its marks and its acknowledged messages. Returns the inbox row's id."""
+        its events, its marks, its acknowledged messages and the template statuses it
+        changes (each also asks for the catalogue's next sync). Returns the inbox row's id."""
         async with self._engine.begin() as conn:
             inbox_id: int = (
                 await conn.execute(
@@ -174,6 +179,8 @@ class WebhookInbox:
             await outbox.add_many(conn, [outbox.Pending("events", e) for e in events])
             await inbound_marks.upsert(conn, marks)
             await inbound_marks.record(conn, acks)
+            for change in templates:
+                await catalogue.changed(conn, change)
         return inbox_id
 
 

@@ -1,0 +1,314 @@
+"""Template sends checked against Meta-format definitions: each case names the path the
+refusal points at, or None when Meta would take the send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ingest.templates.definition import Definition
+from ingest.templates.validation import Mismatch, check
+
+
+def definition(name: str, components: list[dict[str, Any]], **extra: Any) -> Definition:
+    fields: dict[str, Any] = {"category": "UTILITY", "status": "APPROVED"} | extra
+    return Definition("200000000000001", name, "en_US", components=components, **fields)
+
+
+ORDER = definition("order_update", [{"type": "BODY", "text": "Order {{1}} is {{2}}."}])
+NAMED = definition(
+    "order_named",
+    [{"type": "BODY", "text": "Hi {{customer}}, order {{order_id}} shipped."}],
+    parameter_format="NAMED",
+)
+SHIPPED = definition(
+    "order_shipped",
+    [
+        {"type": "HEADER", "format": "IMAGE"},
+        {"type": "BODY", "text": "Order {{1}}"},
+        {"type": "FOOTER", "text": "Thanks"},
+        {
+            "type": "BUTTONS",
+            "buttons": [
+                {"type": "URL", "text": "Track", "url": "https://example.com/t/{{1}}"},
+                {"type": "QUICK_REPLY", "text": "Stop"},
+                {"type": "PHONE_NUMBER", "text": "Call", "phone_number": "+15550001111"},
+            ],
+        },
+    ],
+)
+REMINDER = definition(
+    "appointment_reminder",
+    [
+        {"type": "HEADER", "format": "TEXT", "text": "Appointment {{1}}"},
+        {"type": "BODY", "text": "Total {{1}} on {{2}}"},
+    ],
+)
+COUPON = definition(
+    "coupon_offer",
+    [
+        {"type": "BODY", "text": "Save with {{1}}"},
+        {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "SAVE10"}]},
+    ],
+    category="MARKETING",
+)
+OTP = definition(
+    "otp_code",
+    [
+        {"type": "BODY", "text": "{{1}} is your verification code."},
+        {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]},
+    ],
+    category="AUTHENTICATION",
+)
+HELLO = definition("hello_world", [{"type": "BODY", "text": "Hello World"}])
+
+
+def text(value: str, name: str | None = None) -> dict[str, Any]:
+    return {"type": "text", "text": value} | ({"parameter_name": name} if name else {})
+
+
+def body(*parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "body", "parameters": list(parameters)}
+
+
+def button(sub_type: str, index: Any, *parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "button", "sub_type": sub_type, "index": index, "parameters": list(parameters)}
+
+
+IMAGE = {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://x/i.png"}}]}
+CURRENCY = {
+    "type": "currency",
+    "currency": {"fallback_value": "$10", "code": "USD", "amount_1000": 10000},
+}
+WHEN = {"type": "date_time", "date_time": {"fallback_value": "May 1, 2026"}}
+C0 = "template.components[0]"
+C1 = "template.components[1]"
+
+CASES: list[tuple[str, Definition, list[dict[str, Any]], str | None]] = [
+    ("positional", ORDER, [body(text("A-1"), text("late"))], None),
+    ("one parameter short", ORDER, [body(text("A-1"))], f"{C0}.parameters"),
+    ("no body", ORDER, [], "template.components"),
+    ("currency and date_time", ORDER, [body(CURRENCY, WHEN)], None),
+    (
+        "bad currency code",
+        ORDER,
+        [
+            body(
+                CURRENCY | {"currency": {"fallback_value": "$1", "code": "usd", "amount_1000": 1}},
+                WHEN,
+            )
+        ],
+        f"{C0}.parameters[0].currency.code",
+    ),
+    (
+        "float amount",
+        ORDER,
+        [
+            body(
+                {
+                    "type": "currency",
+                    "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1.5},
+                },
+                WHEN,
+            )
+        ],
+        f"{C0}.parameters[0].currency.amount_1000",
+    ),
+    (
+        "an image in the body",
+        ORDER,
+        [body(text("A"), {"type": "image", "image": {"id": "1"}})],
+        f"{C0}.parameters[1].type",
+    ),
+    ("newline", ORDER, [body(text("A\n1"), text("x"))], f"{C0}.parameters[0].text"),
+    ("tab", ORDER, [body(text("A"), text("x\ty"))], f"{C0}.parameters[1].text"),
+    ("five spaces", ORDER, [body(text("A     1"), text("x"))], f"{C0}.parameters[0].text"),
+    ("four spaces", ORDER, [body(text("A    1"), text("x"))], None),
+    ("blank", ORDER, [body(text(" "), text("x"))], f"{C0}.parameters[0].text"),
+    (
+        "body too long once filled",
+        ORDER,
+        [body(text("x" * 1000), text("y" * 20))],
+        f"{C0}.parameters",
+    ),
+    ("two bodies", ORDER, [body(text("a"), text("b")), body(text("a"), text("b"))], C1),
+    ("named", NAMED, [body(text("Ana", "customer"), text("A-1", "order_id"))], None),
+    ("named, any order", NAMED, [body(text("A-1", "order_id"), text("Ana", "customer"))], None),
+    (
+        "named, one unnamed",
+        NAMED,
+        [body(text("Ana", "customer"), text("A-1"))],
+        f"{C0}.parameters[1].parameter_name",
+    ),
+    (
+        "named, twice",
+        NAMED,
+        [body(text("Ana", "customer"), text("Bo", "customer"))],
+        f"{C0}.parameters[1].parameter_name",
+    ),
+    (
+        "named, unknown name",
+        NAMED,
+        [body(text("Ana", "customer"), text("A-1", "order"))],
+        f"{C0}.parameters[1].parameter_name",
+    ),
+    (
+        "media header and url suffix",
+        SHIPPED,
+        [IMAGE, body(text("A-1")), button("url", "0", text("A-1"))],
+        None,
+    ),
+    (
+        "quick reply payload",
+        SHIPPED,
+        [
+            IMAGE,
+            body(text("A-1")),
+            button("url", 0, text("A-1")),
+            button("quick_reply", "1", {"type": "payload", "payload": "STOP"}),
+        ],
+        None,
+    ),
+    (
+        "quick reply, two payloads",
+        SHIPPED,
+        [
+            IMAGE,
+            body(text("A-1")),
+            button("url", 0, text("A-1")),
+            button(
+                "quick_reply",
+                "1",
+                {"type": "payload", "payload": "S"},
+                {"type": "payload", "payload": "T"},
+            ),
+        ],
+        "template.components[3].parameters",
+    ),
+    (
+        "no header",
+        SHIPPED,
+        [body(text("A-1")), button("url", "0", text("A-1"))],
+        "template.components",
+    ),
+    (
+        "video for an image header",
+        SHIPPED,
+        [
+            {"type": "header", "parameters": [{"type": "video", "video": {"id": "7"}}]},
+            body(text("A-1")),
+            button("url", "0", text("A-1")),
+        ],
+        f"{C0}.parameters[0].type",
+    ),
+    (
+        "image with id and link",
+        SHIPPED,
+        [
+            {
+                "type": "header",
+                "parameters": [{"type": "image", "image": {"id": "7", "link": "https://x"}}],
+            },
+            body(text("A-1")),
+            button("url", "0", text("A-1")),
+        ],
+        f"{C0}.parameters[0].image",
+    ),
+    ("no url suffix", SHIPPED, [IMAGE, body(text("A-1"))], "template.components"),
+    (
+        "url button as quick reply",
+        SHIPPED,
+        [IMAGE, body(text("A-1")), button("quick_reply", "0", text("A-1"))],
+        "template.components[2].sub_type",
+    ),
+    (
+        "button without index",
+        SHIPPED,
+        [
+            IMAGE,
+            body(text("A-1")),
+            {"type": "button", "sub_type": "url", "parameters": [text("x")]},
+        ],
+        "template.components[2].index",
+    ),
+    (
+        "parameters for the phone button",
+        SHIPPED,
+        [
+            IMAGE,
+            body(text("A-1")),
+            button("url", "0", text("A-1")),
+            button("phone_number", "2", text("x")),
+        ],
+        "template.components[3].parameters",
+    ),
+    (
+        "text header",
+        REMINDER,
+        [{"type": "header", "parameters": [text("May 1")]}, body(CURRENCY, WHEN)],
+        None,
+    ),
+    (
+        "text header too long",
+        REMINDER,
+        [{"type": "header", "parameters": [text("x" * 50)]}, body(CURRENCY, WHEN)],
+        f"{C0}.parameters",
+    ),
+    (
+        "currency in a header",
+        REMINDER,
+        [{"type": "header", "parameters": [CURRENCY]}, body(CURRENCY, WHEN)],
+        f"{C0}.parameters[0].type",
+    ),
+    (
+        "coupon",
+        COUPON,
+        [
+            body(text("a")),
+            button("copy_code", "0", {"type": "coupon_code", "coupon_code": "SAVE10"}),
+        ],
+        None,
+    ),
+    (
+        "coupon of 16",
+        COUPON,
+        [
+            body(text("a")),
+            button("copy_code", "0", {"type": "coupon_code", "coupon_code": "X" * 16}),
+        ],
+        f"{C1}.parameters[0].coupon_code",
+    ),
+    (
+        "coupon as text",
+        COUPON,
+        [body(text("a")), button("copy_code", "0", text("SAVE10"))],
+        f"{C1}.parameters[0].type",
+    ),
+    ("otp", OTP, [body(text("123456")), button("url", "0", text("123456"))], None),
+    ("otp without button", OTP, [body(text("123456"))], "template.components"),
+    (
+        "otp of 16",
+        OTP,
+        [body(text("1" * 16)), button("url", "0", text("1" * 16))],
+        f"{C1}.parameters[0].text",
+    ),
+    ("no variables", HELLO, [], None),
+    ("parameters for no variables", HELLO, [body(text("x"))], f"{C0}.parameters"),
+]
+
+
+@pytest.mark.parametrize(
+    ("template", "components", "path"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_a_send_fits_its_template_or_is_refused_at_the_path(
+    template: Definition, components: list[dict[str, Any]], path: str | None
+) -> None:
+    if path is None:
+        check(template, components)
+        return
+    with pytest.raises(Mismatch) as refused:
+        check(template, components)
+    assert refused.value.path == path, refused.value.message
