@@ -18,6 +18,7 @@ from wa_sandbox.meta import sign
 
 TOKEN = "sandbox-access-token"
 PHONE_ID = "100000000000001"
+WABA_ID = "200000000000001"
 SECRET = "test-app-secret"
 
 
@@ -45,6 +46,16 @@ class Receiver:
             for change in entry["changes"]
             for s in change["value"].get("statuses", [])
             if s["id"] == wamid
+        ]
+
+    def changes(self, field_name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every ``field_name`` change received, as (entry, value)."""
+        return [
+            (entry, change["value"])
+            for body in self.bodies()
+            for entry in body["entry"]
+            for change in entry["changes"]
+            if change["field"] == field_name
         ]
 
     def all_signed(self) -> bool:

@@ -1,4 +1,5 @@
-"""The sandbox HTTP app: Meta's send endpoint and the ``/_sandbox`` control API.
+"""The sandbox HTTP app: Meta's send endpoint, its template catalogue, and the
+``/_sandbox`` control API.
 
 aiohttp rather than FastAPI here: a fault injector must be able to reset a connection
 (only a raw transport can), and the sandbox has to outrun the system it tests.
@@ -11,7 +12,7 @@ import random
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from wa_sandbox import meta
+from wa_sandbox import management, meta
 from wa_sandbox.config import SandboxConfig, Sender
 from wa_sandbox.limits import PairLimits, SenderLimits
 from wa_sandbox.metrics import REGISTRY, SENDS
@@ -54,8 +55,8 @@ class Sandbox:
 
     # --- send -----------------------------------------------------------------------------
 
-    def authenticate(self, phone_number_id: str, authorization: str | None) -> Sender:
-        token = (authorization or "").removeprefix("Bearer ").strip()
+    def authenticate_token(self, token: str) -> Sender:
+        """The sender whose access token this is: 190 for an unknown or expired one."""
         owner = next((s for s in self.config.senders if s.access_token == token), None)
         if owner is None:
             raise SendRejected(
@@ -69,6 +70,11 @@ class Sandbox:
                 "The access token has expired",
                 subcode=463,
             )
+        return owner
+
+    def authenticate(self, phone_number_id: str, authorization: str | None) -> Sender:
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        self.authenticate_token(token)
         sender = self.config.sender(phone_number_id)
         if sender is None or sender.access_token != token:
             raise SendRejected(
@@ -312,12 +318,18 @@ SANDBOX = web.AppKey("sandbox", Sandbox)
 # --- HTTP handlers ------------------------------------------------------------------------
 
 
-def _reject(exc: SendRejected) -> web.Response:
-    SENDS.labels(outcome=str(exc.code)).inc()
+def _error(exc: SendRejected) -> web.Response:
     return web.json_response(
-        meta.error_body(exc.code, exc.message, exc.details, subcode=exc.subcode),
+        meta.error_body(
+            exc.code, exc.message, exc.details, subcode=exc.subcode, error_type=exc.error_type
+        ),
         status=exc.status,
     )
+
+
+def _reject(exc: SendRejected) -> web.Response:
+    SENDS.labels(outcome=str(exc.code)).inc()
+    return _error(exc)
 
 
 async def _fault(sb: Sandbox, request: web.Request) -> web.StreamResponse | None:
@@ -377,6 +389,68 @@ async def send_message(request: web.Request) -> web.StreamResponse:
         sb.state.rejected[exc.code] += 1
         return _reject(exc)
     return web.json_response(sb.accept(sender, send, body, now, in_window))
+
+
+def _page_size(value: str | None) -> int:
+    """``limit``: 25 when absent, at most 100 (larger values are capped, as Meta does)."""
+    if value is None:
+        return management.DEFAULT_PAGE
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise SendRejected(400, 100, "Invalid parameter", "limit must be a positive integer")
+    return min(limit, management.MAX_PAGE)
+
+
+async def message_templates(request: web.Request) -> web.Response:
+    """Meta's ``GET /{version}/{waba_id}/message_templates``: the configured templates in
+    config order, ``limit`` per page, cursor-paged with ``after`` and ``before``, with the
+    ``fields`` asked for (all of them by default)."""
+    sb = request.app[SANDBOX]
+    authorization = request.headers.get("Authorization", "")
+    token = authorization.removeprefix("Bearer ").strip() or request.query.get("access_token", "")
+    waba_id = request.match_info["waba_id"]
+    try:
+        sb.authenticate_token(token)
+        if waba_id != sb.config.waba_id:
+            unsupported = (
+                f"Unsupported get request. Object with ID '{waba_id}' does not exist, cannot "
+                "be loaded due to missing permissions, or does not support this operation. "
+                "Please read the Graph API documentation at "
+                "https://developers.facebook.com/docs/graph-api"
+            )
+            raise SendRejected(
+                400, 100, unsupported, unsupported, subcode=33, error_type="GraphMethodException"
+            )
+        limit = _page_size(request.query.get("limit"))
+        found = management.page(
+            sb.config.templates,
+            limit,
+            after=request.query.get("after"),
+            before=request.query.get("before"),
+        )
+        if found is None:
+            raise SendRejected(400, 100, "Invalid parameter", "The cursor is not valid")
+    except SendRejected as exc:
+        return _error(exc)
+    if not found.templates:
+        return web.json_response({"data": []})
+    first = management.encode_cursor(found.templates[0])
+    last = management.encode_cursor(found.templates[-1])
+    paging: dict[str, Any] = {"cursors": {"before": first, "after": last}}
+    query = {k: v for k, v in request.query.items() if k not in ("after", "before")}
+    query["limit"] = str(limit)
+    if found.has_previous:
+        paging["previous"] = str(request.url.with_query({**query, "before": first}))
+    if found.has_next:
+        paging["next"] = str(request.url.with_query({**query, "after": last}))
+    data = [management.definition(t) for t in found.templates]
+    fields = {f.strip() for f in request.query.get("fields", "").split(",") if f.strip()}
+    if fields:  # Meta's field selection; the id always comes along
+        data = [{k: v for k, v in d.items() if k in fields or k == "id"} for d in data]
+    return web.json_response({"data": data, "paging": paging})
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -469,6 +543,77 @@ async def inbound(request: web.Request) -> web.Response:
     )
 
 
+async def _object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise management.ControlError(400, "a JSON object is required")
+    return body
+
+
+def _invalid_request(exc: ValidationError) -> web.Response:
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+    return web.json_response({"error": "invalid_request", "details": errors}, status=400)
+
+
+async def _apply(
+    request: web.Request, build: Callable[[SandboxConfig, dict[str, Any]], management.Change]
+) -> web.Response:
+    """Run a control request: the changed config takes effect and its webhook is scheduled
+    at once; the answer (202) is the change that will be delivered."""
+    sb = request.app[SANDBOX]
+    assert sb.webhooks is not None
+    try:
+        change = build(sb.config, await _object(request))
+    except management.ControlError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
+    except ValidationError as exc:
+        return _invalid_request(exc)
+    sb.config = change.config
+    sb.webhooks.schedule_change(0, change.field, change.value)
+    return web.json_response(change.scheduled(), status=202)
+
+
+async def template_status(request: web.Request) -> web.Response:
+    """``message_template_status_update``: the template's status changes (PAUSED and
+    DISABLED sends fail with 132015 and 132016, PENDING and REJECTED ones with 132001)."""
+    return await _apply(
+        request,
+        lambda config, body: management.template_status(
+            config, management.TemplateStatusChange.model_validate(body)
+        ),
+    )
+
+
+async def template_category(request: web.Request) -> web.Response:
+    """``template_category_update``: the template's category (and its pricing) changes."""
+    return await _apply(
+        request,
+        lambda config, body: management.template_category(
+            config, management.TemplateCategoryChange.model_validate(body)
+        ),
+    )
+
+
+async def sender_quality(request: web.Request) -> web.Response:
+    """``phone_number_quality_update``: the sender's messaging limit, quality rating and
+    (with ``throughput_mps``) its 130429 cap change."""
+    phone_number_id = request.match_info["phone_number_id"]
+    return await _apply(
+        request,
+        lambda config, body: management.phone_number_quality(
+            config, phone_number_id, management.QualityChange.model_validate(body)
+        ),
+    )
+
+
+async def account(request: web.Request) -> web.Response:
+    """``account_update``: the event and whatever else the body holds, as the value."""
+    return await _apply(request, management.account_update)
+
+
 async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "healthy"})
 
@@ -495,12 +640,17 @@ def create_app(config: SandboxConfig) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/{version}/{phone_number_id}/messages", send_message)
+    app.router.add_get("/{version}/{waba_id}/message_templates", message_templates)
     app.router.add_get("/_sandbox/messages", list_messages)
     app.router.add_get("/_sandbox/stats", stats)
     app.router.add_get("/_sandbox/config", get_config)
     app.router.add_post("/_sandbox/config", update_config)
     app.router.add_post("/_sandbox/reset", reset)
     app.router.add_post("/_sandbox/inbound", inbound)
+    app.router.add_post("/_sandbox/templates/status", template_status)
+    app.router.add_post("/_sandbox/templates/category", template_category)
+    app.router.add_post("/_sandbox/senders/{phone_number_id}/quality", sender_quality)
+    app.router.add_post("/_sandbox/account", account)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     return app

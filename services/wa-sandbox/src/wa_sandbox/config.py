@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tomllib
 from importlib.resources import files
 from pathlib import Path
@@ -21,6 +23,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+MessagingLimit = Literal[
+    "TIER_NOT_SET",
+    "TIER_50",
+    "TIER_250",
+    "TIER_1K",
+    "TIER_2K",
+    "TIER_10K",
+    "TIER_100K",
+    "TIER_UNLIMITED",
+]
+"""Meta's messaging-limit tiers as ``phone_number_quality_update`` names them."""
+
+QualityRating = Literal["GREEN", "YELLOW", "RED", "UNKNOWN"]
+
+
 class Sender(_Strict):
     phone_number_id: str
     display_phone_number: str
@@ -28,6 +45,9 @@ class Sender(_Strict):
     throughput_mps: float = Field(default=80, gt=0, le=10_000)
     registered: bool = True
     token_expired: bool = False
+    messaging_limit: MessagingLimit = "TIER_250"
+    """Reported in ``phone_number_quality_update`` webhooks; not enforced."""
+    quality_rating: QualityRating = "GREEN"
 
 
 class PairLimit(_Strict):
@@ -41,6 +61,14 @@ class Policy(_Strict):
     undeliverable: list[str] = Field(default_factory=list)
     undeliverable_prefixes: list[str] = Field(default_factory=list)
     marketing_opt_outs: list[str] = Field(default_factory=list)
+    reject_parameter_whitespace: bool = True
+    """Body and header text parameters with a newline, a tab or more than four consecutive
+    spaces fail with 132018 (third-party reports of Meta's rule)."""
+    coupon_code_max_length: int = Field(default=15, ge=1)
+    """A copy-code button's ``coupon_code``: 15 in Meta's coupon-template page, 20 in a
+    later revision of it."""
+    otp_code_max_length: int = Field(default=15, ge=1)
+    """The one-time password of an authentication template (body and button parameter)."""
 
 
 class Identity(_Strict):
@@ -88,8 +116,15 @@ class Webhooks(_Strict):
     max_batch: int = Field(default=100, ge=1)
 
 
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+"""A variable in a template text: ``{{1}}`` or ``{{customer}}``."""
+
+TemplateStatus = Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED"]
+
+
 class Component(_Strict):
-    """What a template component expects: how many parameters, of which format."""
+    """What a template component expects (how many parameters, of which format) and, for
+    the catalogue, what it says. Texts left out are generated."""
 
     type: Literal["header", "body", "button", "footer"]
     format: Literal["text", "image", "video", "document", "location"] | None = None
@@ -97,13 +132,74 @@ class Component(_Strict):
     named: list[str] | None = None
     sub_type: str | None = None
     index: int | None = None
+    text: str | None = None
+    """Header, body or footer text with its ``{{n}}``/``{{name}}`` variables; a button's
+    label."""
+    url: str | None = None
+    """A URL button's address; ``{{1}}`` marks the suffix a send supplies."""
+    example: str | None = None
+    """A copy-code button's sample code."""
+    otp_type: Literal["COPY_CODE", "ONE_TAP", "ZERO_TAP"] = "COPY_CODE"
+    """The one-time-password button of an authentication template."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _copy_code_takes_a_code(cls, data: Any) -> Any:
+        """A copy-code button takes its code as one parameter unless configured otherwise."""
+        if (
+            isinstance(data, dict)
+            and data.get("sub_type") == "copy_code"
+            and data.get("parameters") is None
+        ):
+            return {**data, "parameters": 1}
+        return data
+
+    @model_validator(mode="after")
+    def _texts_match_parameters(self) -> Component:
+        if self.type in ("header", "body") and self.text is not None:
+            found = PLACEHOLDER.findall(self.text)
+            if sorted(found) != sorted(self.variables()):
+                raise ValueError(
+                    f"{self.type} text has the variables {found}, "
+                    f"its parameters are {self.variables()}"
+                )
+        if self.url is not None and self.parameters and "{{1}}" not in self.url:
+            raise ValueError("a URL button with a parameter needs {{1}} in its url")
+        return self
+
+    def variables(self) -> list[str]:
+        """The variable names of the component's text, in order: ``1``..``n`` or the named."""
+        if self.named is not None:
+            return list(self.named)
+        return [str(i) for i in range(1, self.parameters + 1)]
+
+
+def template_id(name: str, language: str) -> str:
+    """A stable 15-digit id for a template that has none configured (Meta's template ids
+    are numeric strings)."""
+    digest = int(hashlib.sha256(f"{name}:{language}".encode()).hexdigest(), 16)
+    return str(10**14 + digest % (9 * 10**14))
 
 
 class Template(_Strict):
+    id: str = Field(pattern=r"^[1-9][0-9]{0,15}$")
     name: str
     language: str
     category: Literal["marketing", "utility", "authentication"]
+    status: TemplateStatus = "APPROVED"
     components: list[Component] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("id") is None
+            and isinstance(data.get("name"), str)
+            and isinstance(data.get("language"), str)
+        ):
+            return {**data, "id": template_id(data["name"], data["language"])}
+        return data
 
 
 class SandboxConfig(_Strict):
@@ -120,6 +216,16 @@ class SandboxConfig(_Strict):
     latency: Latency = Field(default_factory=Latency)
     webhooks: Webhooks = Field(default_factory=Webhooks)
     templates: list[Template] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _templates_unique(self) -> SandboxConfig:
+        pairs = [(t.name, t.language) for t in self.templates]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("two templates have the same name and language")
+        ids = [t.id for t in self.templates]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two templates have the same id")
+        return self
 
     def sender(self, phone_number_id: str) -> Sender | None:
         return next((s for s in self.senders if s.phone_number_id == phone_number_id), None)

@@ -19,12 +19,17 @@ def fbtrace_id() -> str:
 
 
 def error_body(
-    code: int, message: str, details: str, *, subcode: int | None = None
+    code: int,
+    message: str,
+    details: str,
+    *,
+    subcode: int | None = None,
+    error_type: str = "OAuthException",
 ) -> dict[str, Any]:
     """``{"error":{message,type,code,error_data{details},fbtrace_id}}`` as Meta sends it."""
     error: dict[str, Any] = {
         "message": f"(#{code}) {message}",
-        "type": "OAuthException",
+        "type": error_type,
         "code": code,
         "error_data": {"messaging_product": "whatsapp", "details": details},
         "fbtrace_id": fbtrace_id(),
@@ -86,6 +91,22 @@ def webhook_envelope(
                         },
                     }
                 ],
+            }
+        ],
+    }
+
+
+def change_envelope(waba_id: str, field: str, value: dict[str, Any], at: float) -> dict[str, Any]:
+    """A WhatsApp Business Account change other than ``messages`` (template status, template
+    category, phone number quality, account update): ``value`` is the object itself, and the
+    entry carries the trigger ``time``, as Meta's webhook references show."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": waba_id,
+                "time": int(at),
+                "changes": [{"value": value, "field": field}],
             }
         ],
     }

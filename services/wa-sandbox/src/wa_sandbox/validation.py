@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from wa_sandbox.config import Component, Identity, SandboxConfig, Template
+from wa_sandbox.config import Component, Identity, Policy, SandboxConfig, Template
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
 SUPPORTED_TYPES = frozenset({"text", "template"}) | MEDIA_TYPES
@@ -16,13 +16,22 @@ MAX_CALLBACK_BYTES = 512
 BODY_PARAMETER_TYPES = frozenset({"text", "currency", "date_time"})
 BUTTON_PARAMETER_TYPES = {"url": "text", "quick_reply": "payload", "copy_code": "coupon_code"}
 _DIGITS = re.compile(r"[\s()\-.+]")
+_LOOSE_WHITESPACE = re.compile(r"[\n\r\t]| {5,}")
+"""What Meta refuses in a body or header text parameter: a newline or tab, or more than
+four consecutive spaces."""
 
 
 class SendRejected(Exception):
     """A synchronous Cloud API error: HTTP status, Meta code, message and details."""
 
     def __init__(
-        self, status: int, code: int, message: str, details: str, subcode: int | None = None
+        self,
+        status: int,
+        code: int,
+        message: str,
+        details: str,
+        subcode: int | None = None,
+        error_type: str = "OAuthException",
     ) -> None:
         super().__init__(f"({code}) {message}: {details}")
         self.status = status
@@ -30,6 +39,7 @@ class SendRejected(Exception):
         self.message = message
         self.details = details
         self.subcode = subcode
+        self.error_type = error_type
 
 
 def invalid(details: str) -> SendRejected:
@@ -180,17 +190,34 @@ def _template(obj: dict[str, Any], config: SandboxConfig) -> Template:
     if not isinstance(name, str) or not isinstance(code, str):
         raise invalid("template.name and template.language.code are required")
     template = config.template(name, code)
-    if template is None:
+    if template is None or template.status in ("PENDING", "REJECTED"):
+        # Meta answers a template it has not approved as one it does not have.
         raise SendRejected(
             404,
             132001,
             "Template name does not exist in the translation",
             f"template name ({name}) does not exist in {code}",
         )
+    if template.status == "PAUSED":
+        raise SendRejected(
+            400,
+            132015,
+            "Template is Paused",
+            f"Template {name} is paused due to low quality so it cannot be sent in a "
+            "template message",
+        )
+    if template.status == "DISABLED":
+        raise SendRejected(
+            400,
+            132016,
+            "Template has been disabled",
+            f"Template {name} has been paused too many times due to low quality and is now "
+            "permanently disabled",
+        )
     components = obj.get("components", [])
     if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
         raise invalid("template.components must be a list of objects")
-    _check_components(template, components)
+    _check_components(template, components, config.policy)
     return template
 
 
@@ -220,6 +247,15 @@ def _format(template: Template, where: str, details: str) -> SendRejected:
     )
 
 
+def _parameter_issue(template: Template, where: str, details: str) -> SendRejected:
+    return SendRejected(
+        400,
+        132018,
+        "There's an issue with the parameters in your template",
+        f"{where} of template {template.name}: {details}",
+    )
+
+
 def _key(component: dict[str, Any]) -> tuple[str, str | None, int | None]:
     ctype = str(component.get("type", "")).lower()
     if ctype != "button":
@@ -231,17 +267,26 @@ def _key(component: dict[str, Any]) -> tuple[str, str | None, int | None]:
     return ctype, component.get("sub_type"), index
 
 
-def _check_components(template: Template, sent: list[dict[str, Any]]) -> None:
+def _check_components(template: Template, sent: list[dict[str, Any]], policy: Policy) -> None:
     expected = {(c.type, c.sub_type, c.index): c for c in template.components}
     given = {_key(c): c for c in sent}
     for key in given.keys() - expected.keys():
+        if key[0] == "button":
+            other = next((c for c in template.components if c.index == key[2]), None)
+            if other is not None:
+                raise _format(
+                    template, f"button {key[2]}", f"the button is a {other.sub_type} button"
+                )
         where = key[0] if key[0] != "button" else f"button {key[2]}"
         raise _mismatch(template, where, 0, len(_parameters(given[key])))
     for key, spec in expected.items():
-        _check_component(template, spec, _parameters(given[key]) if key in given else [])
+        params = _parameters(given[key]) if key in given else []
+        _check_component(template, spec, params, policy)
 
 
-def _check_component(template: Template, spec: Component, params: list[dict[str, Any]]) -> None:
+def _check_component(
+    template: Template, spec: Component, params: list[dict[str, Any]], policy: Policy
+) -> None:
     where = spec.type if spec.type != "button" else f"button {spec.index}"
     if spec.type == "header" and spec.format not in (None, "text"):
         if len(params) != 1:
@@ -249,14 +294,12 @@ def _check_component(template: Template, spec: Component, params: list[dict[str,
         if params[0].get("type") != spec.format:
             raise _format(template, where, f"expected a {spec.format} parameter")
         return
+    if spec.type == "button":
+        _check_button(template, spec, params, policy, where)
+        return
     wanted = len(spec.named) if spec.named is not None else spec.parameters
     if len(params) != wanted:
         raise _mismatch(template, where, wanted, len(params))
-    if spec.type == "button":
-        ptype = BUTTON_PARAMETER_TYPES.get(spec.sub_type or "", "text")
-        if any(p.get("type") != ptype for p in params):
-            raise _format(template, where, f"expected {ptype} parameters")
-        return
     if any(p.get("type") not in BODY_PARAMETER_TYPES for p in params):
         raise _format(template, where, "parameters must be text, currency or date_time")
     names = [p.get("parameter_name") for p in params]
@@ -264,3 +307,56 @@ def _check_component(template: Template, spec: Component, params: list[dict[str,
         raise _format(template, where, f"expected named parameters {spec.named}")
     if spec.named is None and any(n is not None for n in names):
         raise _format(template, where, "this template takes positional parameters")
+    texts = [p.get("text") for p in params if p.get("type") == "text"]
+    if policy.reject_parameter_whitespace and any(
+        isinstance(t, str) and _LOOSE_WHITESPACE.search(t) for t in texts
+    ):
+        raise _parameter_issue(
+            template,
+            where,
+            "Param text cannot have new-line/tab characters or more than 4 consecutive spaces",
+        )
+    if template.category == "authentication" and spec.type == "body":
+        for i, t in enumerate(texts):
+            if isinstance(t, str) and len(t) > policy.otp_code_max_length:
+                raise _parameter_issue(
+                    template,
+                    where,
+                    f"template parameter at index {i} exceeds the maximum length in the "
+                    f"AUTHENTICATION category ({policy.otp_code_max_length} characters)",
+                )
+
+
+def _check_button(
+    template: Template,
+    spec: Component,
+    params: list[dict[str, Any]],
+    policy: Policy,
+    where: str,
+) -> None:
+    """A quick-reply button takes at most its payload; a URL button its suffix; a copy-code
+    button its code; the one-time-password button of an authentication template (sent as a
+    URL button) the code."""
+    sub_type = spec.sub_type or ""
+    if sub_type == "quick_reply":
+        if len(params) > 1:
+            raise _mismatch(template, where, 1, len(params))
+        if params and not (
+            params[0].get("type") == "payload" and isinstance(params[0].get("payload"), str)
+        ):
+            raise _format(template, where, "expected a payload parameter")
+        return
+    if len(params) != spec.parameters:
+        raise _mismatch(template, where, spec.parameters, len(params))
+    ptype = BUTTON_PARAMETER_TYPES.get(sub_type, "text")
+    if any(p.get("type") != ptype or not isinstance(p.get(ptype), str) for p in params):
+        raise _format(template, where, f"expected {ptype} parameters")
+    if sub_type == "copy_code":
+        limit, what = policy.coupon_code_max_length, "coupon_code"
+    elif template.category == "authentication":
+        limit, what = policy.otp_code_max_length, "one-time password"
+    else:
+        return
+    for p in params:
+        if len(p[ptype]) > limit:
+            raise _parameter_issue(template, where, f"the {what} is longer than {limit} characters")

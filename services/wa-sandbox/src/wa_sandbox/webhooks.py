@@ -3,6 +3,9 @@
 Statuses that fall due within ``batch_window`` of each other go out in one POST, as Meta
 batches them, which also keeps the sandbox fast at 1,000 sends/s. Every wait is multiplied
 by ``time_scale`` so tests can compress minutes of retries into moments.
+
+Changes of other fields than ``messages`` (template status and category, phone number
+quality, account updates) go out one per POST, signed and retried the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from wa_sandbox.config import SandboxConfig
-from wa_sandbox.meta import sign, webhook_envelope
+from wa_sandbox.meta import change_envelope, sign, webhook_envelope
 from wa_sandbox.metrics import WEBHOOKS
 from wa_sandbox.state import SandboxState
 
@@ -32,9 +35,12 @@ class _Pending:
     due: float
     seq: int
     phone_number_id: str = field(compare=False)
-    field_name: str = field(compare=False)  # "statuses" or "messages"
+    field_name: str = field(compare=False)
+    """``statuses`` or ``messages`` of a ``messages`` change; the change's field otherwise."""
     item: dict[str, Any] = field(compare=False)
     contact: dict[str, Any] | None = field(compare=False, default=None)
+    change: bool = field(compare=False, default=False)
+    """``item`` is the whole value of a ``field_name`` change."""
 
 
 class WebhookScheduler:
@@ -85,6 +91,16 @@ class WebhookScheduler:
         )
         self._wake.set()
 
+    def schedule_change(self, delay: float, field_name: str, value: dict[str, Any]) -> None:
+        """Deliver a ``field_name`` change whose value is ``value`` after ``delay`` seconds
+        of sandbox time, in a POST of its own."""
+        due = time.monotonic() + delay * self._config().webhooks.time_scale
+        heapq.heappush(
+            self._heap,
+            _Pending(due, next(self._seq), "", field_name, value, change=True),
+        )
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
             if not self._heap:
@@ -100,33 +116,42 @@ class WebhookScheduler:
             self._flush_due()
 
     def _flush_due(self) -> None:
-        cfg = self._config().webhooks
+        config = self._config()
+        cfg = config.webhooks
         horizon = time.monotonic() + cfg.batch_window * cfg.time_scale
         groups: dict[tuple[str, str], list[_Pending]] = {}
+        changes: list[_Pending] = []
         while self._heap and self._heap[0].due <= horizon:
             pending = heapq.heappop(self._heap)
-            groups.setdefault((pending.phone_number_id, pending.field_name), []).append(pending)
+            if pending.change:
+                changes.append(pending)
+            else:
+                groups.setdefault((pending.phone_number_id, pending.field_name), []).append(pending)
         for (phone_number_id, field_name), items in groups.items():
+            sender = config.sender(phone_number_id)
+            display = sender.display_phone_number if sender else ""
             for start in range(0, len(items), cfg.max_batch):
                 chunk = items[start : start + cfg.max_batch]
                 value: dict[str, Any] = {field_name: [p.item for p in chunk]}
                 contacts = [p.contact for p in chunk if p.contact is not None]
                 if contacts:
                     value["contacts"] = contacts
-                task = asyncio.create_task(self._post(phone_number_id, value))
-                self._posts.add(task)
-                task.add_done_callback(self._posts.discard)
+                self._spawn(webhook_envelope(config.waba_id, display, phone_number_id, value))
+        for pending in changes:
+            self._spawn(
+                change_envelope(config.waba_id, pending.field_name, pending.item, time.time())
+            )
 
-    async def _post(self, phone_number_id: str, value: dict[str, Any]) -> None:
+    def _spawn(self, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        task = asyncio.create_task(self._post(body))
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
+
+    async def _post(self, body: bytes) -> None:
         config = self._config()
         if not config.webhook_url:
             return
-        sender = config.sender(phone_number_id)
-        display = sender.display_phone_number if sender else ""
-        body = json.dumps(
-            webhook_envelope(config.waba_id, display, phone_number_id, value),
-            separators=(",", ":"),
-        ).encode()
         headers = {
             "Content-Type": "application/json",
             "X-Hub-Signature-256": sign(config.app_secret, body),
