@@ -8,14 +8,25 @@ from datetime import datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, select, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from tests.conftest import Stack
 
 from notif_core.db import Rows, autocommit, execute_at_once, make_engine
 from notif_core.ids import new_id
+from notif_core.outages import dependency_down
 
 metadata = MetaData(schema="public")
 things = Table(
@@ -98,3 +109,33 @@ async def test_under_autocommit_each_statement_commits_at_once(stack: Stack) -> 
     await engine.dispose()
     assert seen_inside == 1
     assert seen_before_commit == 1
+
+
+blobs = Table(
+    "blobs", metadata, Column("id", Integer, primary_key=True), Column("body", LargeBinary)
+)
+
+
+async def test_bytes_round_trip_and_a_cancelled_statement_is_not_a_lost_connection(
+    stack: Stack,
+) -> None:
+    engine = make_engine(stack.new_database("blobs"), pool_size=1)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: blobs.create(sync))
+    every_byte = bytes(range(256)) * 3
+    auto = autocommit(engine)
+    async with auto.connect() as conn:
+        await execute_at_once(conn, [Rows(blobs, ("id", "body"), [(1, every_byte), (2, b"")])])
+    async with engine.connect() as conn:
+        stored = dict((await conn.execute(select(blobs.c.id, blobs.c.body))).all())
+    assert stored == {1: every_byte, 2: b""}
+
+    # A statement the server cancels (statement_timeout) leaves a working connection: it
+    # is not taken for an outage, so a group commit splits instead of answering 503.
+    async with auto.connect() as conn:
+        await conn.execute(text("SET statement_timeout = 50"))
+        with pytest.raises(DBAPIError) as cancelled:
+            await execute_at_once(conn, ["SELECT pg_sleep(2)"])
+    assert not cancelled.value.connection_invalidated
+    assert dependency_down(cancelled.value) is None
+    await engine.dispose()

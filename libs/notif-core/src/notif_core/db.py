@@ -158,7 +158,9 @@ async def execute_at_once(conn: AsyncConnection, statements: Sequence[Rows | str
     try:
         await cursor.execute(b"; ".join(parts))
     except psycopg.Error as exc:  # raised as SQLAlchemy would, so callers handle one kind
-        lost = isinstance(exc, psycopg.OperationalError)
+        # Lost only when the connection is: a statement timeout (QueryCanceled) is an
+        # OperationalError too, on a connection that still works.
+        lost = isinstance(exc, psycopg.OperationalError) and (driver.closed or driver.broken)
         if lost:
             await conn.invalidate()
         raise DBAPIError.instance(

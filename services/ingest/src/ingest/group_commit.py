@@ -14,10 +14,14 @@ webhooks (``webhooks/webhook_inbox.py``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
+
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ingest.metrics import GROUP_SECONDS, GROUP_SIZE
 from notif_core.logging import get_logger
@@ -25,9 +29,20 @@ from notif_core.outages import dependency_down
 
 log = get_logger(__name__)
 MAX_GROUP = 128
+MAX_GROUP_BYTES = 1024 * 1024
+"""A group holds at most this many bytes of items (by the writer's ``size``), so a burst of
+large webhook bodies is written a few at a time, never as one huge statement; an item
+larger than this goes alone."""
 IN_FLIGHT = 2
 """Transactions writing at once. While one waits for its round trips and its WAL flush
 (slow when the event loop is busy with requests), the next group is already on its way."""
+QUEUE_WAIT_SECONDS = 2.0
+"""How long a submission may wait for a place in a group, as long as the database pool's
+own wait: while PostgreSQL hangs, both slots stay busy, and the requests behind them are
+answered 503 (``PoolTimeout``) instead of waiting for as long as the hang lasts. One
+already taken into a group waits for its outcome, so a 503 never answers a stored item."""
+STOP_SECONDS = 10.0
+"""How long :meth:`GroupCommit.stop` waits for the groups being written."""
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -41,46 +56,87 @@ Writer = Literal["notifications", "webhooks"]
 @dataclass
 class _Submission(Generic[Item, Result]):
     item: Item
+    size: int
     done: asyncio.Future[Result] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    taken: bool = False
+    """Taken into a group: its outcome is the write's."""
+
+
+def _unavailable() -> PoolTimeout:
+    return PoolTimeout("the database took no write within the group commit's wait")
 
 
 class GroupCommit(Generic[Item, Result]):
     """``await group.submit(item)`` returns once ``item`` is committed, with its outcome.
 
-    The gathering task starts with the first submission; :meth:`stop` ends it after the
-    groups being written have answered."""
+    The gathering task starts with the first submission, in a context of its own (not the
+    first request's: its log fields and trace); :meth:`stop` answers what still waits and
+    ends it after the groups being written have answered."""
 
-    def __init__(self, write: Write[Item, Result], writer: Writer) -> None:
+    def __init__(
+        self, write: Write[Item, Result], writer: Writer, size: Callable[[Item], int] | None = None
+    ) -> None:
         self._write = write
         self._writer = writer
-        self._queue: asyncio.Queue[_Submission[Item, Result]] = asyncio.Queue()
+        self._size = size
+        self._queue: deque[_Submission[Item, Result]] = deque()
+        self._waiting = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._writing: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
+        """Raises ``PoolTimeout`` (answered 503) when no group took it within
+        :data:`QUEUE_WAIT_SECONDS`, and whatever the write raised for it."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run())
-        submission: _Submission[Item, Result] = _Submission(item)
-        self._queue.put_nowait(submission)
-        return await submission.done
+            self._task = asyncio.create_task(self._run(), context=contextvars.Context())
+        submission: _Submission[Item, Result] = _Submission(
+            item, self._size(item) if self._size else 0
+        )
+        self._queue.append(submission)
+        self._waiting.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(submission.done), QUEUE_WAIT_SECONDS)
+        except TimeoutError:
+            if submission.taken:
+                return await submission.done
+            self._queue.remove(submission)
+            raise _unavailable() from None
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await asyncio.gather(*self._writing, return_exceptions=True)  # answer those written
+        while self._queue:  # never to be written: answered as an outage, retried by callers
+            waiting = self._queue.popleft()
+            if not waiting.done.done():
+                waiting.done.set_exception(_unavailable())
+        if self._writing:  # answer those being written, unless the database hangs
+            await asyncio.wait(self._writing, timeout=STOP_SECONDS)
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
+            if not self._queue:
+                self._waiting.clear()
+                await self._waiting.wait()
+                continue
             await self._slots.acquire()  # requests keep gathering while every slot is busy
-            group = [first]
-            while len(group) < MAX_GROUP and not self._queue.empty():
-                group.append(self._queue.get_nowait())
+            group: list[_Submission[Item, Result]] = []
+            size = 0
+            while self._queue and len(group) < MAX_GROUP:
+                nxt = self._queue[0]
+                if group and size + nxt.size > MAX_GROUP_BYTES:
+                    break
+                self._queue.popleft()
+                nxt.taken = True
+                group.append(nxt)
+                size += nxt.size
+            if not group:  # every one gave up waiting meanwhile
+                self._slots.release()
+                continue
             task = asyncio.create_task(self._commit(group))
             self._writing.add(task)
             task.add_done_callback(self._finished)

@@ -41,7 +41,9 @@ class GroupCommitter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._autocommit = autocommit(engine)
-        self._group: GroupCommit[_Submission, Outcome] = GroupCommit(self._write, "notifications")
+        self._group: GroupCommit[_Submission, Outcome] = GroupCommit(
+            self._write, "notifications", size=lambda sub: sum(len(p.body) for p in sub.prepared)
+        )
 
     async def stop(self) -> None:
         await self._group.stop()

@@ -80,7 +80,9 @@ class WebhookInbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._autocommit = autocommit(engine)
-        self._group: GroupCommit[_Statuses, None] = GroupCommit(self._write_group, "webhooks")
+        self._group: GroupCommit[_Statuses, None] = GroupCommit(
+            self._write_group, "webhooks", size=lambda body: len(body.raw)
+        )
         self._committed = RecentIds()
         """Best effort, per replica: the ledger still stores each event once."""
 
