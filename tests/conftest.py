@@ -176,6 +176,7 @@ def services(stack: Stack) -> Iterator[Services]:
         "CALLBACK_RETRY_CAP_SECONDS": "1",
         "QUEUE_METRICS_INTERVAL": "2",
         "DRAIN_SECONDS": "10",
+        "TEMPLATE_HOLD_SECONDS": "1",
         # Tenant walls as in production: a tenant sends only from numbers assigned to it
         # (the dev tenant of `api_key` holds the sandbox's sender, devtenant.py); a tenant
         # without numbers gets 422 no_sender_assigned.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -31,6 +31,7 @@ from dispatcher.decisions import (
     Send,
     Sent,
     Settled,
+    StoppedTemplate,
     Suppress,
     Wait,
     WaitForPair,
@@ -109,6 +110,7 @@ def test_a_command_past_expires_at_expires(expires_in: float | None, expired: bo
 # --- the recipient ------------------------------------------------------------------------
 
 HOUR = 3600.0
+DAY = 24 * HOUR
 
 
 @pytest.mark.parametrize(
@@ -195,6 +197,33 @@ def test_a_window_closed_here_fails_as_meta_would() -> None:
     assert verdict.error.code == 131047
     assert verdict.error is WINDOW_CLOSED
     assert "checked before calling Meta" in (verdict.error.details or "")
+
+
+@pytest.mark.parametrize(
+    ("status", "mode", "accepted_ago", "expected"),
+    [
+        (None, "hold", 0.0, None),
+        (None, "fail", 0.0, None),
+        ("PAUSED", "hold", 10.0, Wait(60.0, "template")),
+        ("DISABLED", "hold", HOUR, Wait(60.0, "template")),
+        ("PAUSED", "hold", DAY, 132015),  # held as long as allowed: Meta's code
+        ("PAUSED", "fail", 0.0, 132015),
+        ("DISABLED", "fail", 0.0, 132016),
+        ("REJECTED", "fail", 0.0, 132001),
+        ("PENDING", "fail", 0.0, 132001),
+    ],
+)
+def test_a_template_meta_stopped_sending_is_held_or_fails_with_its_code(
+    status: str | None, mode: Literal["hold", "fail"], accepted_ago: float, expected: object
+) -> None:
+    cmd = command(message=TEMPLATE, accepted_ago=accepted_ago)
+    verdict = decisions.on_template(cmd, status, NOW, mode, 60.0, DAY)
+    if isinstance(expected, int):
+        assert isinstance(verdict, StoppedTemplate)
+        assert verdict.error.code == expected
+        assert "checked before calling Meta" in (verdict.error.details or "")
+    else:
+        assert verdict == expected
 
 
 # --- the breaker and the throttle ---------------------------------------------------------

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import recipient
-from tests.e2e.api import post, wait_status
+from tests.e2e.api import get, post, wait_status
 from tests.e2e.services import Services
 
 pytestmark = pytest.mark.e2e
@@ -56,6 +56,8 @@ def coupon(code: str) -> dict[str, Any]:
     }
 
 
+CATALOGUE_COPY_SECONDS = 6
+"""Ingest's and the dispatcher's in-memory copies of the catalogue are read again within 5 s."""
 REMINDER_HEADER = {"type": "header", "parameters": [{"type": "text", "text": "May 4"}]}
 REFUSED = [
     ("unknown name", template("no_such_template"), "unknown_template", "template.name"),
@@ -65,7 +67,7 @@ REFUSED = [
         "unknown_template",
         "template.language",
     ),
-    ("paused", template("paused_promo", body("x")), "template_not_approved", "template.name"),
+    ("disabled", template("retired_notice", body("x")), "template_not_approved", "template.name"),
     (
         "count",
         template("order_update", body("A-1", "extra")),
@@ -150,29 +152,62 @@ def test_templates_with_buttons_reach_read(services: Services, api_key: str) -> 
         wait_status(services, api_key, response.json()["id"], "read", timeout=20)
 
 
-def test_a_template_meta_pauses_is_refused_until_reinstated(
+def set_status(services: Services, name: str, status: str) -> None:
+    """Meta changes a template's status: the sandbox sends the webhook."""
+    control = services.url("sandbox") + "/_sandbox/templates/status"
+    changed = httpx.post(control, json={"name": name, "language": "en_US", "status": status})
+    assert changed.status_code == 202, changed.text
+
+
+def status_listed(services: Services, key: str, name: str, status: str) -> None:
+    """Until ingest's catalogue holds ``status`` for the template (the webhook arrived)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        listed = templates(services, key, name=name)
+        if [t["status"] for t in listed if t["language"] == "en_US"] == [status]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} never became {status}")
+
+
+def test_a_template_meta_disables_is_refused_until_reinstated(
     services: Services, api_key: str
 ) -> None:
     synced(services, api_key)
-    offer = template("coupon_offer", body("SAVE10"), coupon("SAVE10"))
-    control = services.url("sandbox") + "/_sandbox/templates/status"
-
-    def answer_within(code: int, seconds: float = 20) -> httpx.Response:
-        deadline = time.monotonic() + seconds
-        while True:
-            response = post(services, api_key, {"to": recipient(), "template": offer})
-            if response.status_code == code or time.monotonic() > deadline:
-                return response
-            time.sleep(0.5)
-
-    paused = {"name": "coupon_offer", "language": "en_US", "status": "PAUSED"}
-    assert httpx.post(control, json=paused).status_code == 202
+    offer = {"to": recipient(), "template": template("spring_sale", body("20%"))}
+    set_status(services, "spring_sale", "DISABLED")
     try:
-        refused = answer_within(422)
-        assert refused.json()["error"]["code"] == "template_not_approved", refused.text
-        assert refused.json()["error"]["template_status"] == "PAUSED"
+        status_listed(services, api_key, "spring_sale", "DISABLED")
+        time.sleep(CATALOGUE_COPY_SECONDS)
+        refused = post(services, api_key, offer)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "template_not_approved"
+        assert refused.json()["error"]["template_status"] == "DISABLED"
     finally:
-        reinstated = paused | {"status": "REINSTATED"}
-        assert httpx.post(control, json=reinstated).status_code == 202
-    accepted = answer_within(202)
-    assert accepted.status_code == 202, accepted.text
+        set_status(services, "spring_sale", "REINSTATED")
+    status_listed(services, api_key, "spring_sale", "APPROVED")
+    time.sleep(CATALOGUE_COPY_SECONDS)
+    assert post(services, api_key, offer | {"to": recipient()}).status_code == 202
+
+
+def test_a_queued_send_of_a_paused_template_is_held_and_goes_out_once_reinstated(
+    services: Services, api_key: str
+) -> None:
+    synced(services, api_key)
+    set_status(services, "coupon_offer", "PAUSED")
+    try:
+        status_listed(services, api_key, "coupon_offer", "PAUSED")
+        time.sleep(CATALOGUE_COPY_SECONDS)  # the dispatcher's copy, too
+        to = recipient()
+        offer = template("coupon_offer", body("SAVE10"), coupon("SAVE10"))
+        accepted = post(services, api_key, {"to": to, "template": offer})
+        assert accepted.status_code == 202, accepted.text  # held, not refused
+        nid = accepted.json()["id"]
+        time.sleep(3)  # three holds of TEMPLATE_HOLD_SECONDS
+        assert sends_to(services, to) == []
+        assert get(services, api_key, nid)["status"] == "accepted"
+    finally:
+        set_status(services, "coupon_offer", "REINSTATED")
+    view = wait_status(services, api_key, nid, "read", timeout=30)
+    assert view["status"] == "read"
+    assert len(sends_to(services, to)) == 1

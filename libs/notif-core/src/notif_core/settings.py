@@ -6,6 +6,7 @@ local stack that ``make run`` starts, so a service started by hand in a dev shel
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -73,6 +74,23 @@ class CoreSettings(BaseSettings):
         description="Cloud API token: the dispatcher sends with it, the relay syncs the "
         "template catalogues with it.",
     )
+    whatsapp_waba_id: str = Field(
+        default="200000000000001",
+        description="The WhatsApp Business Account (WABA) of every sender number that "
+        "SENDER_WABAS does not name: whose template catalogue checks its template sends.",
+    )
+    sender_wabas: str = Field(
+        default="",
+        description="Per-number business accounts: phone_number_id:waba_id,phone_number_id:waba_id",
+    )
+    template_unavailable: Literal["hold", "fail"] = Field(
+        default="hold",
+        description="What becomes of a template send whose template Meta stopped sending "
+        "(PAUSED, DISABLED, REJECTED): hold: queued ones wait (the dispatcher looks again every "
+        "TEMPLATE_HOLD_SECONDS) and go out once it is APPROVED again, and ingest accepts new "
+        "sends of a PAUSED one; fail: they end failed with Meta's code, and ingest refuses "
+        "new ones (422 template_not_approved).",
+    )
     recipient_pseudonym_key: SecretStr = Field(
         default=SecretStr("local-recipient-pseudonym-key"),
         description="HMAC key of the pseudonyms an erased person's opt-outs are kept under "
@@ -87,6 +105,19 @@ class CoreSettings(BaseSettings):
         "metadata), multicast and reserved addresses are refused either way "
         "(notif_core.egress). Read by ingest, the callback deliverer and notifctl.",
     )
+
+    def waba_of(self, phone_number_id: str) -> str:
+        """The business account a sender number belongs to (SENDER_WABAS, else
+        WHATSAPP_WABA_ID)."""
+        return self._sender_wabas().get(phone_number_id, self.whatsapp_waba_id)
+
+    def wabas(self) -> list[str]:
+        """Every business account named by the settings, each once."""
+        return list(dict.fromkeys([self.whatsapp_waba_id, *self._sender_wabas().values()]))
+
+    def _sender_wabas(self) -> dict[str, str]:
+        pairs = (part.strip().partition(":") for part in self.sender_wabas.split(","))
+        return {sender.strip(): waba.strip() for sender, _, waba in pairs if sender and waba}
 
     def sandbox_secrets(self) -> list[str]:
         """The environment names of this service's secrets that are empty or still hold

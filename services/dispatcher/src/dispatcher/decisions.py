@@ -9,7 +9,8 @@ come in that order too:
 
 1. :func:`on_arrival`: past ``expires_at`` (only the clock is needed).
 2. :func:`on_projection`, then :func:`on_recipient`: opt-outs and the 24h window, from one
-   statement, once the ledger has projected what ingest acknowledged.
+   statement, once the ledger has projected what ingest acknowledged; :func:`on_template`:
+   a template Meta stopped sending (from an in-memory copy of ingest's catalogue).
 3. :func:`on_breaker`, then :func:`on_admission`: the sender's breaker, then the throttle,
    which reserves a place in line only for a message that may go.
 4. :func:`on_claim`: the gate, last, so a claim's lease is spent sending, not waiting.
@@ -97,7 +98,7 @@ class Wait:
     """Come back in ``seconds`` as a fresh copy: no receive, no attempt used."""
 
     seconds: float
-    limit: Literal["projection", "breaker", "pair", "sender"]
+    limit: Literal["projection", "breaker", "pair", "sender", "template"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,47 @@ def on_recipient(
     if accepted_for < window_certain_after:
         return LeaveToMeta(accepted_for)
     return CloseWindow()
+
+
+@dataclass(frozen=True)
+class StoppedTemplate:
+    """The template is one Meta stopped sending (``TEMPLATE_UNAVAILABLE=fail``, or held
+    past ``TEMPLATE_HOLD_MAX_HOURS``): ``failed`` with the code Meta answers for it, without
+    calling Meta."""
+
+    error: MetaError
+
+
+TEMPLATE_CODES: Final = {
+    "PAUSED": (MetaCode.TEMPLATE_IS_PAUSED, "Template is Paused"),
+    "DISABLED": (MetaCode.TEMPLATE_IS_DISABLED, "Template has been disabled"),
+}
+"""Meta's code per status (132015, 132016); any other status is 132001, as Meta answers
+for a template that does not exist (yet) in that language."""
+
+
+def on_template(
+    command: NotificationAccepted,
+    status: str | None,
+    now: datetime,
+    mode: Literal["hold", "fail"],
+    hold_seconds: float,
+    max_hold_seconds: float,
+) -> Wait | StoppedTemplate | None:
+    """A template send whose template Meta stopped sending (``status``: its catalogue
+    status, None while it is APPROVED or unknown here) waits for it to come back (``hold``)
+    for at most ``max_hold_seconds`` since the command was accepted, or fails now."""
+    if status is None:
+        return None
+    held_for = (now - command.occurred_at).total_seconds()
+    if mode == "hold" and held_for < max_hold_seconds:
+        return Wait(hold_seconds, "template")
+    code, title = TEMPLATE_CODES.get(
+        status,
+        (MetaCode.TEMPLATE_DOES_NOT_EXIST, "Template name does not exist in the translation"),
+    )
+    details = f"The template is {status} in Meta's catalogue (checked before calling Meta)."
+    return StoppedTemplate(MetaError(code=int(code), title=title, details=details))
 
 
 def on_breaker(state: BreakerState | None, probe_won: bool, now: float) -> Wait | None:

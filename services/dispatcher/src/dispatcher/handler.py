@@ -38,6 +38,7 @@ from dispatcher.decisions import (
     Send,
     Sent,
     Settled,
+    StoppedTemplate,
     Suppress,
     Wait,
     WaitForPair,
@@ -52,10 +53,12 @@ from dispatcher.metrics import (
     SEND_SECONDS,
     SENDS,
     TAKEOVERS,
+    TEMPLATE_HOLDS,
 )
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import RecipientFacts, RecipientPolicy
 from dispatcher.settings import WindowMode
+from dispatcher.templates import TemplatePolicy
 from dispatcher.throttle import INLINE_WAIT, Throttle
 from notif_core import quarantine
 from notif_core.backoff import RetryPolicy
@@ -116,8 +119,10 @@ class DispatchHandler:
         window_certain_after: float = 180.0,
         projection_wait: float = 120.0,
         quarantine: DispatchQuarantine,
+        templates: TemplatePolicy | None = None,
     ) -> None:
         self._quarantine = quarantine
+        self._templates = templates
         self._gate = gate
         self._api = api
         self._publisher = publisher
@@ -182,6 +187,21 @@ class DispatchHandler:
             return self._wait(verdict)
         if isinstance(verdict, LeaveToMeta):
             log.info("window_not_seen_meta_decides", accepted_for=round(verdict.accepted_for, 3))
+        if self._templates is not None:
+            policy = self._templates
+            stopped = decisions.on_template(
+                command,
+                await policy.status(sender, command.payload.message),
+                utcnow(),
+                policy.mode,
+                policy.hold_seconds,
+                policy.max_hold_seconds,
+            )
+            if isinstance(stopped, Wait):
+                return self._wait(stopped)
+            if isinstance(stopped, StoppedTemplate):
+                await self._end_unclaimed(command, stopped)
+                return Outcome.ack()
 
         breaker = await self._breaker.state(sender)
         probe_won = breaker is not None and await self._breaker.may_probe(sender, breaker)
@@ -240,12 +260,16 @@ class DispatchHandler:
     def _wait(verdict: Wait) -> Outcome:
         if verdict.limit == "breaker":
             BREAKER_WAITS.inc()
+        elif verdict.limit == "template":
+            TEMPLATE_HOLDS.inc()
         elif verdict.limit != "projection":
             PACING_WAITS.labels(limit=verdict.limit).inc()
         return Outcome.requeue(verdict.seconds)
 
     async def _end_unclaimed(
-        self, command: NotificationAccepted, verdict: Expire | Suppress | CloseWindow
+        self,
+        command: NotificationAccepted,
+        verdict: Expire | Suppress | CloseWindow | StoppedTemplate,
     ) -> bool:
         """End it before any claim: one gate transition, and its event when the transition
         won. False: someone decided its fate already (and reported it)."""
@@ -266,7 +290,9 @@ class DispatchHandler:
         else:
             payload_f = FailedPayload(error=verdict.error, attempts=0)
             await self._emit(_about(command, NotificationFailed, payload_f))
-            log.info("window_closed")
+            log.info(
+                "template_stopped" if isinstance(verdict, StoppedTemplate) else "window_closed"
+            )
         return True
 
     async def _not_ours(

@@ -1,6 +1,7 @@
 """What the dispatcher reads of ingest's schema, the only module of the dispatcher that names it:
-``ingest.inbound_mark_v1(sender, recipient_key)`` (ingest migration 0004) and
-``ingest.inbound_messages_v1(sender, recipient_key)`` (ingest migration 0008).
+``ingest.inbound_mark_v1(sender, recipient_key)`` (ingest migration 0004),
+``ingest.inbound_messages_v1(sender, recipient_key)`` (ingest migration 0008) and
+``ingest.unsendable_templates_v1()`` (ingest migration 0009).
 
 Ingest marks a recipient's latest inbound message in the transaction that acknowledges
 Meta's webhook; the ledger projects the same message later. A mark newer than the ledger's
@@ -46,3 +47,9 @@ def newest_unprojected(forms: str, stored: Callable[[str], str]) -> str:
 
 MARK_AGE: Final = "extract(epoch FROM now() - mark.marked_at)"
 """Seconds since ingest acknowledged the mark, on the database's clock."""
+
+
+UNSENDABLE_TEMPLATES: Final = (
+    "SELECT waba_id, name, language, status FROM ingest.unsendable_templates_v1()"
+)
+"""Every template Meta last reported as not APPROVED, with its status."""

@@ -23,6 +23,7 @@ from dispatcher.handler import DispatchHandler
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
+from dispatcher.templates import CatalogueStatuses, TemplatePolicy
 from dispatcher.throttle import Throttle
 from notif_core import telemetry
 from notif_core.backoff import RetryPolicy
@@ -110,6 +111,13 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             gate=gate,
             accepted=LedgerAcceptedWamids(statements),
             takeover_grace=settings.takeover_grace_seconds,
+            templates=TemplatePolicy(
+                CatalogueStatuses(statements),
+                settings.waba_of,
+                settings.template_unavailable,
+                settings.template_hold_seconds,
+                settings.template_hold_max_hours * 3600,
+            ),
             quarantine=DispatchQuarantine(
                 engine,
                 gate,

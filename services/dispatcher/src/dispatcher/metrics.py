@@ -9,6 +9,11 @@ META_ERRORS = Counter("dispatcher_meta_errors", "Cloud API errors by Meta code."
 PACING_WAITS = Counter(
     "dispatcher_pacing_waits", "Messages sent back to wait for a rate limit.", ["limit"]
 )
+TEMPLATE_HOLDS = Counter(
+    "dispatcher_template_holds",
+    "Template sends held back because Meta stopped sending their template (paused, disabled, "
+    "rejected); each comes back after TEMPLATE_HOLD_SECONDS.",
+)
 BREAKER_WAITS = Counter(
     "dispatcher_breaker_waits", "Messages held back because their sender's breaker is open."
 )

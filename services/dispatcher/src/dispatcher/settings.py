@@ -80,6 +80,19 @@ class DispatcherSettings(CoreSettings):
         "sender waits for the ledger to project it (it may be a STOP) before taking the "
         "ledger as it is.",
     )
+    template_hold_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=900,
+        description="How often a notification held for its template (TEMPLATE_UNAVAILABLE=hold) "
+        "looks again whether Meta sends the template again.",
+    )
+    template_hold_max_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long after its acceptance a notification may be held for its template "
+        "before it fails with Meta's code (132015 paused, 132016 disabled, 132001 otherwise).",
+    )
     breaker_probe_seconds: float = Field(default=30.0, gt=0)
     claim_lease_seconds: float = Field(
         default=30.0,

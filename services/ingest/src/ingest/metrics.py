@@ -49,6 +49,10 @@ TEMPLATE_CHECKS = Counter(
 TEMPLATE_SYNCS = Counter(
     "ingest_template_syncs", "Template catalogue syncs from Meta, by outcome.", ["outcome"]
 )
+for _outcome in ("passed", "refused", "skipped"):  # every series at 0 from the start
+    TEMPLATE_CHECKS.labels(outcome=_outcome)
+for _outcome in ("synced", "failed"):
+    TEMPLATE_SYNCS.labels(outcome=_outcome)
 WEBHOOK_EVENTS = Counter(
     "ingest_webhook_events", "Events taken from Meta's webhooks, by type.", ["type"]
 )

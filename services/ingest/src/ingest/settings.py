@@ -57,15 +57,6 @@ class IngestSettings(CoreSettings):
         description="How long processed raw webhook bodies (personal data) are kept.",
     )
 
-    whatsapp_waba_id: str = Field(
-        default="200000000000001",
-        description="The WhatsApp Business Account (WABA) of every sender number that "
-        "SENDER_WABAS does not name: whose template catalogue checks its template sends.",
-    )
-    sender_wabas: str = Field(
-        default="",
-        description="Per-number business accounts: phone_number_id:waba_id,phone_number_id:waba_id",
-    )
     template_validation: bool = Field(
         default=True,
         description="Check template sends against the synced catalogue (422 unknown_template, "
@@ -78,19 +69,6 @@ class IngestSettings(CoreSettings):
         description="How often the relay syncs each business account's template catalogue "
         "from Meta (also at its start, and soon after a template status webhook).",
     )
-
-    def waba_of(self, phone_number_id: str) -> str:
-        """The business account a sender number belongs to (SENDER_WABAS, else
-        WHATSAPP_WABA_ID)."""
-        return self._sender_wabas().get(phone_number_id, self.whatsapp_waba_id)
-
-    def wabas(self) -> list[str]:
-        """Every business account named by the settings, each once."""
-        return list(dict.fromkeys([self.whatsapp_waba_id, *self._sender_wabas().values()]))
-
-    def _sender_wabas(self) -> dict[str, str]:
-        pairs = (part.strip().partition(":") for part in self.sender_wabas.split(","))
-        return {sender.strip(): waba.strip() for sender, _, waba in pairs if sender and waba}
 
     def app_secrets(self) -> list[bytes]:
         """``WHATSAPP_APP_SECRET``'s comma-separated secrets (blanks ignored), as bytes."""

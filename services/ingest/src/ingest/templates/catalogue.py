@@ -1,17 +1,18 @@
 """The template catalogues in ``ingest.templates``: replaced whole by each sync, changed by
 status webhooks, read by the door through an in-process copy (:class:`Catalogue`).
 
-The copy is reloaded in the background once it is ``max_age`` seconds old, so a request
-never waits for the database; a template (or a business account) the copy does not know is
-looked up again (one reload, shared by concurrent requests, at most one a second) before
-it is refused or passed unchecked, so one approved or synced a moment ago is not missed for
-the copy's age. A business account never synced is *unavailable*: its
+The copy is read again by the first request after it is ``max_age`` seconds old (one
+read, shared by the requests of that moment), so no answer rests on a copy older than that;
+a template (or a business account) the copy does not know is looked up again (at most once
+a second) before it is refused or passed unchecked, so one approved or synced a moment ago
+is not missed for the copy's age. A business account never synced is *unavailable*: its
 sends pass through unchecked, as does every send while the catalogue cannot be read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -173,16 +174,10 @@ class Catalogue:
 
     async def lookup(self, waba_id: str, name: str, language: str) -> Lookup:
         snapshot = self._snapshot
-        if snapshot is None:
-            snapshot = await self._reload()
-        elif time.monotonic() - snapshot.loaded_at > self._max_age:
-            self._reload_soon()
         key = (waba_id, name, language)
-        if (
-            snapshot is not None
-            and (waba_id not in snapshot.synced or key not in snapshot.by_key)
-            and time.monotonic() - snapshot.loaded_at > RECHECK_UNKNOWN_SECONDS
-        ):
+        age = time.monotonic() - snapshot.loaded_at if snapshot is not None else float("inf")
+        missing = snapshot is None or waba_id not in snapshot.synced or key not in snapshot.by_key
+        if age > self._max_age or (missing and age > RECHECK_UNKNOWN_SECONDS):
             snapshot = await self._reload() or snapshot
         if snapshot is None or waba_id not in snapshot.synced:
             return Unavailable()
@@ -195,14 +190,10 @@ class Catalogue:
         if self._loading is not None:
             await asyncio.gather(self._loading, return_exceptions=True)
 
-    def _reload_soon(self) -> None:
+    async def _reload(self) -> _Snapshot | None:
         if self._loading is None:
             self._loading = asyncio.ensure_future(self._load())
             self._loading.add_done_callback(self._loaded)
-
-    async def _reload(self) -> _Snapshot | None:
-        self._reload_soon()
-        assert self._loading is not None
         return await asyncio.shield(self._loading)
 
     def _loaded(self, task: asyncio.Task[_Snapshot | None]) -> None:
@@ -223,9 +214,10 @@ class Catalogue:
                     )
                 ).scalars()
                 synced_set = frozenset(synced)
-        except Exception as exc:  # the database is away: keep the copy there is
+        except Exception as exc:  # the database is away: keep the copy there is, for a period
             log.warning("template_catalogue_not_loaded", error=type(exc).__name__)
-            return self._snapshot
+            old = self._snapshot
+            return None if old is None else dataclasses.replace(old, loaded_at=started)
         snapshot = _Snapshot(started, synced_set)
         languages: dict[tuple[str, str], list[str]] = {}
         for row in rows:

@@ -3,7 +3,9 @@
 - ``unknown_template``: no template of that name in that language in the sender's business
   account (Meta would answer 132001); the message lists the languages it exists in.
 - ``template_not_approved``: the template exists but Meta would not send it now (status
-  PENDING, REJECTED, PAUSED, DISABLED, IN_APPEAL; Meta: 132001, 132015, 132016).
+  PENDING, REJECTED, PAUSED, DISABLED, IN_APPEAL; Meta: 132001, 132015, 132016). Under
+  ``TEMPLATE_UNAVAILABLE=hold`` a PAUSED template's sends are accepted all the same: Meta
+  lifts a pause by itself, and the dispatcher holds them until it does.
 - ``invalid_template_parameters``: a component does not fit the definition (Meta: 132000,
   132012, 132018); ``field`` is the path of the part at fault.
 
@@ -48,7 +50,8 @@ async def check_send(
             f"account{elsewhere}.",
             field="template.language" if found.languages else "template.name",
         )
-    if found.status not in SENDABLE:
+    held = settings.template_unavailable == "hold" and found.status == "PAUSED"
+    if found.status not in SENDABLE and not held:
         TEMPLATE_CHECKS.labels(outcome="refused").inc()
         raise ApiError(
             422,
