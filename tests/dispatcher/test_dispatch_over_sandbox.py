@@ -156,12 +156,24 @@ async def test_injected_503s_are_retried_until_sent(
 
 @pytest.mark.usefixtures("clean_sandbox")
 def test_a_permanent_error_fails_at_once_with_metas_code(services: Services, api_key: str) -> None:
-    body = {"to": recipient(), "template": {"name": "order_update", "language": "en_US"}}
-    nid = post(services, api_key, body).json()["id"]  # order_update needs one parameter
-    view = wait_status(services, api_key, nid, "failed", timeout=15)
-    assert view["last_error"]["code"] == 132000
+    # Meta's rule has changed since the catalogue was synced (here: shorter coupon codes), so
+    # the door passes what Meta then refuses.
+    sandbox(services, "/_sandbox/config", {"policy": {"coupon_code_max_length": 5}})
+    coupon = {"type": "coupon_code", "coupon_code": "SAVE10NOW"}
+    template = {
+        "name": "coupon_offer",
+        "language": "en_US",
+        "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "SAVE10NOW"}]},
+            {"type": "button", "sub_type": "copy_code", "index": "0", "parameters": [coupon]},
+        ],
+    }
+    response = post(services, api_key, {"to": recipient(), "template": template})
+    assert response.status_code == 202, response.text
+    view = wait_status(services, api_key, response.json()["id"], "failed", timeout=15)
+    assert view["last_error"]["code"] == 132018
     assert [h["type"] for h in view["history"]].count("notification.attempt_failed") == 0
-    assert sandbox(services, "/_sandbox/stats")["rejected"] == {"132000": 1}
+    assert sandbox(services, "/_sandbox/stats")["rejected"] == {"132018": 1}
 
 
 @pytest.mark.usefixtures("clean_sandbox")

@@ -239,21 +239,13 @@ def _mismatch(template: Template, where: str, expected: int, got: int) -> SendRe
 
 
 def _format(template: Template, where: str, details: str) -> SendRejected:
-    return SendRejected(
-        400,
-        132012,
-        "Parameter format does not match format in the created template",
-        f"{where} of template {template.name}: {details}",
-    )
+    title = "Parameter format does not match format in the created template"
+    return SendRejected(400, 132012, title, f"{where} of template {template.name}: {details}")
 
 
 def _parameter_issue(template: Template, where: str, details: str) -> SendRejected:
-    return SendRejected(
-        400,
-        132018,
-        "There's an issue with the parameters in your template",
-        f"{where} of template {template.name}: {details}",
-    )
+    title = "There's an issue with the parameters in your template"
+    return SendRejected(400, 132018, title, f"{where} of template {template.name}: {details}")
 
 
 def _key(component: dict[str, Any]) -> tuple[str, str | None, int | None]:
