@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,6 +19,8 @@ import pytest
 from tests.conftest import recipient
 from tests.e2e.api import hello, post, wait_status
 from tests.e2e.services import Services
+
+from ingest.account import pricing
 
 
 def call(services: Services, key: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -71,6 +74,41 @@ def test_usage_counts_priced_messages_by_category_and_country(
     assert by_day["to"] == today.isoformat()
     assert by_day["from"] == (today - timedelta(days=29)).isoformat()
     assert today.isoformat() in {i["day"] for i in by_day["items"]}
+
+
+def test_usage_cost_is_the_rate_card_applied_per_category_and_country(
+    services: Services, api_key: str
+) -> None:
+    nid = post(services, api_key, hello(recipient())).json()["id"]
+    wait_status(services, api_key, nid, "read", timeout=30)
+    card = pricing.load(None)  # the services run on the shipped example card
+
+    def usage(group_by: str) -> dict[str, Any]:
+        params = {"group_by": group_by, "cost": "true"}
+        return call(services, api_key, "GET", "/v1/usage", params=params).json()  # type: ignore[no-any-return]
+
+    fine = usage("category,country")
+    assert (fine["currency"], fine["rate_card"]) == (card.currency, card.name)
+    for item in fine["items"]:
+        price = card.price(item["country"], item["category"])
+        assert price is not None, item
+        assert Decimal(item["cost"]) == price * item["billable_messages"], item
+        assert item["unpriced_messages"] == 0
+    assert Decimal(fine["total"]["cost"]) == sum(Decimal(i["cost"]) for i in fine["items"])
+    assert Decimal(fine["total"]["cost"]) > 0
+
+    def by_day_agrees() -> bool:  # the same usage grouped otherwise costs the same
+        day, again = usage("day"), usage("category,country")
+        counts = ("messages", "billable_messages", "unpriced_messages")
+        return all(day["total"][k] == again["total"][k] for k in counts) and (
+            sum(Decimal(i["cost"]) for i in day["items"])
+            == Decimal(day["total"]["cost"])
+            == Decimal(again["total"]["cost"])
+        )
+
+    assert eventually(by_day_agrees)
+    plain = call(services, api_key, "GET", "/v1/usage").json()
+    assert plain["total"].get("cost") is None
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from notif_core.settings import CoreSettings
@@ -57,6 +59,12 @@ class IngestSettings(CoreSettings):
         description="How long processed raw webhook bodies (personal data) are kept.",
     )
 
+    rate_card_path: Path | None = Field(
+        default=None,
+        description="CSV of country,category,price,currency: Meta's prices per delivered "
+        "billable message, for GET /v1/usage?cost=true (unset: the shipped example card, "
+        "whose prices are examples, not Meta's).",
+    )
     template_validation: bool = Field(
         default=True,
         description="Check template sends against the synced catalogue (422 unknown_template, "

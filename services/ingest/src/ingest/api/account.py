@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from ingest.account import callback_secrets, suppressions, usage
+from ingest.account import callback_secrets, pricing, suppressions, usage
 from ingest.account.keys import Tenant
 from ingest.api.deps import AppState, CurrentTenant, State
 from ingest.api.errors import ApiError, error_responses
@@ -44,14 +44,20 @@ async def get_usage(
     group_by: Annotated[
         str, Query(max_length=64, description="day, category, country, billable; comma-separated.")
     ] = "day",
+    cost: Annotated[
+        bool, Query(description="Add each group's cost estimate from the rate card.")
+    ] = False,
 ) -> UsageReport:
     """Messages Meta priced, by UTC day, pricing category, billable flag and recipient
-    country. Defaults to the last 30 days."""
+    country. Defaults to the last 30 days. With ``cost=true``, each group's estimate from
+    the operator's rate card (RATE_CARD_PATH; ``docs/templates.md``); 503
+    ``rate_card_unavailable`` when it cannot be used."""
     end = to or utcnow().date()
     start = from_ or end - timedelta(days=29)
     dims = usage.parse_group_by(group_by)
+    card = pricing.load(state.settings.rate_card_path) if cost else None
     async with state.engine.connect() as conn:
-        return await usage.report(conn, tenant.id, start, end, dims)
+        return await usage.report(conn, tenant.id, start, end, dims, card)
 
 
 @router.get("/suppressions", responses=error_responses(400, 422), summary="Suppression list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
@@ -431,6 +432,14 @@ class UsageItem(BaseModel):
     billable: bool | None = None
     messages: int
     billable_messages: int
+    cost: Decimal | None = Field(
+        default=None,
+        description="With cost=true: the estimate from the rate card, in the report's currency.",
+    )
+    unpriced_messages: int | None = Field(
+        default=None,
+        description="With cost=true: billable messages the rate card has no price for.",
+    )
 
 
 class UsageReport(BaseModel):
@@ -439,6 +448,8 @@ class UsageReport(BaseModel):
     group_by: list[UsageDimension]
     items: list[UsageItem]
     total: UsageItem
+    currency: str | None = Field(default=None, description="With cost=true: the card's.")
+    rate_card: str | None = Field(default=None, description="With cost=true: its file name.")
 
     model_config = ConfigDict(populate_by_name=True)
 
