@@ -96,6 +96,7 @@ async def test_a_status_webhook_changes_the_status_and_asks_for_a_sync(stack: St
         assert await catalogue.due(engine, settings.wabas(), 3600) == [WABA]
 
         await inbox.store(status_update("promo", "en_US", "REINSTATED"))
+        await inbox.store(status_update("promo", "en_US", "LOCKED"))  # not a status
         async with engine.connect() as conn:
             status = (
                 await conn.execute(

@@ -293,6 +293,24 @@ CASES: list[tuple[str, Definition, list[dict[str, Any]], str | None]] = [
         [body(text("1" * 16)), button("url", "0", text("1" * 16))],
         f"{C1}.parameters[0].text",
     ),
+    (
+        "superscript index",
+        SHIPPED,
+        [IMAGE, body(text("A-1")), button("url", "²", text("x"))],
+        "template.components[2].index",
+    ),
+    (
+        "arabic-indic index",
+        SHIPPED,
+        [IMAGE, body(text("A-1")), button("url", "٣", text("x"))],
+        "template.components[2].index",
+    ),
+    (
+        "huge index",
+        SHIPPED,
+        [IMAGE, body(text("A-1")), button("url", "9" * 5000, text("x"))],
+        "template.components[2].index",
+    ),
     ("no variables", HELLO, [], None),
     ("parameters for no variables", HELLO, [body(text("x"))], f"{C0}.parameters"),
 ]

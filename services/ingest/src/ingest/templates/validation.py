@@ -73,9 +73,9 @@ def _key(component: dict[str, Any], path: str) -> tuple[str, int | None]:
     if kind != "button":
         return (kind, None)
     index = component.get("index")
-    if isinstance(index, str) and index.isdigit():
+    if isinstance(index, str) and index.isascii() and index.isdigit() and len(index) <= 2:
         return (kind, int(index))
-    if isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 100:
         return (kind, index)
     raise Mismatch(f"{path}.index", 'a button component needs its index, e.g. "0"')
 

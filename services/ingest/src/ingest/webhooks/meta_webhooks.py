@@ -95,7 +95,9 @@ class TemplateChange:
 
 
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
-_NO_STATUS_CHANGE = frozenset({"FLAGGED"})
+_STATUSES = frozenset({"APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL"})
+"""Events that are a template status; others (FLAGGED, LOCKED, LIMIT_EXCEEDED, …) change
+none and only ask for the next sync."""
 _STATUS_OF_EVENT = {"REINSTATED": "APPROVED"}
 
 
@@ -124,7 +126,7 @@ def template_change(waba_id: Any, value: dict[str, Any]) -> TemplateChange:
         meta_id=str(meta_id) if isinstance(meta_id, int | str) and str(meta_id) else None,
         name=str(name),
         language=str(language),
-        status=None if event in _NO_STATUS_CHANGE else _STATUS_OF_EVENT.get(event, event),
+        status=_STATUS_OF_EVENT.get(event, event if event in _STATUSES else None),
     )
 
 
