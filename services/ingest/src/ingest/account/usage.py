@@ -56,16 +56,14 @@ async def report(
     ]
     items = _fold(rows, group_by, card)
     total = _sum(UsageItem(messages=0, billable_messages=0), items, card)
-    if card is None:
-        return UsageReport(from_=start, to=end, group_by=group_by, items=items, total=total)
     return UsageReport(
         from_=start,
         to=end,
         group_by=group_by,
         items=items,
         total=total,
-        currency=card.currency,
-        rate_card=card.name,
+        currency=card.currency if card else None,
+        rate_card=card.name if card else None,
     )
 
 

@@ -16,8 +16,9 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import Row, and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -47,17 +48,10 @@ class Unavailable:
 Lookup = Definition | Unknown | Unavailable
 
 
-def _definition(row: object) -> Definition:
-    return Definition(
-        waba_id=row.waba_id,  # type: ignore[attr-defined]
-        name=row.name,  # type: ignore[attr-defined]
-        language=row.language,  # type: ignore[attr-defined]
-        category=row.category,  # type: ignore[attr-defined]
-        status=row.status,  # type: ignore[attr-defined]
-        components=list(row.components or []),  # type: ignore[attr-defined]
-        parameter_format=row.parameter_format,  # type: ignore[attr-defined]
-        meta_id=row.meta_id,  # type: ignore[attr-defined]
-    )
+def _definition(row: Row[Any]) -> Definition:
+    fields = dict(row._mapping)
+    del fields["updated_at"]
+    return Definition(**fields)
 
 
 async def replace(engine: AsyncEngine, waba_id: str, definitions: Sequence[Definition]) -> None:
