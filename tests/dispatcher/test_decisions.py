@@ -20,6 +20,7 @@ from dispatcher.decisions import (
     Fail,
     Go,
     HoldClaim,
+    HoldPaused,
     LeaveToMeta,
     LookForStatuses,
     OpenBreaker,
@@ -37,6 +38,7 @@ from dispatcher.decisions import (
     WaitForPair,
 )
 from dispatcher.gate import Claim
+from dispatcher.messaging_limit import Place
 from dispatcher.recipients import RecipientFacts
 from dispatcher.settings import WindowMode
 from dispatcher.throttle import Admission
@@ -224,6 +226,47 @@ def test_a_template_meta_stopped_sending_is_held_or_fails_with_its_code(
         assert "checked before calling Meta" in (verdict.error.details or "")
     else:
         assert verdict == expected
+
+
+@pytest.mark.parametrize(
+    ("message", "window_seen_ago", "counts"),
+    [
+        (TEMPLATE, None, True),  # no window: business-initiated
+        (TEMPLATE, DAY + 1, True),  # the window closed
+        (TEMPLATE, HOUR, False),  # inside the customer's window: not counted by Meta
+        (TEXT, None, False),  # free-form text is never business-initiated
+    ],
+)
+def test_only_templates_outside_the_window_count_toward_the_messaging_limit(
+    message: dict[str, Any], window_seen_ago: float | None, counts: bool
+) -> None:
+    cmd = command(message=message)
+    assert decisions.business_initiated(cmd, facts(projected_ago=window_seen_ago), NOW) is counts
+
+
+def test_a_send_without_a_place_in_the_messaging_limit_waits_for_one() -> None:
+    assert decisions.on_messaging_limit(None) is None
+    assert decisions.on_messaging_limit(Place(True, 5)) is None
+    assert decisions.on_messaging_limit(Place(False, 5, 42.0)) == Wait(42.0, "messaging_limit")
+
+
+def test_meta_s_paused_answer_is_a_hold_while_paused_sends_are_held() -> None:
+    paused = failed(132015)
+    held = decisions.on_result(
+        paused, attempt=1, probing=False, retry=POLICY, expires_at=None, now=NOW, paused_hold=60.0
+    )
+    assert held == HoldPaused(60.0)
+    assert isinstance(result_of(paused), Fail)  # TEMPLATE_UNAVAILABLE=fail, or held too long
+    disabled = decisions.on_result(
+        failed(132016),
+        attempt=1,
+        probing=False,
+        retry=POLICY,
+        expires_at=None,
+        now=NOW,
+        paused_hold=60.0,
+    )
+    assert isinstance(disabled, Fail)  # disabled for good: never held
 
 
 # --- the breaker and the throttle ---------------------------------------------------------

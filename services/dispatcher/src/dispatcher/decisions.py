@@ -11,8 +11,10 @@ come in that order too:
 2. :func:`on_projection`, then :func:`on_recipient`: opt-outs and the 24h window, from one
    statement, once the ledger has projected what ingest acknowledged; :func:`on_template`:
    a template Meta stopped sending (from an in-memory copy of ingest's catalogue).
-3. :func:`on_breaker`, then :func:`on_admission`: the sender's breaker, then the throttle,
-   which reserves a place in line only for a message that may go.
+3. :func:`on_breaker`, :func:`on_messaging_limit`, then :func:`on_admission`: the sender's
+   breaker, a place among the users the portfolio may reach (:func:`business_initiated`
+   sends only), then the throttle, which reserves a place in line only for a message that
+   may go.
 4. :func:`on_claim`: the gate, last, so a claim's lease is spent sending, not waiting.
 5. :func:`on_takeover`: after an attempt that may have reached Meta unrecorded.
 6. :func:`on_result`: Meta's answer, through ``notif_core.meta_codes``.
@@ -32,6 +34,7 @@ from typing import Final, Literal
 from dispatcher.breaker import BreakerState
 from dispatcher.cloud_api import SendResult
 from dispatcher.gate import Claim
+from dispatcher.messaging_limit import Place
 from dispatcher.recipients import RecipientFacts
 from dispatcher.settings import WindowMode
 from dispatcher.throttle import Admission
@@ -98,7 +101,7 @@ class Wait:
     """Come back in ``seconds`` as a fresh copy: no receive, no attempt used."""
 
     seconds: float
-    limit: Literal["projection", "breaker", "pair", "sender", "template"]
+    limit: Literal["projection", "breaker", "pair", "sender", "template", "messaging_limit"]
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,12 @@ TEMPLATE_CODES: Final = {
 for a template that does not exist (yet) in that language."""
 
 
+def within_hold(command: NotificationAccepted, now: datetime, max_hold_seconds: float) -> bool:
+    """Whether a send held for its template may still wait: held less than
+    ``max_hold_seconds`` since it was accepted."""
+    return (now - command.occurred_at).total_seconds() < max_hold_seconds
+
+
 def on_template(
     command: NotificationAccepted,
     status: str | None,
@@ -195,8 +204,7 @@ def on_template(
     for at most ``max_hold_seconds`` since the command was accepted, or fails now."""
     if status is None:
         return None
-    held_for = (now - command.occurred_at).total_seconds()
-    if mode == "hold" and held_for < max_hold_seconds:
+    if mode == "hold" and within_hold(command, now, max_hold_seconds):
         return Wait(hold_seconds, "template")
     code, title = TEMPLATE_CODES.get(
         status,
@@ -204,6 +212,21 @@ def on_template(
     )
     details = f"The template is {status} in Meta's catalogue (checked before calling Meta)."
     return StoppedTemplate(MetaError(code=int(code), title=title, details=details))
+
+
+def business_initiated(
+    command: NotificationAccepted, facts: RecipientFacts | None, now: datetime
+) -> bool:
+    """A template to a user whose customer-service window is not seen open: it counts
+    toward Meta's messaging limit (a template inside the window does not)."""
+    is_template = command.payload.message.get("type") == "template"
+    return is_template and (facts is None or not facts.window_open(now))
+
+
+def on_messaging_limit(place: Place | None) -> Wait | None:
+    """A business-initiated send without a place in its portfolio's messaging limit waits
+    until the oldest place frees (capped); ``place`` None: no limit applies."""
+    return None if place is None or place.taken else Wait(place.wait, "messaging_limit")
 
 
 def on_breaker(state: BreakerState | None, probe_won: bool, now: float) -> Wait | None:
@@ -344,6 +367,14 @@ class WaitForPair:
 
 
 @dataclass(frozen=True)
+class HoldPaused:
+    """Meta answered that the template is paused (132015) while sends of paused templates
+    are held: wait ``seconds`` and look again; this attempt does not count."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Retry:
     """Send again after ``delay`` seconds; ``throttle``: lower the sender's rate first."""
 
@@ -385,14 +416,19 @@ def on_result(
     expires_at: datetime | None,
     now: datetime,
     rng: random.Random | None = None,
-) -> Sent | OpenBreaker | WaitForPair | Retry | Fail:
+    paused_hold: float | None = None,
+) -> Sent | OpenBreaker | WaitForPair | HoldPaused | Retry | Fail:
     """``attempt``: this attempt's number (from 1); ``probing``: it was the sender's breaker
     probe. Retries back off with full jitter (``rng`` for tests) and never go past
     ``expires_at``: once one would, or the attempts are spent, a retryable error ends
-    ``failed`` with :data:`MAX_ATTEMPTS_EXCEEDED`."""
+    ``failed`` with :data:`MAX_ATTEMPTS_EXCEEDED`. ``paused_hold``: seconds a send of a
+    paused template waits (``TEMPLATE_UNAVAILABLE=hold`` within its hold limit), None to
+    fail it: Meta may pause a template before the catalogue's copy says so."""
     if result.wamid is not None:
         return Sent(result, result.wamid, close_breaker=probing)
     error = error_of(result)
+    if paused_hold is not None and error.code == int(MetaCode.TEMPLATE_IS_PAUSED):
+        return HoldPaused(paused_hold)
     what = reaction(error.code)
     if what is Reaction.BREAKER:
         return OpenBreaker(int(error.code))

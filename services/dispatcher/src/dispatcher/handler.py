@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from dispatcher import decisions
 from dispatcher.accepted_wamid import AcceptedWamids
+from dispatcher.account_health import AccountHealth
 from dispatcher.breaker import Breaker
 from dispatcher.cloud_api import CloudApi, SendResult
 from dispatcher.decisions import (
@@ -27,6 +28,7 @@ from dispatcher.decisions import (
     Expire,
     Fail,
     HoldClaim,
+    HoldPaused,
     LeaveToMeta,
     LookForStatuses,
     OpenBreaker,
@@ -44,9 +46,11 @@ from dispatcher.decisions import (
     WaitForPair,
 )
 from dispatcher.gate import Gate
+from dispatcher.messaging_limit import MessagingLimits, Place
 from dispatcher.metrics import (
     BREAKER_OPEN,
     BREAKER_WAITS,
+    MESSAGING_LIMIT_HOLDS,
     META_ERRORS,
     PACING_WAITS,
     RETRIES,
@@ -120,9 +124,13 @@ class DispatchHandler:
         projection_wait: float = 120.0,
         quarantine: DispatchQuarantine,
         templates: TemplatePolicy | None = None,
+        health: AccountHealth | None = None,
+        limits: MessagingLimits | None = None,
     ) -> None:
         self._quarantine = quarantine
         self._templates = templates
+        self._health = health
+        self._limits = limits
         self._gate = gate
         self._api = api
         self._publisher = publisher
@@ -173,9 +181,10 @@ class DispatchHandler:
             return Outcome.ack()
         # Not expired, or someone decided its fate already: the claim below finds out how.
         sender = command.payload.phone_number_id or self._default_sender
+        facts = await self._settled_facts(command, sender)
         verdict = decisions.on_recipient(
             command,
-            await self._settled_facts(command, sender),
+            facts,
             utcnow(),
             self._window_mode,
             self._window_certain_after,
@@ -208,6 +217,11 @@ class DispatchHandler:
         held = decisions.on_breaker(breaker, probe_won, time.time())
         if held is not None:
             return self._wait(held)
+        over_limit = decisions.on_messaging_limit(await self._place(command, sender, facts))
+        if over_limit is not None:
+            MESSAGING_LIMIT_HOLDS.labels(category=command.payload.category or "unknown").inc()
+            log.info("messaging_limit_hold", retry_in=round(over_limit.seconds, 1))
+            return self._wait(over_limit)
         nid = command.require_notification_id()
         paced = decisions.on_admission(
             await self._throttle.admit(sender, command.payload.to, str(nid))
@@ -232,6 +246,22 @@ class DispatchHandler:
         if isinstance(claimed, Send):
             return await self._send(command, sender, claimed.attempt, probing=breaker is not None)
         return await self._not_ours(command, sender, claimed)
+
+    async def _place(
+        self, command: NotificationAccepted, sender: str, facts: RecipientFacts | None
+    ) -> Place | None:
+        """The recipient's place among the users the sender's portfolio may reach, for a
+        business-initiated send under a messaging limit Meta reported; None: no limit."""
+        if self._limits is None or self._health is None:
+            return None
+        limit = self._health.messaging_limit(sender)
+        if limit is None or not decisions.business_initiated(command, facts, utcnow()):
+            return None
+        portfolio, users = limit
+        marketing = command.payload.category == "marketing"
+        return await self._limits.take(
+            portfolio, recipient_key(command.payload.to), users, marketing
+        )
 
     async def _settled_facts(
         self, command: NotificationAccepted, sender: str
@@ -262,7 +292,7 @@ class DispatchHandler:
             BREAKER_WAITS.inc()
         elif verdict.limit == "template":
             TEMPLATE_HOLDS.inc()
-        elif verdict.limit != "projection":
+        elif verdict.limit not in ("projection", "messaging_limit"):
             PACING_WAITS.labels(limit=verdict.limit).inc()
         return Outcome.requeue(verdict.seconds)
 
@@ -344,13 +374,20 @@ class DispatchHandler:
         result = await self._api.send(sender, body)
         answered = time.time()
         SEND_SECONDS.observe(time.perf_counter() - started)
+        now = utcnow()
+        policy = self._templates
         verdict = decisions.on_result(
             result,
             attempt=attempt,
             probing=probing,
             retry=self._retry,
             expires_at=command.payload.expires_at,
-            now=utcnow(),
+            now=now,
+            paused_hold=policy.hold_seconds
+            if policy is not None
+            and policy.mode == "hold"
+            and decisions.within_hold(command, now, policy.max_hold_seconds)
+            else None,
         )
         if isinstance(verdict, Sent):
             # Nothing that can fail may come between Meta's 200 and this commit: a crash
@@ -379,6 +416,12 @@ class DispatchHandler:
             log.warning("breaker_open", sender=sender, code=code, probe_in=state.interval)
             SENDS.labels(result="requeued").inc()
             return Outcome.requeue(state.interval)
+        if isinstance(verdict, HoldPaused):
+            await self._gate.release(nid, refund_attempt=True)
+            TEMPLATE_HOLDS.inc()
+            log.info("template_paused_by_meta", retry_in=verdict.seconds)
+            SENDS.labels(result="requeued").inc()
+            return Outcome.requeue(verdict.seconds)
         if isinstance(verdict, WaitForPair):
             wait = await self._throttle.pair_limited(sender, to, str(nid))
             await self._gate.release(nid)

@@ -1,7 +1,8 @@
 """What the dispatcher reads of ingest's schema, the only module of the dispatcher that names it:
 ``ingest.inbound_mark_v1(sender, recipient_key)`` (ingest migration 0004),
-``ingest.inbound_messages_v1(sender, recipient_key)`` (ingest migration 0008) and
-``ingest.unsendable_templates_v1()`` (ingest migration 0009).
+``ingest.inbound_messages_v1(sender, recipient_key)`` (ingest migration 0008),
+``ingest.unsendable_templates_v1()`` (ingest migration 0009) and
+``ingest.sender_health_v1()`` (ingest migration 0010).
 
 Ingest marks a recipient's latest inbound message in the transaction that acknowledges
 Meta's webhook; the ledger projects the same message later. A mark newer than the ledger's
@@ -53,3 +54,10 @@ UNSENDABLE_TEMPLATES: Final = (
     "SELECT waba_id, name, language, status FROM ingest.unsendable_templates_v1()"
 )
 """Every template Meta last reported as not APPROVED, with its status."""
+
+
+SENDER_HEALTH: Final = (
+    "SELECT waba_id, phone_number_id, quality_rating, messaging_limit, throughput_level, "
+    "ban_state, restrictions FROM ingest.sender_health_v1()"
+)
+"""What Meta last reported of each sender number and its business account (migration 0010)."""

@@ -16,10 +16,12 @@ from redis.asyncio import Redis
 
 from dispatcher import metrics
 from dispatcher.accepted_wamid import LedgerAcceptedWamids
+from dispatcher.account_health import AccountHealth
 from dispatcher.breaker import Breaker
 from dispatcher.cloud_api import AiohttpCloudApi, CloudApi, HttpxCloudApi
 from dispatcher.gate import Gate
 from dispatcher.handler import DispatchHandler
+from dispatcher.messaging_limit import MessagingLimits
 from dispatcher.quarantine import DispatchQuarantine
 from dispatcher.recipients import PostgresRecipientPolicy
 from dispatcher.settings import DispatcherSettings
@@ -101,8 +103,24 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
         gate = Gate(statements, owner, settings.claim_lease_seconds)
         publisher = Publisher(sqs, linger=settings.sqs_linger_seconds)
         redis_prefix = f"{settings.queue_prefix}:dispatch"
+        health = AccountHealth(statements, settings.portfolio_of)
+        await health.load()
+        limits = (
+            MessagingLimits(
+                redis,
+                settings.messaging_limit_window_seconds,
+                settings.messaging_limit_marketing_share,
+                prefix=redis_prefix,
+            )
+            if settings.messaging_limit_mode == "hold"
+            else None
+        )
         handler = DispatchHandler(
-            throttle=Throttle(redis, settings.throttle(), prefix=redis_prefix),
+            throttle=Throttle(
+                redis, settings.throttle(), prefix=redis_prefix, reported=health.throughput
+            ),
+            health=health,
+            limits=limits,
             breaker=Breaker(redis, settings.breaker(), prefix=redis_prefix),
             recipients=PostgresRecipientPolicy(statements),
             window_mode=settings.window_mode,
@@ -160,10 +178,13 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             stop_fields=lambda: {"in_flight": consumer.in_flight},
         ):
             sampling = asyncio.create_task(sampler.run())
+            refreshing = asyncio.create_task(health.run())
             log.info("dispatcher_started", concurrency=settings.worker_concurrency)
             tune_gc()
             await consumer.run_each(handler, concurrency=settings.worker_concurrency)
             await sampling
+            refreshing.cancel()
+            await asyncio.gather(refreshing, return_exceptions=True)
     await redis.aclose()
     await engine.dispose()
     log.info("dispatcher_stopped")

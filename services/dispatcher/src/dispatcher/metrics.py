@@ -45,7 +45,51 @@ SENDER_RATE = Gauge(
     "Messages/s the sender may send now: its cap, lowered after 130429 (AIMD).",
     ["sender"],
 )
-SENDER_CAP = Gauge("dispatcher_sender_cap_mps", "Configured throughput cap per sender.", ["sender"])
+SENDER_CAP = Gauge(
+    "dispatcher_sender_cap_mps",
+    "Throughput cap the sender is paced at: SENDER_RATES, else what Meta reports, else "
+    "SENDER_RATE_PER_SECOND.",
+    ["sender"],
+)
+SENDER_QUALITY = Gauge(
+    "dispatcher_sender_quality",
+    "1 for the quality rating (GREEN, YELLOW, RED, UNKNOWN) Meta last reported for the sender.",
+    ["sender", "rating"],
+)
+SENDER_REPORTED_MPS = Gauge(
+    "dispatcher_sender_reported_mps",
+    "Throughput Meta reports for the sender (level STANDARD: 80, HIGH: 1,000 messages/s).",
+    ["sender"],
+)
+MESSAGING_LIMIT = Gauge(
+    "dispatcher_messaging_limit",
+    "Unique users business-initiated templates may reach in the moving window, per business "
+    "portfolio, as Meta reports it (absent: unlimited or not reported).",
+    ["portfolio"],
+)
+MESSAGING_LIMIT_USED = Gauge(
+    "dispatcher_messaging_limit_used",
+    "Unique users reached by business-initiated templates in the moving window, per portfolio.",
+    ["portfolio"],
+)
+MESSAGING_LIMIT_HOLDS = Counter(
+    "dispatcher_messaging_limit_holds",
+    "Business-initiated templates held back because they would exceed the messaging limit, "
+    "by category (marketing is held first).",
+    ["category"],
+)
+ACCOUNT_RESTRICTED = Gauge(
+    "dispatcher_account_restricted",
+    "1 while Meta restricts the business account (account_update restriction_info), by "
+    "restriction type.",
+    ["waba", "restriction"],
+)
+ACCOUNT_BAN_STATE = Gauge(
+    "dispatcher_account_ban_state",
+    "1 for the ban state Meta last reported for the business account (SCHEDULE_FOR_DISABLE, "
+    "DISABLE, REINSTATE).",
+    ["waba", "state"],
+)
 
 
 def initialise(senders: list[str], codes: list[str]) -> None:
@@ -57,6 +101,8 @@ def initialise(senders: list[str], codes: list[str]) -> None:
         TAKEOVERS.labels(outcome=outcome)
     for limit in ("pair", "sender"):
         PACING_WAITS.labels(limit=limit)
+    for category in ("marketing", "utility", "authentication", "unknown"):
+        MESSAGING_LIMIT_HOLDS.labels(category=category)
     for code in codes:
         META_ERRORS.labels(code=code)
         RETRIES.labels(code=code)

@@ -93,6 +93,27 @@ class DispatcherSettings(CoreSettings):
         description="How long after its acceptance a notification may be held for its template "
         "before it fails with Meta's code (132015 paused, 132016 disabled, 132001 otherwise).",
     )
+    messaging_limit_mode: Literal["hold", "off"] = Field(
+        default="hold",
+        description="hold: business-initiated templates (outside the recipient's 24h window) "
+        "reach at most the messaging limit Meta reports of unique users per moving window, per "
+        "business portfolio; the rest wait for a place. off: Meta decides.",
+    )
+    messaging_limit_window_seconds: float = Field(
+        default=86_400.0, gt=0, description="Meta's moving window: 24 h."
+    )
+    messaging_limit_marketing_share: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Share of the messaging limit marketing templates may fill; the rest stays "
+        "for utility and authentication templates, so marketing is held first.",
+    )
+    waba_portfolios: str = Field(
+        default="",
+        description="Business accounts that share one business portfolio (and so one messaging "
+        "limit): waba_id:portfolio_id,waba_id:portfolio_id. Unnamed accounts are their own.",
+    )
     breaker_probe_seconds: float = Field(default=30.0, gt=0)
     claim_lease_seconds: float = Field(
         default=30.0,
@@ -125,6 +146,12 @@ class DispatcherSettings(CoreSettings):
             recovery_per_second=self.rate_recovery_per_second,
             decrease_factor=self.rate_decrease_factor,
         )
+
+    def portfolio_of(self, waba_id: str) -> str:
+        """The business portfolio an account's messaging limit is shared in."""
+        pairs = (part.strip().partition(":") for part in self.waba_portfolios.split(","))
+        named = {waba.strip(): p.strip() for waba, _, p in pairs if waba.strip() and p.strip()}
+        return named.get(waba_id, waba_id)
 
     def breaker(self) -> BreakerConfig:
         return BreakerConfig(probe_seconds=self.breaker_probe_seconds)

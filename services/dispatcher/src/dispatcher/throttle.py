@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -67,14 +68,23 @@ class ThrottleConfig:
     burst_seconds: float = 0.1
     """Slots handed out back to back, in seconds of the paced rate (at least one)."""
 
-    def cap(self, sender: str) -> float:
-        return dict(self.sender_rates).get(sender, self.sender_rate)
-
 
 class Throttle:
-    def __init__(self, redis: Redis, config: ThrottleConfig, prefix: str = "dispatch") -> None:
+    """``reported``: the messages/s Meta reports for a number (``AccountHealth.throughput``),
+    None when it has not said; it sets the cap of every number ``SENDER_RATES`` does not
+    name."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        config: ThrottleConfig,
+        prefix: str = "dispatch",
+        reported: Callable[[str], float | None] | None = None,
+    ) -> None:
         self._redis = redis
         self._config = config
+        self._reported = reported
+        self._named = dict(config.sender_rates)
         self._limiter = RateLimiter(redis, prefix=prefix)
         self._prefix = prefix
         self._next_start: dict[str, float] = {}
@@ -82,6 +92,15 @@ class Throttle:
     @property
     def config(self) -> ThrottleConfig:
         return self._config
+
+    def cap(self, sender: str) -> float:
+        """The sender's cap: its ``SENDER_RATES`` entry, else what Meta reports, else
+        ``SENDER_RATE_PER_SECOND``."""
+        named = self._named.get(sender)
+        if named is not None:
+            return named
+        reported = self._reported(sender) if self._reported is not None else None
+        return reported if reported is not None else self._config.sender_rate
 
     async def admit(self, sender: str, recipient: str, notification_id: str) -> Admission:
         """The recipient's pair first (its place in line is kept while it waits in the
@@ -112,7 +131,7 @@ class Throttle:
 
     def _rate(self, sender: str, raw: bytes | str | None) -> float:
         """The sender's rate from its stored ``lowered:at`` (None: never lowered)."""
-        cap = self._config.cap(sender)
+        cap = self.cap(sender)
         if raw is None:
             return cap
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -127,7 +146,7 @@ class Throttle:
         stall of the event loop, a slow claim) would otherwise reach Meta all at once."""
         now = time.monotonic()
         start = max(now, self._next_start.get(sender, now))
-        self._next_start[sender] = start + 1.0 / self._config.cap(sender)
+        self._next_start[sender] = start + 1.0 / self.cap(sender)
         return start - now
 
     async def throttled(self, sender: str) -> float:
@@ -148,7 +167,7 @@ class Throttle:
 
     async def _reserve_sender(self, sender: str, rate: float) -> float | None:
         SENDER_RATE.labels(sender=sender).set(rate)
-        SENDER_CAP.labels(sender=sender).set(self._config.cap(sender))
+        SENDER_CAP.labels(sender=sender).set(self.cap(sender))
         paced = rate * self._config.pace_share
         burst = max(1, int(paced * self._config.burst_seconds))
         decision = await self._limiter.reserve(f"sender:{sender}", paced, burst, INLINE_WAIT)

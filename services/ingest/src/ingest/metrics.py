@@ -51,8 +51,14 @@ TEMPLATE_SYNCS = Counter(
 )
 for _outcome in ("passed", "refused", "skipped"):  # every series at 0 from the start
     TEMPLATE_CHECKS.labels(outcome=_outcome)
+SENDER_SYNCS = Counter(
+    "ingest_sender_syncs",
+    "Reads of a business account's sender numbers from Meta, by outcome.",
+    ["outcome"],
+)
 for _outcome in ("synced", "failed"):
     TEMPLATE_SYNCS.labels(outcome=_outcome)
+    SENDER_SYNCS.labels(outcome=_outcome)
 WEBHOOK_EVENTS = Counter(
     "ingest_webhook_events", "Events taken from Meta's webhooks, by type.", ["type"]
 )

@@ -189,3 +189,42 @@ template_catalogues = Table(
 )
 """When each business account's catalogue was last synced in full (NULL: never, so sends
 through it are not checked) and when a webhook asked for the next sync (migration 0009)."""
+
+business_numbers = Table(
+    "business_numbers",
+    metadata,
+    Column("waba_id", Text, nullable=False),
+    Column("display_digits", Text, nullable=False),
+    Column("phone_number_id", Text, nullable=True),
+    Column("quality_rating", Text, nullable=True),
+    Column("messaging_limit", Text, nullable=True),
+    Column("throughput_level", Text, nullable=True),
+    Column("last_event", Text, nullable=True),
+    Column("synced_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("waba_id", "display_digits"),
+    Index(
+        "business_numbers_phone_number_id",
+        "phone_number_id",
+        unique=True,
+        postgresql_where=text("phone_number_id IS NOT NULL"),
+    ),
+)
+"""Each sender number of a business account as Meta last reported it: keyed by its display
+number's digits, the only name ``phone_number_quality_update`` gives it; ``phone_number_id``
+comes from the phone-number API (migration 0010)."""
+
+business_accounts = Table(
+    "business_accounts",
+    metadata,
+    Column("waba_id", Text, primary_key=True),
+    Column("last_event", Text, nullable=True),
+    Column("ban_state", Text, nullable=True),
+    Column("restrictions", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("violation_type", Text, nullable=True),
+    Column("numbers_synced_at", DateTime(timezone=True), nullable=True),
+    Column("numbers_sync_requested_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Each business account's standing from ``account_update`` (ban state, restrictions,
+violation), and when its numbers were last read from Meta (migration 0010)."""

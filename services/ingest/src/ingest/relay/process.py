@@ -21,6 +21,7 @@ from ingest import metrics
 from ingest.notifications import idempotency
 from ingest.relay import retention
 from ingest.relay.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
+from ingest.senders import sync as senders_sync
 from ingest.settings import IngestSettings
 from ingest.tables import notifications, outbox, webhook_inbox
 from ingest.templates import sync as templates_sync
@@ -179,6 +180,7 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
                 asyncio.create_task(listen(settings.database_url, loop.wake)),
                 asyncio.create_task(housekeeping(engine, settings)),
                 asyncio.create_task(templates_sync.keep_synced(engine, settings)),
+                asyncio.create_task(senders_sync.keep_synced(engine, settings)),
             ]
             tune_gc()
             log.info("relay_started", port=settings.relay_port)

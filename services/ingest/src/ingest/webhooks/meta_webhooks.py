@@ -21,6 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
+from ingest.senders.reports import (
+    ACCOUNT_FIELD,
+    QUALITY_FIELD,
+    AccountReport,
+    NumberReport,
+    account_report,
+    number_report,
+)
 from notif_core.events import (
     Event,
     FailedPayload,
@@ -67,7 +75,7 @@ EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
 """No WhatsApp message is older: Meta's timestamps before it, or over a day ahead of our
 clock, are not believed."""
 AHEAD = timedelta(days=1)
-ItemKind = Literal["status", "message", "template"]
+ItemKind = Literal["status", "message", "template", "sender"]
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 """NUL (PostgreSQL's jsonb refuses it) and lone surrogates (no UTF-8 encodes them)."""
 
@@ -103,12 +111,18 @@ _STATUS_OF_EVENT = {"REINSTATED": "APPROVED"}
 
 @dataclass
 class Translation:
-    """The events of a webhook body, the template changes it reports, and the kinds of the
-    items that became none."""
+    """The events of a webhook body, the template changes and the reports of a number's or
+    an account's standing it carries, and the kinds of the items that became none."""
 
     events: list[Event] = field(default_factory=list)
     untranslated: list[ItemKind] = field(default_factory=list)
     templates: list[TemplateChange] = field(default_factory=list)
+    senders: list[NumberReport | AccountReport] = field(default_factory=list)
+
+    @property
+    def changes_state(self) -> bool:
+        """It changes more than the outbox: a template's status or a sender's standing."""
+        return bool(self.templates or self.senders)
 
 
 def template_change(waba_id: Any, value: dict[str, Any]) -> TemplateChange:
@@ -432,11 +446,19 @@ def translate(payload: Any) -> Translation:
             value = change.get("value")
             if not isinstance(value, dict):
                 continue
-            if change.get("field") == TEMPLATE_STATUS_FIELD:
+            field_name = change.get("field")
+            if field_name == TEMPLATE_STATUS_FIELD:
                 try:
                     out.templates.append(template_change(entry.get("id"), value))
                 except ValueError:
                     out.untranslated.append("template")
+                continue
+            if field_name in (QUALITY_FIELD, ACCOUNT_FIELD):
+                read = number_report if field_name == QUALITY_FIELD else account_report
+                try:
+                    out.senders.append(read(entry.get("id"), value))
+                except ValueError:
+                    out.untranslated.append("sender")
                 continue
             phone_number_id = _phone_number_id(value)
             status_sender = phone_number_id if len(phone_number_id) <= MAX_ID else ""

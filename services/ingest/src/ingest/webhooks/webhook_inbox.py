@@ -34,10 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest.group_commit import GroupCommit
 from ingest.metrics import WEBHOOK_EVENTS, WEBHOOK_UNTRANSLATED
 from ingest.relay import outbox
+from ingest.senders import store as senders_store
+from ingest.senders.reports import NumberReport
 from ingest.tables import webhook_inbox
 from ingest.templates import catalogue
 from ingest.webhooks import inbound_marks
-from ingest.webhooks.meta_webhooks import MAX_ID, TemplateChange, sanitised, translate
+from ingest.webhooks.meta_webhooks import MAX_ID, Translation, sanitised, translate
 from notif_core.db import Rows, autocommit, execute_at_once
 from notif_core.events import Event, utcnow
 from notif_core.logging import get_logger
@@ -116,11 +118,11 @@ class WebhookInbox:
         acks = _storable(inbound_marks.acknowledged(events))
         inbox_id: int | None = None
         try:
-            if processed and not marks and not acks and not translation.templates:
+            if processed and not marks and not acks and not translation.changes_state:
                 await self._group.submit(_Statuses(raw, events))
             else:
                 inbox_id = await self._commit(
-                    raw, events, marks, acks, processed=processed, templates=translation.templates
+                    raw, events, marks, acks, processed=processed, translation=translation
                 )
         except Exception as exc:
             if _unavailable(exc):
@@ -165,11 +167,12 @@ class WebhookInbox:
         acks: list[inbound_marks.Acknowledged],
         *,
         processed: bool,
-        templates: Sequence[TemplateChange] = (),
+        translation: Translation | None = None,
     ) -> int:
         """One transaction: the body (``processed_at`` unset unless every item translated),
-        its events, its marks, its acknowledged messages and the template statuses it
-        changes (each also asks for the catalogue's next sync). Returns the inbox row's id."""
+        its events, its marks, its acknowledged messages, the template statuses it changes
+        (each also asks for the catalogue's next sync) and the standing Meta reports of a
+        number or an account. Returns the inbox row's id."""
         async with self._engine.begin() as conn:
             inbox_id: int = (
                 await conn.execute(
@@ -181,8 +184,14 @@ class WebhookInbox:
             await outbox.add_many(conn, [outbox.Pending("events", e) for e in events])
             await inbound_marks.upsert(conn, marks)
             await inbound_marks.record(conn, acks)
-            for change in templates:
-                await catalogue.changed(conn, change)
+            if translation is not None:
+                for change in translation.templates:
+                    await catalogue.changed(conn, change)
+                for report in translation.senders:
+                    if isinstance(report, NumberReport):
+                        await senders_store.number_reported(conn, report)
+                    else:
+                        await senders_store.account_reported(conn, report)
         return inbox_id
 
 

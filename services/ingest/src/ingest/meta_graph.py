@@ -1,0 +1,72 @@
+"""Reading Meta's Graph API lists (message templates, phone numbers) page by page.
+
+A list answers ``{"data": [...], "paging": {"cursors": {"after"}, "next"?}}``; ``next`` is
+present while more pages remain (Meta: "Graph API: Paginated results", cursor-based
+pagination). Pages are followed by the ``after`` cursor against our own base URL, never by
+the ``next`` URL itself, so an answer cannot send the token anywhere else; path segments
+are ids of digits only, so nothing a webhook carries can change the path either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from notif_core.settings import CoreSettings
+
+PAGE_SIZE = 100
+TIMEOUT_SECONDS = 10.0
+
+
+class GraphError(Exception):
+    """Meta's answer was an error or not a list page; the message names no secret."""
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _page(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        code = _object(_object(body).get("error")).get("code")
+        raise GraphError(f"HTTP {response.status_code}, Meta error code {code}")
+    if not isinstance(body.get("data"), list):
+        raise GraphError("the answer has no data list")
+    return body
+
+
+async def pages(
+    client: httpx.AsyncClient,
+    settings: CoreSettings,
+    owner_id: str,
+    edge: str,
+    fields: str,
+    max_pages: int,
+) -> AsyncIterator[list[Any]]:
+    """The ``data`` of each page of ``GET {base}/{version}/{owner_id}/{edge}``; raises
+    :class:`GraphError` (also for an owner id that is not digits, and past ``max_pages``)."""
+    if not owner_id.isdigit():
+        raise GraphError("the owner id is not a Meta id")
+    base = settings.whatsapp_api_base_url.rstrip("/")
+    url = f"{base}/{settings.whatsapp_api_version}/{owner_id}/{edge}"
+    headers = {"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"}
+    params: dict[str, str | int] = {"limit": PAGE_SIZE, "fields": fields}
+    for _ in range(max_pages):
+        try:
+            response = await client.get(url, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise GraphError(f"{type(exc).__name__} calling {edge}") from exc
+        page = _page(response)
+        yield page["data"]
+        paging = _object(page.get("paging"))
+        after = _object(paging.get("cursors")).get("after")
+        if not paging.get("next") or not isinstance(after, str) or not after:
+            return
+        params = {**params, "after": after}
+    raise GraphError(f"more than {max_pages} pages")
