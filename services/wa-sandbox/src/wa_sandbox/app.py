@@ -1,5 +1,5 @@
-"""The sandbox HTTP app: Meta's send endpoint, its template catalogue, and the
-``/_sandbox`` control API.
+"""The sandbox HTTP app: Meta's send endpoint, its template catalogue and phone-number
+reads, and the ``/_sandbox`` control API.
 
 aiohttp rather than FastAPI here: a fault injector must be able to reset a connection
 (only a raw transport can), and the sandbox has to outrun the system it tests.
@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from wa_sandbox import management, meta
 from wa_sandbox.config import SandboxConfig, Sender
-from wa_sandbox.limits import PairLimits, SenderLimits
+from wa_sandbox.limits import MessagingLimitCounter, PairLimits, SenderLimits
 from wa_sandbox.metrics import REGISTRY, SENDS
 from wa_sandbox.state import SandboxState
 from wa_sandbox.validation import BSUID, SendRejected, ValidSend, normalise_wa_id, validate
@@ -42,6 +42,7 @@ class Sandbox:
         self.state = SandboxState()
         self.sender_limits = SenderLimits()
         self.pair_limits = PairLimits()
+        self.messaging_limits = MessagingLimitCounter()
         self.webhooks: WebhookScheduler | None = None
         self.random = random.Random()  # noqa: S311 - fault sampling, not security
 
@@ -50,6 +51,7 @@ class Sandbox:
         self.state.clear()
         self.sender_limits.reset()
         self.pair_limits.reset()
+        self.messaging_limits.reset()
         if self.webhooks is not None:
             self.webhooks.clear()
 
@@ -160,6 +162,14 @@ class Sandbox:
         )
         self.state.accepted += 1
         SENDS.labels(outcome="accepted").inc()
+        if send.kind == "template" and not in_window:  # business-initiated
+            self.messaging_limits.record(
+                self.config.waba_of(sender),
+                key,
+                sender.messaging_limit,
+                now,
+                self.config.policy.messaging_limit_window_seconds,
+            )
         if send.by_user_id:
             # Meta answers the BSUID path without the phone number, even one it knows.
             recipient = meta.Recipient(user_id=key, wa_id=self.state.users.get(key))
@@ -314,6 +324,9 @@ class Sandbox:
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
 
+VERSION = r"/{version:v\d+\.\d+}"
+"""A Graph API version segment (``v21.0``)."""
+
 
 # --- HTTP handlers ------------------------------------------------------------------------
 
@@ -404,26 +417,63 @@ def _page_size(value: str | None) -> int:
     return min(limit, management.MAX_PAGE)
 
 
+def _read_token(request: web.Request) -> str:
+    """A Graph API read's token: the bearer header, or the ``access_token`` parameter."""
+    authorization = request.headers.get("Authorization", "")
+    return authorization.removeprefix("Bearer ").strip() or request.query.get("access_token", "")
+
+
+def _no_object(object_id: str) -> SendRejected:
+    """Meta's answer to a read of an id it does not know (or the token may not see)."""
+    unsupported = (
+        f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot "
+        "be loaded due to missing permissions, or does not support this operation. "
+        "Please read the Graph API documentation at "
+        "https://developers.facebook.com/docs/graph-api"
+    )
+    return SendRejected(
+        400, 100, unsupported, unsupported, subcode=33, error_type="GraphMethodException"
+    )
+
+
+def _fields(request: web.Request) -> set[str]:
+    return {f.strip() for f in request.query.get("fields", "").split(",") if f.strip()}
+
+
+def _select(data: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """Meta's field selection, loosely: only the fields asked for, the id always; every
+    field when none is asked for."""
+    if not fields:
+        return data
+    return {k: v for k, v in data.items() if k in fields or k == "id"}
+
+
+def _paging(
+    request: web.Request, limit: int, first: str, last: str, has_previous: bool, has_next: bool
+) -> dict[str, Any]:
+    """Graph API paging: both cursors, and absolute ``previous``/``next`` links while there
+    are more pages that way."""
+    paging: dict[str, Any] = {"cursors": {"before": first, "after": last}}
+    query = {k: v for k, v in request.query.items() if k not in ("after", "before")}
+    query["limit"] = str(limit)
+    if has_previous:
+        paging["previous"] = str(request.url.with_query({**query, "before": first}))
+    if has_next:
+        paging["next"] = str(request.url.with_query({**query, "after": last}))
+    return paging
+
+
 async def message_templates(request: web.Request) -> web.Response:
     """Meta's ``GET /{version}/{waba_id}/message_templates``: the configured templates in
     config order, ``limit`` per page, cursor-paged with ``after`` and ``before``, with the
-    ``fields`` asked for (all of them by default)."""
+    ``fields`` asked for (all of them by default). Every business account the sandbox
+    knows shares its one catalogue (assumed: templates are configured globally)."""
     sb = request.app[SANDBOX]
-    authorization = request.headers.get("Authorization", "")
-    token = authorization.removeprefix("Bearer ").strip() or request.query.get("access_token", "")
     waba_id = request.match_info["waba_id"]
     try:
-        sb.authenticate_token(token)
-        if waba_id != sb.config.waba_id:
-            unsupported = (
-                f"Unsupported get request. Object with ID '{waba_id}' does not exist, cannot "
-                "be loaded due to missing permissions, or does not support this operation. "
-                "Please read the Graph API documentation at "
-                "https://developers.facebook.com/docs/graph-api"
-            )
-            raise SendRejected(
-                400, 100, unsupported, unsupported, subcode=33, error_type="GraphMethodException"
-            )
+        sb.authenticate_token(_read_token(request))
+        if waba_id not in sb.config.wabas():
+            raise _no_object(waba_id)
         limit = _page_size(request.query.get("limit"))
         found = management.page(
             sb.config.templates,
@@ -437,20 +487,67 @@ async def message_templates(request: web.Request) -> web.Response:
         return _error(exc)
     if not found.templates:
         return web.json_response({"data": []})
-    first = management.encode_cursor(found.templates[0])
-    last = management.encode_cursor(found.templates[-1])
-    paging: dict[str, Any] = {"cursors": {"before": first, "after": last}}
-    query = {k: v for k, v in request.query.items() if k not in ("after", "before")}
-    query["limit"] = str(limit)
-    if found.has_previous:
-        paging["previous"] = str(request.url.with_query({**query, "before": first}))
-    if found.has_next:
-        paging["next"] = str(request.url.with_query({**query, "after": last}))
-    data = [management.definition(t) for t in found.templates]
-    fields = {f.strip() for f in request.query.get("fields", "").split(",") if f.strip()}
-    if fields:  # Meta's field selection; the id always comes along
-        data = [{k: v for k, v in d.items() if k in fields or k == "id"} for d in data]
+    paging = _paging(
+        request,
+        limit,
+        management.encode_cursor(found.templates[0]),
+        management.encode_cursor(found.templates[-1]),
+        found.has_previous,
+        found.has_next,
+    )
+    fields = _fields(request)
+    data = [_select(management.definition(t), fields) for t in found.templates]
     return web.json_response({"data": data, "paging": paging})
+
+
+async def phone_numbers(request: web.Request) -> web.Response:
+    """Meta's ``GET /{version}/{waba_id}/phone_numbers`` (Meta: WhatsApp Business Account >
+    Phone Numbers API): the account's senders in config order, paged and field-selected as
+    the template catalogue is. A WABA the sandbox does not know is answered as the
+    catalogue answers it (100, subcode 33); a known one without numbers lists none."""
+    sb = request.app[SANDBOX]
+    waba_id = request.match_info["waba_id"]
+    try:
+        sb.authenticate_token(_read_token(request))
+        if waba_id not in sb.config.wabas():
+            raise _no_object(waba_id)
+        limit = _page_size(request.query.get("limit"))
+        senders = [s for s in sb.config.senders if sb.config.waba_of(s) == waba_id]
+        found = management.sender_page(
+            senders, limit, after=request.query.get("after"), before=request.query.get("before")
+        )
+        if found is None:
+            raise SendRejected(400, 100, "Invalid parameter", "The cursor is not valid")
+    except SendRejected as exc:
+        return _error(exc)
+    if not found.senders:
+        return web.json_response({"data": []})
+    paging = _paging(
+        request,
+        limit,
+        management.phone_number_cursor(found.senders[0]),
+        management.phone_number_cursor(found.senders[-1]),
+        found.has_previous,
+        found.has_next,
+    )
+    fields = _fields(request)
+    data = [_select(management.phone_number(s), fields) for s in found.senders]
+    return web.json_response({"data": data, "paging": paging})
+
+
+async def graph_object(request: web.Request) -> web.Response:
+    """Meta's ``GET /{version}/{phone_number_id}``: one phone number, with the ``fields``
+    asked for (Meta: WhatsApp Business Phone Number API). Any other id is unknown here."""
+    sb = request.app[SANDBOX]
+    object_id = request.match_info["object_id"]
+    try:
+        sb.authenticate_token(_read_token(request))
+        sender = sb.config.sender(object_id)
+        if sender is None:
+            raise _no_object(object_id)
+    except SendRejected as exc:
+        return _error(exc)
+    return web.json_response(_select(management.phone_number(sender), _fields(request)))
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -470,7 +567,13 @@ async def list_messages(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     sb = request.app[SANDBOX]
     assert sb.webhooks is not None
-    return web.json_response(sb.state.stats(sb.webhooks.pending))
+    window = sb.config.policy.messaging_limit_window_seconds
+    return web.json_response(
+        {
+            **sb.state.stats(sb.webhooks.pending),
+            "messaging_limits": sb.messaging_limits.snapshot(time.time(), window),
+        }
+    )
 
 
 async def get_config(request: web.Request) -> web.Response:
@@ -572,7 +675,7 @@ async def _apply(
     except ValidationError as exc:
         return _invalid_request(exc)
     sb.config = change.config
-    sb.webhooks.schedule_change(0, change.field, change.value)
+    sb.webhooks.schedule_change(0, change.field, change.value, change.phone_number_id)
     return web.json_response(change.scheduled(), status=202)
 
 
@@ -653,6 +756,9 @@ def create_app(config: SandboxConfig) -> web.Application:
     app.router.add_post("/_sandbox/account", account)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
+    # Graph API reads last, and only under a version segment, so that they shadow nothing.
+    app.router.add_get(VERSION + "/{waba_id}/phone_numbers", phone_numbers)
+    app.router.add_get(VERSION + "/{object_id}", graph_object)
     return app
 
 

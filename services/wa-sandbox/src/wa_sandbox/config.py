@@ -46,8 +46,11 @@ class Sender(_Strict):
     registered: bool = True
     token_expired: bool = False
     messaging_limit: MessagingLimit = "TIER_250"
-    """Reported in ``phone_number_quality_update`` webhooks; not enforced."""
+    """Reported in ``phone_number_quality_update`` webhooks and the phone-number API; not
+    enforced, only counted (``GET /_sandbox/stats`` ``messaging_limits``)."""
     quality_rating: QualityRating = "GREEN"
+    waba_id: str | None = None
+    """The WhatsApp Business Account the number belongs to; None: the config's ``waba_id``."""
 
 
 class PairLimit(_Strict):
@@ -69,6 +72,8 @@ class Policy(_Strict):
     later revision of it."""
     otp_code_max_length: int = Field(default=15, ge=1)
     """The one-time password of an authentication template (body and button parameter)."""
+    messaging_limit_window_seconds: float = Field(default=86_400, gt=0)
+    """The moving window of Meta's messaging limit (24 h); shorter lets a test roll it."""
 
 
 class Identity(_Strict):
@@ -229,6 +234,14 @@ class SandboxConfig(_Strict):
 
     def sender(self, phone_number_id: str) -> Sender | None:
         return next((s for s in self.senders if s.phone_number_id == phone_number_id), None)
+
+    def waba_of(self, sender: Sender) -> str:
+        """The WhatsApp Business Account a sender's number belongs to."""
+        return sender.waba_id or self.waba_id
+
+    def wabas(self) -> list[str]:
+        """Every business account the sandbox knows: the default one, then the senders'."""
+        return list(dict.fromkeys([self.waba_id, *(self.waba_of(s) for s in self.senders)]))
 
     def template(self, name: str, language: str) -> Template | None:
         return next((t for t in self.templates if t.name == name and t.language == language), None)

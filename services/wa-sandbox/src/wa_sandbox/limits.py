@@ -1,10 +1,15 @@
-"""Meta's rate limits as token buckets: per sender number, and per (sender, recipient) pair."""
+"""Meta's rate limits as token buckets (per sender number, and per (sender, recipient)
+pair), and the messaging limit, which the sandbox counts but does not enforce."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from wa_sandbox.config import MessagingLimit
 
 BURST_SECONDS = 0.1
 """A sender's bucket holds 0.1 s of its cap, so a burst cannot overshoot a second's worth."""
@@ -76,3 +81,84 @@ class PairLimits:
 
     def reset(self) -> None:
         self._buckets.clear()
+
+
+TIER_LIMITS: dict[MessagingLimit, int | None] = {
+    "TIER_NOT_SET": None,
+    "TIER_50": 50,
+    "TIER_250": 250,
+    "TIER_1K": 1_000,
+    "TIER_2K": 2_000,
+    "TIER_10K": 10_000,
+    "TIER_100K": 100_000,
+    "TIER_UNLIMITED": None,
+}
+"""Unique users per moving 24 h for each tier (Meta: Messaging limits; TIER_NOT_SET has no
+figure from Meta, so it is assumed to be no limit)."""
+
+
+@dataclass
+class _Account:
+    """One business account's counted recipients: when each was first counted in the
+    current window, and the same in time order so expiry is cheap."""
+
+    tier: MessagingLimit
+    counted: dict[str, float] = field(default_factory=dict)
+    order: deque[tuple[float, str]] = field(default_factory=deque)
+    over_limit: int = 0
+
+    def expire(self, now: float, window: float) -> None:
+        order, counted = self.order, self.counted
+        while order and order[0][0] <= now - window:
+            _, who = order.popleft()
+            counted.pop(who, None)
+
+
+class MessagingLimitCounter:
+    """Unique recipients of business-initiated sends per business account in a moving
+    window, and the sends that went beyond the tier.
+
+    Meta caps the unique users a business portfolio can start conversations with (a
+    template outside a customer-service window) in a moving 24 h (Meta: Messaging limits,
+    per portfolio since October 2025). Meta documents no error code for exceeding it, so
+    the sandbox only counts: tests read the counts from ``GET /_sandbox/stats``. Counted
+    per WABA (assumed: the sandbox has no portfolios, one WABA stands for one)."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, _Account] = {}
+
+    def record(
+        self, waba_id: str, recipient: str, tier: MessagingLimit, now: float, window: float
+    ) -> bool:
+        """Count a business-initiated send; True when it adds a recipient beyond the limit."""
+        account = self._accounts.get(waba_id)
+        if account is None:
+            account = self._accounts[waba_id] = _Account(tier)
+        account.tier = tier  # the sending number's tier is the portfolio's
+        account.expire(now, window)
+        if recipient in account.counted:
+            return False
+        account.counted[recipient] = now
+        account.order.append((now, recipient))
+        limit = TIER_LIMITS[tier]
+        if limit is not None and len(account.counted) > limit:
+            account.over_limit += 1
+            return True
+        return False
+
+    def snapshot(self, now: float, window: float) -> dict[str, dict[str, Any]]:
+        """Per WABA: the tier, its limit (None: none), unique recipients in the window and
+        the over-limit sends since the last reset."""
+        found: dict[str, dict[str, Any]] = {}
+        for waba_id, account in self._accounts.items():
+            account.expire(now, window)
+            found[waba_id] = {
+                "tier": account.tier,
+                "limit": TIER_LIMITS[account.tier],
+                "unique_recipients": len(account.counted),
+                "over_limit": account.over_limit,
+            }
+        return found
+
+    def reset(self) -> None:
+        self._accounts.clear()

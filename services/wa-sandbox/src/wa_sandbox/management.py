@@ -1,5 +1,6 @@
-"""Meta's Business Management side: the template catalogue (``GET /{waba_id}/message_templates``)
-and the account-health events the control API turns into webhooks.
+"""Meta's Business Management side: the template catalogue (``GET /{waba_id}/message_templates``),
+the phone numbers (``GET /{waba_id}/phone_numbers``, ``GET /{phone_number_id}``) and the
+account-health events the control API turns into webhooks.
 
 Catalogue entries follow Meta's template definition format: upper-case component types,
 ``{{1}}``..``{{n}}`` (or ``{{name}}``) variables in the texts, one ``BUTTONS`` component.
@@ -14,6 +15,7 @@ import base64
 import binascii
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +25,7 @@ from wa_sandbox.config import (
     MessagingLimit,
     QualityRating,
     SandboxConfig,
+    Sender,
     Template,
     TemplateStatus,
 )
@@ -32,6 +35,8 @@ MAX_PAGE = 100
 
 _HEADER_ORDER = {"header": 0, "body": 1, "footer": 2}
 _CURSOR_PREFIX = "wa-sandbox-template:"
+_PHONE_CURSOR_PREFIX = "wa-sandbox-phone-number:"
+VERIFIED_NAME = "Sandbox Business"
 
 # --- the catalogue ------------------------------------------------------------------------
 
@@ -143,18 +148,57 @@ def definition(template: Template) -> dict[str, Any]:
     }
 
 
-def encode_cursor(template: Template) -> str:
-    raw = (_CURSOR_PREFIX + template.id).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode(prefix: str, object_id: str) -> str:
+    return base64.urlsafe_b64encode((prefix + object_id).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str | None:
-    """The template id a cursor points at, or None for something that is no cursor."""
+def _decode(prefix: str, cursor: str) -> str | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return raw.removeprefix(_CURSOR_PREFIX) if raw.startswith(_CURSOR_PREFIX) else None
+    return raw.removeprefix(prefix) if raw.startswith(prefix) else None
+
+
+def encode_cursor(template: Template) -> str:
+    return _encode(_CURSOR_PREFIX, template.id)
+
+
+def decode_cursor(cursor: str) -> str | None:
+    """The template id a cursor points at, or None for something that is no cursor."""
+    return _decode(_CURSOR_PREFIX, cursor)
+
+
+def phone_number_cursor(sender: Sender) -> str:
+    return _encode(_PHONE_CURSOR_PREFIX, sender.phone_number_id)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a page starts and ends in a listing, and whether there is more either side."""
+
+    start: int
+    end: int
+    has_previous: bool
+    has_next: bool
+
+
+def span(ids: list[str], limit: int, *, after: str | None, before: str | None) -> Span | None:
+    """The ``limit`` items after (or before) the item an already decoded cursor names;
+    None when it names none."""
+    if after is not None:
+        if after not in ids:
+            return None
+        start = ids.index(after) + 1
+        end = start + limit
+    elif before is not None:
+        if before not in ids:
+            return None
+        end = ids.index(before)
+        start = max(0, end - limit)
+    else:
+        start, end = 0, limit
+    return Span(start, end, has_previous=start > 0, has_next=end < len(ids))
 
 
 @dataclass(frozen=True)
@@ -169,22 +213,80 @@ def page(
 ) -> Page | None:
     """The ``limit`` templates after (or before) a cursor's template, in config order; None
     when the cursor names no template."""
-    ids = [t.id for t in templates]
-    if after is not None:
-        anchor = decode_cursor(after)
-        if anchor not in ids:
-            return None
-        start = ids.index(anchor) + 1
-        end = start + limit
-    elif before is not None:
-        anchor = decode_cursor(before)
-        if anchor not in ids:
-            return None
-        end = ids.index(anchor)
-        start = max(0, end - limit)
-    else:
-        start, end = 0, limit
-    return Page(templates[start:end], has_previous=start > 0, has_next=end < len(templates))
+    found = span(
+        [t.id for t in templates],
+        limit,
+        after=None if after is None else decode_cursor(after) or "",
+        before=None if before is None else decode_cursor(before) or "",
+    )
+    if found is None:
+        return None
+    return Page(templates[found.start : found.end], found.has_previous, found.has_next)
+
+
+@dataclass(frozen=True)
+class SenderPage:
+    senders: list[Sender]
+    has_previous: bool
+    has_next: bool
+
+
+def sender_page(
+    senders: list[Sender], limit: int, *, after: str | None, before: str | None
+) -> SenderPage | None:
+    """The ``limit`` numbers after (or before) a cursor's number, in config order; None when
+    the cursor names no number."""
+    found = span(
+        [s.phone_number_id for s in senders],
+        limit,
+        after=None if after is None else _decode(_PHONE_CURSOR_PREFIX, after) or "",
+        before=None if before is None else _decode(_PHONE_CURSOR_PREFIX, before) or "",
+    )
+    if found is None:
+        return None
+    return SenderPage(senders[found.start : found.end], found.has_previous, found.has_next)
+
+
+# --- phone numbers ------------------------------------------------------------------------
+
+HIGH_THROUGHPUT_MPS = 1000
+"""Meta's higher throughput level is up to 1,000 messages per second, the standard one 80
+(Meta: Cloud API Throughput)."""
+
+
+@lru_cache(maxsize=1024)
+def formatted_number(digits: str) -> str:
+    """A number as Meta's ``display_phone_number`` shows it (``+1 555-010-0001``):
+    libphonenumber's INTERNATIONAL format (assumed to be what Meta uses), ``+digits`` when
+    the number cannot be parsed or the library is not installed."""
+    plain = "".join(ch for ch in digits if ch.isdigit())
+    try:  # imported here: an image built from a lock without it still runs
+        import phonenumbers
+    except ImportError:
+        return f"+{plain}"
+    try:
+        number = phonenumbers.parse(f"+{plain}")
+    except phonenumbers.NumberParseException:
+        return f"+{plain}"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def phone_number(sender: Sender) -> dict[str, Any]:
+    """A sender as Meta's phone-number node shows it (Meta: WhatsApp Business Account >
+    Phone Numbers API; ``messaging_limit_tier`` and ``throughput`` as documented there).
+    ``verified_name`` is assumed: the sandbox has no display names, so a fixed one."""
+    return {
+        "id": sender.phone_number_id,
+        "display_phone_number": formatted_number(sender.display_phone_number),
+        "verified_name": VERIFIED_NAME,
+        "quality_rating": sender.quality_rating,
+        "messaging_limit_tier": sender.messaging_limit,
+        "throughput": {
+            "level": "HIGH" if sender.throughput_mps >= HIGH_THROUGHPUT_MPS else "STANDARD"
+        },
+        "platform_type": "CLOUD_API",
+        "code_verification_status": "VERIFIED",
+    }
 
 
 # --- control requests ---------------------------------------------------------------------
@@ -256,6 +358,8 @@ class Change:
     config: SandboxConfig
     field: str
     value: dict[str, Any]
+    phone_number_id: str = ""
+    """The number a change is about: its business account is the webhook entry's id."""
 
     def scheduled(self) -> dict[str, Any]:
         return {"field": self.field, "value": self.value}
@@ -350,7 +454,9 @@ def phone_number_quality(
         value["old_limit"] = old_limit  # only on messaging limit changes
     value["current_limit"] = current
     value["max_daily_conversations_per_business"] = current
-    return Change(SandboxConfig.model_validate(data), "phone_number_quality_update", value)
+    return Change(
+        SandboxConfig.model_validate(data), "phone_number_quality_update", value, phone_number_id
+    )
 
 
 def account_update(config: SandboxConfig, body: dict[str, Any]) -> Change:

@@ -91,13 +91,16 @@ class WebhookScheduler:
         )
         self._wake.set()
 
-    def schedule_change(self, delay: float, field_name: str, value: dict[str, Any]) -> None:
+    def schedule_change(
+        self, delay: float, field_name: str, value: dict[str, Any], phone_number_id: str = ""
+    ) -> None:
         """Deliver a ``field_name`` change whose value is ``value`` after ``delay`` seconds
-        of sandbox time, in a POST of its own."""
+        of sandbox time, in a POST of its own; a change about a number goes out under that
+        number's business account."""
         due = time.monotonic() + delay * self._config().webhooks.time_scale
         heapq.heappush(
             self._heap,
-            _Pending(due, next(self._seq), "", field_name, value, change=True),
+            _Pending(due, next(self._seq), phone_number_id, field_name, value, change=True),
         )
         self._wake.set()
 
@@ -130,17 +133,18 @@ class WebhookScheduler:
         for (phone_number_id, field_name), items in groups.items():
             sender = config.sender(phone_number_id)
             display = sender.display_phone_number if sender else ""
+            waba_id = config.waba_of(sender) if sender else config.waba_id
             for start in range(0, len(items), cfg.max_batch):
                 chunk = items[start : start + cfg.max_batch]
                 value: dict[str, Any] = {field_name: [p.item for p in chunk]}
                 contacts = [p.contact for p in chunk if p.contact is not None]
                 if contacts:
                     value["contacts"] = contacts
-                self._spawn(webhook_envelope(config.waba_id, display, phone_number_id, value))
+                self._spawn(webhook_envelope(waba_id, display, phone_number_id, value))
         for pending in changes:
-            self._spawn(
-                change_envelope(config.waba_id, pending.field_name, pending.item, time.time())
-            )
+            about = config.sender(pending.phone_number_id)
+            waba_id = config.waba_of(about) if about else config.waba_id
+            self._spawn(change_envelope(waba_id, pending.field_name, pending.item, time.time()))
 
     def _spawn(self, payload: dict[str, Any]) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
