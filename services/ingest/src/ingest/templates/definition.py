@@ -4,12 +4,21 @@ catalogue.
 A definition (``GET /{waba-id}/message_templates``, Meta's "Template management" guide,
 developers.facebook.com/documentation/business-messaging/whatsapp/templates/
 template-management) lists upper-case components: ``HEADER`` (``format`` TEXT with at most
-one ``{{…}}`` variable, or IMAGE, VIDEO, DOCUMENT, LOCATION), ``BODY`` (``text`` with
-positional ``{{1}}``… or, under ``parameter_format`` NAMED, ``{{name}}`` variables),
-``FOOTER``, and ``BUTTONS`` whose ``buttons`` are numbered by their position: a ``URL``
-button whose ``url`` has a variable takes its suffix, ``COPY_CODE`` a coupon code, ``OTP``
-(authentication templates) the code, sent as a ``url`` button; ``QUICK_REPLY`` and ``FLOW``
-may carry a payload; others take nothing. Each becomes a :class:`Slot`.
+one ``{{…}}`` variable, or IMAGE, VIDEO, DOCUMENT, LOCATION, and newer ones such as
+PRODUCT), ``BODY`` (``text`` with positional ``{{1}}``… or, under ``parameter_format``
+NAMED, ``{{name}}`` variables), ``FOOTER``, ``BUTTONS`` whose ``buttons`` are numbered by
+their position, and newer ones (``CAROUSEL``, ``LIMITED_TIME_OFFER``, …). Each part a send
+fills becomes a :class:`Slot`.
+
+Buttons (Meta's "Send message templates" reference and its guides per template type): a
+``URL`` button whose ``url`` has a variable takes its suffix; ``COPY_CODE`` a coupon code;
+``OTP`` (authentication templates, stored by Meta as a ``URL`` button) the code, sent as a
+``url`` button; ``QUICK_REPLY`` may carry a payload; ``FLOW`` may carry an ``action``
+(``flow_token``, ``flow_action_data``); ``CATALOG`` may carry an ``action``
+(``thumbnail_product_retailer_id``); ``MPM`` must carry an ``action``
+(``thumbnail_product_retailer_id`` and ``sections``); ``PHONE_NUMBER`` and a URL without a
+variable take nothing. A part the door does not know (a newer button, header format or
+component) becomes an open slot: whatever the send carries passes, and Meta decides.
 """
 
 from __future__ import annotations
@@ -23,6 +32,21 @@ VARIABLE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MEDIA_FORMATS = frozenset({"image", "video", "document", "location"})
 TemplateStatus = Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL"]
 
+HEADER_PARAMETER_MAX = 60
+"""Meta's text object: a header's text parameter is at most 60 characters (Messages API
+reference, "text object")."""
+BODY_PARAMETER_MAX = 32768
+"""Meta's text object: a body's text parameter is at most 32,768 characters when the body
+is the only component, 1,024 "if other component types are included". Only the larger is
+enforced: integrators report the 1,024 is not applied to parameters at send time, and
+which components count is not stated (assumed; a late Meta error is better than a false
+422)."""
+CODE_MAX = 15
+"""Meta: a coupon code ("Coupon code templates") and an authentication template's one-time
+code ("Authentication templates"; Meta answers "template parameter at index 0 exceeds the
+maximum length in the AUTHENTICATION category (15 characters)") are at most 15
+characters."""
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -30,9 +54,10 @@ class Slot:
 
     ``kind`` and ``index`` are how a send names it (``{"type": "button", "index": "0"}``);
     ``parameter`` the type every parameter must have (``text``, ``image``, ``coupon_code``,
-    ``payload``; ``None`` for a body, whose parameters may be ``text``, ``currency`` or
-    ``date_time``); ``names`` the variable names of a NAMED template, else the count of
-    positional ones in ``count``."""
+    ``payload``, ``action``; ``None`` for a body or text header, whose parameters may be
+    ``text``, ``currency`` or ``date_time``); ``names`` the variable names of a NAMED
+    template, else the count of positional ones in ``count``; ``required`` False for a
+    button that may be left out, which then takes at most ``count`` parameters."""
 
     kind: Literal["header", "body", "button"]
     count: int
@@ -41,17 +66,19 @@ class Slot:
     index: int | None = None
     names: tuple[str, ...] = ()
     required: bool = True
-    text: str | None = None
-    """The component's text with its placeholders, for the length after substitution."""
-    max_text: int | None = None
-    """At most this many characters once the parameters are substituted (Meta's limits:
-    body 1,024, header 60)."""
     max_parameter: int | None = None
-    """At most this many characters per parameter (coupon and OTP codes: 15)."""
+    """At most this many characters per text parameter (see the limits above)."""
+    open: bool = False
+    """A part whose parameters the door does not know: any send of it passes."""
 
     @property
     def label(self) -> str:
         return self.kind if self.index is None else f"button {self.index}"
+
+    @property
+    def textual(self) -> bool:
+        """A body or text header: the parameters Meta checks for whitespace and names."""
+        return self.kind != "button" and self.parameter is None
 
 
 @dataclass(frozen=True)
@@ -71,46 +98,62 @@ class Definition:
     def named(self) -> bool:
         return self.parameter_format.upper() == "NAMED"
 
+    @property
+    def authentication(self) -> bool:
+        return self.category.upper() == "AUTHENTICATION"
+
     def slots(self) -> list[Slot]:
-        """The components a send must or may carry; raises nothing (an unknown component
-        type takes no parameters, as Meta's does not either)."""
+        """The components a send must or may carry; raises nothing. A component type
+        outside header, body and buttons gives no slot: the door passes what a send
+        carries for it (carousel cards, a limited-time offer's expiry, …)."""
         found: list[Slot] = []
         for component in self.components:
             kind = str(component.get("type", "")).upper()
             if kind == "HEADER":
-                found.extend(self._header(component))
+                found.append(self._header(component))
             elif kind == "BODY":
-                found.append(self._text_slot("body", str(component.get("text") or ""), 1024))
+                limit = CODE_MAX if self.authentication else BODY_PARAMETER_MAX
+                found.append(self._text_slot("body", str(component.get("text") or ""), limit))
             elif kind == "BUTTONS":
                 buttons = component.get("buttons")
                 for index, button in enumerate(buttons if isinstance(buttons, list) else []):
                     if isinstance(button, dict):
-                        found.extend(_button(index, button))
-        return [slot for slot in found if slot.count or not slot.required]
+                        found.extend(_button(index, button, self.authentication))
+        return [slot for slot in found if slot.count or slot.open or not slot.required]
 
-    def _header(self, component: dict[str, Any]) -> list[Slot]:
+    def _header(self, component: dict[str, Any]) -> Slot:
         media = str(component.get("format") or "TEXT").lower()
         if media in MEDIA_FORMATS:
-            return [Slot("header", 1, media)]
-        return [self._text_slot("header", str(component.get("text") or ""), 60)]
+            return Slot("header", 1, media)
+        if media != "text":
+            return Slot("header", 0, None, required=False, open=True)
+        return self._text_slot("header", str(component.get("text") or ""), HEADER_PARAMETER_MAX)
 
     def _text_slot(self, kind: Literal["header", "body"], text: str, limit: int) -> Slot:
         variables = list(dict.fromkeys(VARIABLE.findall(text)))
         names = tuple(variables) if self.named else ()
-        parameter = "text" if kind == "header" else None
-        return Slot(kind, len(variables), parameter, names=names, text=text, max_text=limit)
+        return Slot(kind, len(variables), None, names=names, max_parameter=limit)
 
 
-def _button(index: int, button: dict[str, Any]) -> list[Slot]:
+def _button(index: int, button: dict[str, Any], authentication: bool) -> list[Slot]:
     kind = str(button.get("type", "")).upper()
-    if kind == "URL" and VARIABLE.search(str(button.get("url") or "")):
-        return [Slot("button", 1, "text", sub_type="url", index=index)]
-    if kind == "COPY_CODE":
-        return [Slot("button", 1, "coupon_code", "copy_code", index, max_parameter=15)]
+    if kind == "URL":
+        if not VARIABLE.search(str(button.get("url") or "")):
+            return []
+        # An authentication template's OTP button is stored as a URL button; its
+        # variable is the code.
+        limit = CODE_MAX if authentication else None
+        return [Slot("button", 1, "text", "url", index, max_parameter=limit)]
     if kind == "OTP":
-        return [Slot("button", 1, "text", sub_type="url", index=index, max_parameter=15)]
-    if kind in ("QUICK_REPLY", "FLOW"):
-        sub_type = kind.lower()
-        parameter = "payload" if kind == "QUICK_REPLY" else "action"
-        return [Slot("button", 1, parameter, sub_type=sub_type, index=index, required=False)]
-    return []
+        return [Slot("button", 1, "text", "url", index, max_parameter=CODE_MAX)]
+    if kind == "COPY_CODE":
+        return [Slot("button", 1, "coupon_code", "copy_code", index, max_parameter=CODE_MAX)]
+    if kind == "QUICK_REPLY":
+        return [Slot("button", 1, "payload", "quick_reply", index, required=False)]
+    if kind in ("FLOW", "CATALOG"):
+        return [Slot("button", 1, "action", kind.lower(), index, required=False)]
+    if kind == "MPM":
+        return [Slot("button", 1, "action", "mpm", index)]
+    if kind == "PHONE_NUMBER":
+        return []
+    return [Slot("button", 0, None, index=index, required=False, open=True)]
