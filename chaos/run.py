@@ -146,13 +146,16 @@ class Chaos:
     # --- setup ----------------------------------------------------------------------------
 
     def start(self) -> str:
+        cap = max(80, int(self.args.rate * 1.5))
         self.services, key = prepare(
             self.stack,
             self.root,
             {
                 "LOG_LEVEL": "INFO",
                 "SANDBOX_TIME_SCALE": "0.5",
-                "SENDER_RATE_PER_SECOND": str(max(80, int(self.args.rate * 1.5))),
+                "SENDER_RATE_PER_SECOND": str(cap),
+                # Named, so the level the sandbox reports (STANDARD: 80) does not set it.
+                "SENDER_RATES": f"{CoreSettings().whatsapp_phone_number_id}:{cap}",
                 "RETRY_BASE_SECONDS": "0.5",
                 "RETRY_CAP_SECONDS": "5",
                 "MAX_ATTEMPTS": "12",

@@ -53,7 +53,7 @@ def test_promtool_checks_and_unit_tests_the_rules() -> None:
         [binary("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 15 rules found" in check.stdout
+    assert "SUCCESS: 21 rules found" in check.stdout
     tested = subprocess.run(
         [binary("promtool"), "test", "rules", RULE_TESTS.name],
         capture_output=True,
@@ -147,5 +147,5 @@ def test_every_expression_answers_from_the_running_services(
             empty.append((name, expr))
     assert empty == []
     rules = httpx.get(prometheus + "/api/v1/rules").json()["data"]["groups"]
-    assert sum(len(g["rules"]) for g in rules) == 15  # Prometheus loaded every rule
+    assert sum(len(g["rules"]) for g in rules) == 21  # Prometheus loaded every rule
     assert all(r["health"] == "ok" for g in rules for r in g["rules"])

@@ -162,7 +162,7 @@ async def test_a_quality_downgrade_is_announced_and_lowers_the_cap(
         f"senders/{PHONE_ID}/quality",
         {
             "event": "DOWNGRADE",
-            "current_limit": "TIER_250",
+            "current_limit": "TIER_UNLIMITED",
             "quality_rating": "RED",
             "throughput_mps": 1,
         },
@@ -174,9 +174,9 @@ async def test_a_quality_downgrade_is_announced_and_lowers_the_cap(
     assert value == {
         "display_phone_number": "15550001111",
         "event": "DOWNGRADE",
-        "current_limit": "TIER_250",
-        "max_daily_conversations_per_business": "TIER_250",
-    }  # TIER_250 was already the limit: no old_limit
+        "current_limit": "TIER_UNLIMITED",
+        "max_daily_conversations_per_business": "TIER_UNLIMITED",
+    }  # the default.toml number's limit already: no old_limit
     sender = sandbox.running.sandbox.config.sender(PHONE_ID)
     assert sender is not None
     assert (sender.throughput_mps, sender.quality_rating) == (1, "RED")
@@ -199,7 +199,7 @@ async def test_a_limit_change_carries_the_old_limit(sandbox: Client, receiver: R
         key=lambda v: v["current_limit"] != "TIER_10K",
     )
     assert [(v["old_limit"], v["current_limit"]) for v in values] == [
-        ("TIER_250", "TIER_10K"),
+        ("TIER_UNLIMITED", "TIER_10K"),  # default.toml's number
         ("TIER_10K", "TIER_100K"),
     ]
     sender = sandbox.running.sandbox.config.sender(PHONE_ID)

@@ -20,6 +20,7 @@ configured caps, and no messaging limit, as before Meta said anything).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from dispatcher.metrics import (
     ACCOUNT_BAN_STATE,
     ACCOUNT_RESTRICTED,
     MESSAGING_LIMIT,
+    MESSAGING_LIMIT_USED,
     SENDER_QUALITY,
     SENDER_REPORTED_MPS,
 )
@@ -53,6 +55,13 @@ TIERS: Mapping[str, int] = {
 """Meta's messaging-limit tiers (``max_daily_conversations_per_business``,
 ``messaging_limit_tier``); TIER_UNLIMITED and TIER_NOT_SET are no limit."""
 QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "UNKNOWN")
+RESTRICTIONS = (
+    "RESTRICTED_ADD_PHONE_NUMBER_ACTION",
+    "RESTRICTED_BIZ_INITIATED_MESSAGING",
+    "RESTRICTED_CUSTOMER_INITIATED_MESSAGING",
+)
+"""``account_update`` ``restriction_info[].restriction_type`` values (Meta: "Webhooks
+reference: account_update"), exported at 0 for every account from the start."""
 BAN_STATES = ("SCHEDULE_FOR_DISABLE", "DISABLE", "REINSTATE")
 """``account_update`` ``ban_info.waba_ban_state`` values (Meta: "Webhooks reference:
 account_update")."""
@@ -153,6 +162,7 @@ class AccountHealth:
             await self.load()
 
     def _export(self) -> None:
+        limits: dict[str, float] = {}
         for sender, number in self._numbers.items():
             rating = number.quality_rating or "UNKNOWN"
             for each in QUALITY_RATINGS:
@@ -160,16 +170,18 @@ class AccountHealth:
             mps = self.throughput(sender)
             if mps is not None:
                 SENDER_REPORTED_MPS.labels(sender=sender).set(mps)
-            limit = self.messaging_limit(sender)
-            if limit is not None:
-                MESSAGING_LIMIT.labels(portfolio=limit[0]).set(limit[1])
+            portfolio = self._portfolio_of(number.waba_id)
+            limit = TIERS.get(number.messaging_limit or "", math.inf)
+            limits[portfolio] = min(limit, limits.get(portfolio, math.inf))
+        for portfolio, limit in limits.items():
+            MESSAGING_LIMIT.labels(portfolio=portfolio).set(limit)
+            MESSAGING_LIMIT_USED.labels(portfolio=portfolio)  # 0 until the first place taken
         now = datetime.now(UTC)
         for waba, standing in self._accounts.items():
             in_force = set(standing.in_force(now))
-            for kind, _ in standing.restrictions:
+            for kind in {*RESTRICTIONS, *(kind for kind, _ in standing.restrictions)}:
                 ACCOUNT_RESTRICTED.labels(waba=waba, restriction=kind).set(int(kind in in_force))
-            if standing.ban_state is not None:
-                for state in {*BAN_STATES, standing.ban_state}:
-                    ACCOUNT_BAN_STATE.labels(waba=waba, state=state).set(
-                        int(state == standing.ban_state)
-                    )
+            for state in {*BAN_STATES, standing.ban_state or BAN_STATES[-1]}:
+                ACCOUNT_BAN_STATE.labels(waba=waba, state=state).set(
+                    int(state == standing.ban_state)
+                )

@@ -64,7 +64,7 @@ SENDER_REPORTED_MPS = Gauge(
 MESSAGING_LIMIT = Gauge(
     "dispatcher_messaging_limit",
     "Unique users business-initiated templates may reach in the moving window, per business "
-    "portfolio, as Meta reports it (absent: unlimited or not reported).",
+    "portfolio, as Meta reports it (+Inf: unlimited or not reported).",
     ["portfolio"],
 )
 MESSAGING_LIMIT_USED = Gauge(

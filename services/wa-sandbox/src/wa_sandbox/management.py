@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wa_sandbox.config import (
@@ -258,12 +259,8 @@ HIGH_THROUGHPUT_MPS = 1000
 def formatted_number(digits: str) -> str:
     """A number as Meta's ``display_phone_number`` shows it (``+1 555-010-0001``):
     libphonenumber's INTERNATIONAL format (assumed to be what Meta uses), ``+digits`` when
-    the number cannot be parsed or the library is not installed."""
+    the number cannot be parsed."""
     plain = "".join(ch for ch in digits if ch.isdigit())
-    try:  # imported here: an image built from a lock without it still runs
-        import phonenumbers
-    except ImportError:
-        return f"+{plain}"
     try:
         number = phonenumbers.parse(f"+{plain}")
     except phonenumbers.NumberParseException:
