@@ -228,6 +228,17 @@ def test_a_template_meta_stopped_sending_is_held_or_fails_with_its_code(
         assert verdict == expected
 
 
+def test_a_scheduled_send_s_hold_counts_from_when_it_was_due() -> None:
+    cmd = command(message=TEMPLATE, accepted_ago=3 * DAY)
+    scheduled = cmd.model_copy(
+        update={"payload": cmd.payload.model_copy(update={"send_at": NOW - timedelta(hours=1)})}
+    )
+    assert decisions.on_template(scheduled, "PAUSED", NOW, "hold", 60.0, DAY) == Wait(
+        60.0, "template"
+    )
+    assert isinstance(decisions.on_template(cmd, "PAUSED", NOW, "hold", 60.0, DAY), StoppedTemplate)
+
+
 @pytest.mark.parametrize(
     ("message", "window_seen_ago", "counts"),
     [

@@ -108,6 +108,11 @@ class AcceptedPayload(_Model):
         default=None, description="Sender; unset means the configured default sender."
     )
     expires_at: datetime | None = None
+    send_at: datetime | None = Field(
+        default=None,
+        description="When a scheduled notification was due to go out (the dispatch command "
+        "is delivered then); unset for one sent at once.",
+    )
     metadata: dict[str, Any] | None = None
     callback_url: str | None = None
 

@@ -187,8 +187,9 @@ for a template that does not exist (yet) in that language."""
 
 def within_hold(command: NotificationAccepted, now: datetime, max_hold_seconds: float) -> bool:
     """Whether a send held for its template may still wait: held less than
-    ``max_hold_seconds`` since it was accepted."""
-    return (now - command.occurred_at).total_seconds() < max_hold_seconds
+    ``max_hold_seconds`` since it was due (its ``send_at``, else its acceptance)."""
+    due = command.payload.send_at or command.occurred_at
+    return (now - due).total_seconds() < max_hold_seconds
 
 
 def on_template(

@@ -90,8 +90,9 @@ class DispatcherSettings(CoreSettings):
     template_hold_max_hours: float = Field(
         default=24.0,
         gt=0,
-        description="How long after its acceptance a notification may be held for its template "
-        "before it fails with Meta's code (132015 paused, 132016 disabled, 132001 otherwise).",
+        description="How long after it was due (send_at, else its acceptance) a notification may "
+        "be held for its template before it fails with Meta's code (132015 paused, 132016 "
+        "disabled, 132001 otherwise).",
     )
     messaging_limit_mode: Literal["hold", "off"] = Field(
         default="hold",
