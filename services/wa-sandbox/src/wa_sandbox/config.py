@@ -136,6 +136,8 @@ class Component(_Strict):
     parameters: int = Field(default=0, ge=0)
     named: list[str] | None = None
     sub_type: str | None = None
+    """A button's kind: ``quick_reply``, ``url``, ``copy_code``, ``flow``, ``catalog``,
+    ``mpm`` (any case; kept in lower case)."""
     index: int | None = None
     text: str | None = None
     """Header, body or footer text with its ``{{n}}``/``{{name}}`` variables; a button's
@@ -150,12 +152,13 @@ class Component(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _copy_code_takes_a_code(cls, data: Any) -> Any:
-        """A copy-code button takes its code as one parameter unless configured otherwise."""
-        if (
-            isinstance(data, dict)
-            and data.get("sub_type") == "copy_code"
-            and data.get("parameters") is None
-        ):
+        """A button's ``sub_type`` in lower case, as a send's is read; a copy-code button
+        takes its code as one parameter unless configured otherwise."""
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("sub_type"), str):
+            data = {**data, "sub_type": data["sub_type"].lower()}
+        if data.get("sub_type") == "copy_code" and data.get("parameters") is None:
             return {**data, "parameters": 1}
         return data
 

@@ -29,6 +29,7 @@ from wa_sandbox.config import (
     Sender,
     Template,
     TemplateStatus,
+    template_id,
 )
 
 DEFAULT_PAGE = 25
@@ -114,7 +115,28 @@ def _button(template: Template, component: Component) -> dict[str, Any]:
         return button
     if sub_type == "copy_code":
         return {"type": "COPY_CODE", "example": component.example or "SAVE10"}
+    if sub_type == "flow":
+        return _flow_button(template, component)
+    if sub_type == "catalog":
+        # Meta's "Catalog templates": {"type": "CATALOG", "text": "View catalog"}.
+        return {"type": "CATALOG", "text": component.text or "View catalog"}
+    if sub_type == "mpm":
+        # Meta's "Multi-product message templates": {"type": "MPM", "text": "View items"}.
+        return {"type": "MPM", "text": component.text or "View items"}
     return {"type": sub_type.upper(), "text": component.text or sub_type.replace("_", " ")}
+
+
+def _flow_button(template: Template, component: Component) -> dict[str, Any]:
+    """A flow button with the fields Meta's "Flows templates" guide creates it with
+    (``flow_id``, ``flow_action``, ``navigate_screen``); that the catalogue lists them
+    in the same form is assumed. The flow id is derived from the template, stable."""
+    return {
+        "type": "FLOW",
+        "text": component.text or "Open",
+        "flow_id": template_id(template.name, f"flow:{component.index or 0}"),
+        "flow_action": "navigate",
+        "navigate_screen": "WELCOME_SCREEN",
+    }
 
 
 def definition(template: Template) -> dict[str, Any]:
@@ -379,9 +401,9 @@ def _with_template(
     return SandboxConfig.model_validate(data)
 
 
-def _numeric(template_id: str) -> int:
+def _numeric(numeric_id: str) -> int:
     """Meta sends ``message_template_id`` as a JSON number."""
-    return int(template_id)
+    return int(numeric_id)
 
 
 def template_status(config: SandboxConfig, request: TemplateStatusChange) -> Change:

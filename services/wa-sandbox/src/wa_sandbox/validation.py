@@ -15,6 +15,11 @@ MAX_TEXT = 4096
 MAX_CALLBACK_BYTES = 512
 BODY_PARAMETER_TYPES = frozenset({"text", "currency", "date_time"})
 BUTTON_PARAMETER_TYPES = {"url": "text", "quick_reply": "payload", "copy_code": "coupon_code"}
+KNOWN_COMPONENTS = frozenset({"header", "body", "footer", "button"})
+"""Send components the sandbox checks; others (``limited_time_offer``, ``carousel``, …)
+are left alone, as Meta's template types the sandbox does not model."""
+ACTION_BUTTONS = frozenset({"flow", "catalog", "mpm"})
+"""Buttons whose one parameter is an ``action`` object (optional but for ``mpm``)."""
 _DIGITS = re.compile(r"[\s()\-.+]")
 _LOOSE_WHITESPACE = re.compile(r"[\n\r\t]| {5,}")
 """What Meta refuses in a body or header text parameter: a newline or tab, or more than
@@ -248,29 +253,64 @@ def _parameter_issue(template: Template, where: str, details: str) -> SendReject
     return SendRejected(400, 132018, title, f"{where} of template {template.name}: {details}")
 
 
+def _missing(details: str) -> SendRejected:
+    """Meta's 131008 "Required parameter is missing" (Cloud API error codes)."""
+    return SendRejected(400, 131008, "Required parameter is missing", details)
+
+
 def _key(component: dict[str, Any]) -> tuple[str, str | None, int | None]:
+    """A sent component's ``type``, and a button's ``sub_type`` and ``index``.
+
+    ``type`` and ``sub_type`` are read in any case: Meta's examples write them in lower
+    case and no refusal of another case is documented (assumed accepted). ``index`` is
+    required on a button (Meta: "Required if type is button"): missing, 131008; anything
+    but a number under 100, as an integer or ASCII digits, 100 invalid parameter, as the
+    sandbox answers other malformed fields. Meta allows up to 10 buttons (0-9); 10-99 are
+    left to the template check (assumed)."""
     ctype = str(component.get("type", "")).lower()
     if ctype != "button":
         return ctype, None, None
-    try:
-        index = int(component.get("index", 0))
-    except (TypeError, ValueError):
-        raise invalid("button index must be a number") from None
-    return ctype, component.get("sub_type"), index
+    sub_type = component.get("sub_type")
+    index = component.get("index")
+    if index is None:
+        raise _missing("The parameter index is required for a button component")
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 100:
+        number = index
+    elif isinstance(index, str) and index.isascii() and index.isdigit() and len(index) <= 2:
+        number = int(index)
+    else:
+        raise invalid(f"button index must be a number from 0 to 99, not {index!r}")
+    return ctype, None if sub_type is None else str(sub_type).lower(), number
+
+
+def _spec_key(spec: Component) -> tuple[str, str | None, int | None]:
+    if spec.type != "button":
+        return spec.type, None, None
+    return spec.type, spec.sub_type, spec.index or 0
 
 
 def _check_components(template: Template, sent: list[dict[str, Any]], policy: Policy) -> None:
-    expected = {(c.type, c.sub_type, c.index): c for c in template.components}
-    given = {_key(c): c for c in sent}
+    """Every configured component against what was sent for it. A sent component the
+    template does not configure is refused only when it carries parameters (132000: the
+    template has no variable for them); with none it passes, as Meta takes a bare
+    ``body`` or ``footer``. A button sent at the index of a configured button of another
+    ``sub_type`` is 132012."""
+    expected = {_spec_key(c): c for c in template.components}
+    given = {key: c for c in sent if (key := _key(c))[0] in KNOWN_COMPONENTS}
     for key in given.keys() - expected.keys():
+        params = _parameters(given[key])
         if key[0] == "button":
-            other = next((c for c in template.components if c.index == key[2]), None)
+            other = next(
+                (c for c in template.components if c.type == "button" and (c.index or 0) == key[2]),
+                None,
+            )
             if other is not None:
                 raise _format(
                     template, f"button {key[2]}", f"the button is a {other.sub_type} button"
                 )
-        where = key[0] if key[0] != "button" else f"button {key[2]}"
-        raise _mismatch(template, where, 0, len(_parameters(given[key])))
+        if params:
+            where = key[0] if key[0] != "button" else f"button {key[2]}"
+            raise _mismatch(template, where, 0, len(params))
     for key, spec in expected.items():
         params = _parameters(given[key]) if key in given else []
         _check_component(template, spec, params, policy)
@@ -279,7 +319,7 @@ def _check_components(template: Template, sent: list[dict[str, Any]], policy: Po
 def _check_component(
     template: Template, spec: Component, params: list[dict[str, Any]], policy: Policy
 ) -> None:
-    where = spec.type if spec.type != "button" else f"button {spec.index}"
+    where = spec.type if spec.type != "button" else f"button {spec.index or 0}"
     if spec.type == "header" and spec.format not in (None, "text"):
         if len(params) != 1:
             raise _mismatch(template, where, 1, len(params))
@@ -328,8 +368,11 @@ def _check_button(
 ) -> None:
     """A quick-reply button takes at most its payload; a URL button its suffix; a copy-code
     button its code; the one-time-password button of an authentication template (sent as a
-    URL button) the code."""
+    URL button) the code; flow, catalog and multi-product buttons an ``action``."""
     sub_type = spec.sub_type or ""
+    if sub_type in ACTION_BUTTONS:
+        _check_action_button(template, sub_type, params, where)
+        return
     if sub_type == "quick_reply":
         if len(params) > 1:
             raise _mismatch(template, where, 1, len(params))
@@ -352,3 +395,32 @@ def _check_button(
     for p in params:
         if len(p[ptype]) > limit:
             raise _parameter_issue(template, where, f"the {what} is longer than {limit} characters")
+
+
+def _check_action_button(
+    template: Template, sub_type: str, params: list[dict[str, Any]], where: str
+) -> None:
+    """Meta's send shapes: a flow button may carry ``{"type": "action", "action":
+    {"flow_token", "flow_action_data"}}`` ("Flows templates" guide), a catalog button
+    ``{"type": "action", "action": {"thumbnail_product_retailer_id"}}`` ("Catalog
+    templates"); a multi-product button must carry one whose action names
+    ``thumbnail_product_retailer_id`` and non-empty ``sections`` of ``product_items``
+    ("Multi-product message templates"). Missing where required: 132000; another shape:
+    132012 (assumed, as for other button parameters). Finer limits (30 products, 10
+    sections) are left unchecked (assumed)."""
+    required = sub_type == "mpm"
+    if len(params) > 1 or (required and not params):
+        raise _mismatch(template, where, 1, len(params))
+    if not params:
+        return
+    action = params[0].get("action")
+    if params[0].get("type") != "action" or not isinstance(action, dict):
+        raise _format(template, where, "expected an action parameter")
+    if not required:
+        return
+    thumbnail = action.get("thumbnail_product_retailer_id")
+    if not isinstance(thumbnail, str) or not thumbnail:
+        raise _format(template, where, "the action needs a thumbnail_product_retailer_id")
+    sections = action.get("sections")
+    if not isinstance(sections, list) or not sections:
+        raise _format(template, where, "the action needs at least one section of products")
