@@ -14,7 +14,7 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -463,11 +463,19 @@ def _paging(
     return paging
 
 
-async def message_templates(request: web.Request) -> web.Response:
-    """Meta's ``GET /{version}/{waba_id}/message_templates``: the configured templates in
-    config order, ``limit`` per page, cursor-paged with ``after`` and ``before``, with the
-    ``fields`` asked for (all of them by default). Every business account the sandbox
-    knows shares its one catalogue (assumed: templates are configured globally)."""
+T = TypeVar("T")
+
+
+def _listing(
+    request: web.Request,
+    items: list[T],
+    key: Callable[[T], str],
+    cursor: str,
+    render: Callable[[T], dict[str, Any]],
+) -> web.Response:
+    """One page of a Graph API list of the account in the path: the token checked, an
+    account the sandbox does not know answered as Meta answers it (100, subcode 33), then
+    ``limit`` items after (or before) the cursor, with the ``fields`` asked for."""
     sb = request.app[SANDBOX]
     waba_id = request.match_info["waba_id"]
     try:
@@ -476,7 +484,9 @@ async def message_templates(request: web.Request) -> web.Response:
             raise _no_object(waba_id)
         limit = _page_size(request.query.get("limit"))
         found = management.page(
-            sb.config.templates,
+            items,
+            key,
+            cursor,
             limit,
             after=request.query.get("after"),
             before=request.query.get("before"),
@@ -485,54 +495,50 @@ async def message_templates(request: web.Request) -> web.Response:
             raise SendRejected(400, 100, "Invalid parameter", "The cursor is not valid")
     except SendRejected as exc:
         return _error(exc)
-    if not found.templates:
+    if not found.items:
         return web.json_response({"data": []})
     paging = _paging(
         request,
         limit,
-        management.encode_cursor(found.templates[0]),
-        management.encode_cursor(found.templates[-1]),
+        management.encode_cursor(cursor, key(found.items[0])),
+        management.encode_cursor(cursor, key(found.items[-1])),
         found.has_previous,
         found.has_next,
     )
     fields = _fields(request)
-    data = [_select(management.definition(t), fields) for t in found.templates]
+    data = [_select(render(item), fields) for item in found.items]
     return web.json_response({"data": data, "paging": paging})
+
+
+async def message_templates(request: web.Request) -> web.Response:
+    """Meta's ``GET /{version}/{waba_id}/message_templates``: the configured templates in
+    config order, ``limit`` per page, cursor-paged with ``after`` and ``before``, with the
+    ``fields`` asked for (all of them by default). Every business account the sandbox
+    knows shares its one catalogue (assumed: templates are configured globally)."""
+    templates = request.app[SANDBOX].config.templates
+    return _listing(
+        request,
+        templates,
+        lambda t: t.id,
+        management.TEMPLATE_CURSOR,
+        management.definition,
+    )
 
 
 async def phone_numbers(request: web.Request) -> web.Response:
     """Meta's ``GET /{version}/{waba_id}/phone_numbers`` (Meta: WhatsApp Business Account >
     Phone Numbers API): the account's senders in config order, paged and field-selected as
-    the template catalogue is. A WABA the sandbox does not know is answered as the
-    catalogue answers it (100, subcode 33); a known one without numbers lists none."""
-    sb = request.app[SANDBOX]
+    the template catalogue is; a known account without numbers lists none."""
+    config = request.app[SANDBOX].config
     waba_id = request.match_info["waba_id"]
-    try:
-        sb.authenticate_token(_read_token(request))
-        if waba_id not in sb.config.wabas():
-            raise _no_object(waba_id)
-        limit = _page_size(request.query.get("limit"))
-        senders = [s for s in sb.config.senders if sb.config.waba_of(s) == waba_id]
-        found = management.sender_page(
-            senders, limit, after=request.query.get("after"), before=request.query.get("before")
-        )
-        if found is None:
-            raise SendRejected(400, 100, "Invalid parameter", "The cursor is not valid")
-    except SendRejected as exc:
-        return _error(exc)
-    if not found.senders:
-        return web.json_response({"data": []})
-    paging = _paging(
+    senders = [s for s in config.senders if config.waba_of(s) == waba_id]
+    return _listing(
         request,
-        limit,
-        management.phone_number_cursor(found.senders[0]),
-        management.phone_number_cursor(found.senders[-1]),
-        found.has_previous,
-        found.has_next,
+        senders,
+        lambda s: s.phone_number_id,
+        management.PHONE_NUMBER_CURSOR,
+        management.phone_number,
     )
-    fields = _fields(request)
-    data = [_select(management.phone_number(s), fields) for s in found.senders]
-    return web.json_response({"data": data, "paging": paging})
 
 
 async def graph_object(request: web.Request) -> web.Response:

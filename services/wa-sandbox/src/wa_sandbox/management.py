@@ -14,9 +14,10 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,8 +37,8 @@ DEFAULT_PAGE = 25
 MAX_PAGE = 100
 
 _HEADER_ORDER = {"header": 0, "body": 1, "footer": 2}
-_CURSOR_PREFIX = "wa-sandbox-template:"
-_PHONE_CURSOR_PREFIX = "wa-sandbox-phone-number:"
+TEMPLATE_CURSOR = "wa-sandbox-template:"
+PHONE_NUMBER_CURSOR = "wa-sandbox-phone-number:"
 VERIFIED_NAME = "Sandbox Business"
 
 # --- the catalogue ------------------------------------------------------------------------
@@ -171,10 +172,6 @@ def definition(template: Template) -> dict[str, Any]:
     }
 
 
-def _encode(prefix: str, object_id: str) -> str:
-    return base64.urlsafe_b64encode((prefix + object_id).encode()).decode().rstrip("=")
-
-
 def _decode(prefix: str, cursor: str) -> str | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -183,17 +180,9 @@ def _decode(prefix: str, cursor: str) -> str | None:
     return raw.removeprefix(prefix) if raw.startswith(prefix) else None
 
 
-def encode_cursor(template: Template) -> str:
-    return _encode(_CURSOR_PREFIX, template.id)
-
-
-def decode_cursor(cursor: str) -> str | None:
-    """The template id a cursor points at, or None for something that is no cursor."""
-    return _decode(_CURSOR_PREFIX, cursor)
-
-
-def phone_number_cursor(sender: Sender) -> str:
-    return _encode(_PHONE_CURSOR_PREFIX, sender.phone_number_id)
+def encode_cursor(prefix: str, key: str) -> str:
+    """The opaque cursor of the listing item ``key`` (a template id, a phone number id)."""
+    return base64.urlsafe_b64encode((prefix + key).encode()).decode().rstrip("=")
 
 
 @dataclass(frozen=True)
@@ -224,50 +213,36 @@ def span(ids: list[str], limit: int, *, after: str | None, before: str | None) -
     return Span(start, end, has_previous=start > 0, has_next=end < len(ids))
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Page:
-    templates: list[Template]
+class Page(Generic[T]):
+    items: list[T]
     has_previous: bool
     has_next: bool
 
 
 def page(
-    templates: list[Template], limit: int, *, after: str | None, before: str | None
-) -> Page | None:
-    """The ``limit`` templates after (or before) a cursor's template, in config order; None
-    when the cursor names no template."""
+    items: list[T],
+    key: Callable[[T], str],
+    prefix: str,
+    limit: int,
+    *,
+    after: str | None,
+    before: str | None,
+) -> Page[T] | None:
+    """The ``limit`` items after (or before) a cursor's item, in config order; None when
+    the cursor (made by :func:`encode_cursor` with ``prefix``) names no item."""
     found = span(
-        [t.id for t in templates],
+        [key(item) for item in items],
         limit,
-        after=None if after is None else decode_cursor(after) or "",
-        before=None if before is None else decode_cursor(before) or "",
+        after=None if after is None else _decode(prefix, after) or "",
+        before=None if before is None else _decode(prefix, before) or "",
     )
     if found is None:
         return None
-    return Page(templates[found.start : found.end], found.has_previous, found.has_next)
-
-
-@dataclass(frozen=True)
-class SenderPage:
-    senders: list[Sender]
-    has_previous: bool
-    has_next: bool
-
-
-def sender_page(
-    senders: list[Sender], limit: int, *, after: str | None, before: str | None
-) -> SenderPage | None:
-    """The ``limit`` numbers after (or before) a cursor's number, in config order; None when
-    the cursor names no number."""
-    found = span(
-        [s.phone_number_id for s in senders],
-        limit,
-        after=None if after is None else _decode(_PHONE_CURSOR_PREFIX, after) or "",
-        before=None if before is None else _decode(_PHONE_CURSOR_PREFIX, before) or "",
-    )
-    if found is None:
-        return None
-    return SenderPage(senders[found.start : found.end], found.has_previous, found.has_next)
+    return Page(items[found.start : found.end], found.has_previous, found.has_next)
 
 
 # --- phone numbers ------------------------------------------------------------------------
