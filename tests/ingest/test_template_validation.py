@@ -645,6 +645,13 @@ CASES: list[tuple[str, Definition, list[dict[str, Any]], str | None]] = [
 def test_a_send_fits_its_template_or_is_refused_at_the_path(
     template: Definition, components: list[dict[str, Any]], path: str | None
 ) -> None:
+    fits_or_is_refused_at(template, components, path)
+
+
+def fits_or_is_refused_at(
+    template: Definition, components: list[dict[str, Any]], path: str | None
+) -> None:
+    """``components`` pass the check (``path`` None), or are refused at ``path``."""
     if path is None:
         check(template, components)
         return
