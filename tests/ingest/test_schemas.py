@@ -70,3 +70,26 @@ def test_text_becomes_cloud_api_text() -> None:
         "type": "text",
         "text": {"body": "Shipped", "preview_url": False},
     }
+
+
+@pytest.mark.parametrize("kind", ["limited_time_offer", "carousel", "BODY", "header"])
+def test_every_component_type_of_meta_s_is_taken(kind: str) -> None:
+    component = {"type": kind, "parameters": []}
+    request = NotificationRequest.model_validate(
+        {
+            "to": "+14155550100",
+            "template": {"name": "offer", "language": "en", "components": [component]},
+        }
+    )
+    assert request.cloud_api_message()["template"]["components"] == [component]
+
+
+@pytest.mark.parametrize("kind", [None, 7, "", "x" * 33, "body<script>"])
+def test_a_component_without_a_type_is_refused(kind: object) -> None:
+    with pytest.raises(ValidationError, match=r"components\[0\]\.type"):
+        NotificationRequest.model_validate(
+            {
+                "to": "+14155550100",
+                "template": {"name": "offer", "language": "en", "components": [{"type": kind}]},
+            }
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -127,6 +128,11 @@ class TemplateLanguage(_Body):
     policy: Literal["deterministic"] = "deterministic"
 
 
+COMPONENT_TYPE = re.compile(r"^[A-Za-z_]{1,32}$")
+"""A template component's ``type``: header, body, button, footer, limited_time_offer,
+carousel, and those Meta adds (the catalogue check decides what fits the template)."""
+
+
 class Template(_Body):
     """A pre-approved template; components follow the Cloud API's shape."""
 
@@ -143,8 +149,12 @@ class Template(_Body):
     @classmethod
     def _component_shape(cls, components: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for index, component in enumerate(components):
-            if component.get("type") not in {"header", "body", "button", "footer"}:
-                raise ValueError(f"components[{index}].type must be header, body, button or footer")
+            kind = component.get("type")
+            if not isinstance(kind, str) or not COMPONENT_TYPE.match(kind):
+                raise ValueError(
+                    f"components[{index}].type must be a component type such as header, body, "
+                    "button, limited_time_offer or carousel"
+                )
             params = component.get("parameters", [])
             if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
                 raise ValueError(f"components[{index}].parameters must be a list of objects")
