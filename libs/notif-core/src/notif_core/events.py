@@ -188,6 +188,24 @@ class InboundPayload(_Model):
     type: str
     text: str | None = None
     received_at: datetime
+    content: dict[str, Any] | None = Field(
+        default=None,
+        description="The message's content in the shape documented per kind (docs/api.md, "
+        "Inbound messages): text, button, interactive, media, location, contacts, reaction, "
+        "unsupported.",
+    )
+    context_wamid: str | None = Field(
+        default=None,
+        description="The wamid the user replied to (Meta's context.id), or reacted to.",
+    )
+    profile_name: str | None = Field(
+        default=None, description="The name the user set in WhatsApp (contacts[].profile.name)."
+    )
+    callback_url: str | None = Field(
+        default=None,
+        description="Where the owning tenant receives inbound messages (resolved by ingest "
+        "from the tenant's or the sender number's inbound callback URL).",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
+from ingest.inbound import content as inbound_content
 from ingest.senders.reports import (
     ACCOUNT_FIELD,
     QUALITY_FIELD,
@@ -376,6 +377,7 @@ def inbound_event(
         return number_changed_event(message, phone_number_id, sender)
     body = message.get("text")
     text = _text(body.get("body")) if isinstance(body, dict) else None
+    kind, found = inbound_content.content(message)
     return MessageInboundReceived(
         event_id=derived_id(wamid, "inbound"),
         producer=PRODUCER,
@@ -385,11 +387,32 @@ def inbound_event(
             from_=sender,
             user_id=user_id,
             phone_number_id=phone_number_id,
-            type=_id(message.get("type")) or "unknown",
+            type=kind,
             text=text,
             received_at=_timestamp(message.get("timestamp")),
+            content=found,
+            context_wamid=inbound_content.replied_to(message, kind, found),
+            profile_name=_profile_name(contacts or [], sender, user_id),
         ),
     )
+
+
+def _profile_name(
+    contacts: list[dict[str, Any]], sender: str | None, user_id: str | None
+) -> str | None:
+    """The name the writer set in WhatsApp, from the contact naming them (or the only one)."""
+    digits = sender.lstrip("+") if sender else None
+    contact = next(
+        (
+            c
+            for c in contacts
+            if (digits and c.get("wa_id") == digits) or (user_id and c.get("user_id") == user_id)
+        ),
+        contacts[0] if len(contacts) == 1 else {},
+    )
+    profile = contact.get("profile")
+    name = profile.get("name") if isinstance(profile, dict) else None
+    return _text(name)[:256] if isinstance(name, str) and _text(name) else None
 
 
 def number_changed_event(
