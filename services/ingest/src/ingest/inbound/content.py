@@ -44,6 +44,10 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any, most: int) -> list[Any]:
+    return value[:most] if isinstance(value, list) else []
+
+
 def _picked(source: dict[str, Any], *names: str, limit: int = MAX_FIELD) -> dict[str, Any]:
     """The named text fields ``source`` carries, bounded; absent ones left out."""
     return {n: v for n in names if (v := _text(source.get(n), limit)) is not None}
@@ -61,12 +65,12 @@ def _interactive(raw: dict[str, Any]) -> dict[str, Any]:
 def _contact(raw: Any) -> dict[str, Any]:
     contact = _object(raw)
     name = _object(contact.get("name"))
-    phones = contact.get("phones") if isinstance(contact.get("phones"), list) else []
-    emails = contact.get("emails") if isinstance(contact.get("emails"), list) else []
     return {
         "name": _picked(name, "formatted_name", "first_name", "last_name"),
-        "phones": [_picked(_object(p), "phone", "wa_id", "type") for p in phones[:10]],
-        "emails": [_picked(_object(e), "email", "type") for e in emails[:10]],
+        "phones": [
+            _picked(_object(p), "phone", "wa_id", "type") for p in _list(contact.get("phones"), 10)
+        ],
+        "emails": [_picked(_object(e), "email", "type") for e in _list(contact.get("emails"), 10)],
     }
 
 
@@ -96,15 +100,14 @@ def content(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             raw, "name", "address", "url"
         )
     if kind == "contacts":
-        listed = message.get("contacts") if isinstance(message.get("contacts"), list) else []
-        return kind, {"contacts": [_contact(c) for c in listed[:MAX_CONTACTS]]}
+        listed = _list(message.get("contacts"), MAX_CONTACTS)
+        return kind, {"contacts": [_contact(c) for c in listed]}
     if kind == "reaction":
         return kind, _picked(raw, "message_id", "emoji")
-    errors = message.get("errors") if isinstance(message.get("errors"), list) else []
     found = {
         "errors": [
             {"code": e.get("code")} | _picked(e, "title", "message")
-            for e in (_object(x) for x in errors[:5])
+            for e in (_object(x) for x in _list(message.get("errors"), 5))
             if isinstance(e.get("code"), int | str)
         ]
     }

@@ -412,7 +412,7 @@ def _profile_name(
     )
     profile = contact.get("profile")
     name = profile.get("name") if isinstance(profile, dict) else None
-    return _text(name)[:256] if isinstance(name, str) and _text(name) else None
+    return name[:256] if isinstance(name, str) and name.strip() else None
 
 
 def number_changed_event(
