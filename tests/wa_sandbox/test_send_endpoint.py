@@ -102,7 +102,7 @@ def _sender(sandbox: Client) -> dict[str, Any]:
         (text(to="not-a-number"), 100),
         ({"to": TO, "type": "text", "text": {"body": ""}}, 100),
         ({"to": TO, "type": "text"}, 100),
-        ({"to": TO, "type": "location", "location": {}}, 131051),
+        ({"to": TO, "type": "poll", "poll": {}}, 131051),
         ({"to": TO, "type": "image", "image": {"id": "1", "link": "https://x/y.png"}}, 100),
         ({"to": TO, "type": "image", "image": {"link": "ftp://x/y.png"}}, 100),
         ({"to": TO, "type": "audio", "audio": {"id": "1", "caption": "no"}}, 100),

@@ -8,6 +8,8 @@ aiohttp rather than FastAPI here: a fault injector must be able to reset a conne
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import random
 import socket
 import struct
@@ -21,16 +23,30 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from wa_sandbox import inbound as incoming
 from wa_sandbox import management, meta
+from wa_sandbox import media as media_store
 from wa_sandbox.config import SandboxConfig, Sender
+from wa_sandbox.errors import SendRejected, invalid, missing, no_object
 from wa_sandbox.limits import MessagingLimitCounter, PairLimits, SenderLimits
+from wa_sandbox.media import Media
 from wa_sandbox.metrics import REGISTRY, SENDS
 from wa_sandbox.state import SandboxState
-from wa_sandbox.validation import BSUID, SendRejected, ValidSend, normalise_wa_id, validate
+from wa_sandbox.validation import (
+    BSUID,
+    ValidSend,
+    normalise_wa_id,
+    validate,
+)
 from wa_sandbox.webhooks import WebhookScheduler
 
 DUPLICATE_SPREAD = 0.5
 """A duplicated status arrives again within this many (sandbox) seconds."""
+REDELIVERY_DELAY = 0.1
+"""A user's message delivered twice (``"duplicate": true``) comes again this many
+(sandbox) seconds after the first, in a POST of its own."""
+REACTION_MAX_AGE = 30 * 86_400
+"""Meta: a reaction to a message more than 30 days old is not delivered (131009)."""
 
 
 class Sandbox:
@@ -191,7 +207,7 @@ class Sandbox:
         assert self.webhooks is not None
         cfg = self.config.webhooks
         category = send.template.category if send.template else "service"
-        failure = self._async_failure(send, recipient, in_window)
+        failure = self._async_failure(sender, send, recipient, in_window)
         now = time.time()
 
         def emit(status: str, delay: float, error: dict[str, Any] | None = None) -> None:
@@ -213,6 +229,9 @@ class Sandbox:
         if failure is not None:
             emit("failed", cfg.sent_delay, failure)
             return
+        if send.kind == "reaction":  # Meta: a reaction gets a sent status only
+            emit("sent", cfg.sent_delay)
+            return
         sent_at, delivered_at = cfg.sent_delay, cfg.delivered_delay
         if self.random.random() < cfg.reorder_ratio:
             sent_at, delivered_at = delivered_at, sent_at
@@ -222,7 +241,7 @@ class Sandbox:
             emit("read", cfg.read_delay)
 
     def _async_failure(
-        self, send: ValidSend, recipient: meta.Recipient, in_window: bool
+        self, sender: Sender, send: ValidSend, recipient: meta.Recipient, in_window: bool
     ) -> dict[str, Any] | None:
         """The failed status Meta sends later, if any. The policy lists name numbers or
         BSUIDs; a BSUID user who shared a number is that number too."""
@@ -257,7 +276,63 @@ class Sandbox:
                 "Re-engagement message",
                 "More than 24 hours have passed since the recipient last replied",
             )
+        if send.media_id is not None and self.state.media.get(send.media_id) is None:
+            # Meta: 131053 "Media upload error", the media could not be processed.
+            return meta.status_error(
+                131053,
+                "Media upload error",
+                f"Unable to retrieve media {send.media_id}: the id is unknown, expired or deleted",
+            )
+        if send.reacts_to is not None and not self._reactable(sender, send.reacts_to, keys):
+            # Meta: "Reaction messages": not delivered, with 131009, when the message is
+            # more than 30 days old, not in the conversation, or deleted.
+            return meta.status_error(
+                131009,
+                "Parameter value is not valid",
+                f"Message {send.reacts_to} is more than 30 days old, does not exist in this "
+                "conversation, or was deleted",
+            )
         return None
+
+    def _reactable(self, sender: Sender, wamid: str, keys: set[str]) -> bool:
+        """Whether the business may react to ``wamid``: a user's message to this number,
+        from the recipient, at most 30 days old."""
+        record = self.state.inbound.get(wamid)
+        return (
+            record is not None
+            and record["phone_number_id"] == sender.phone_number_id
+            and bool({record["wa_id"], record["user_id"]} & keys)
+            and time.time() - record["received_at"] <= REACTION_MAX_AGE
+        )
+
+    # --- read receipts ----------------------------------------------------------------------
+
+    def mark_read(self, sender: Sender, body: dict[str, Any]) -> dict[str, Any]:
+        """Meta's "Mark messages as read" and "Typing indicators": ``{"status": "read",
+        "message_id", "typing_indicator"?: {"type": "text"}}`` → ``{"success": true}``. A
+        message id this number never received is 100 (assumed: Meta documents no code)."""
+        if body.get("messaging_product") != "whatsapp":
+            raise invalid("The parameter messaging_product is required and must be 'whatsapp'")
+        if body.get("status") != "read":
+            raise invalid(f"status must be 'read', not {body.get('status')!r}")
+        message_id = body.get("message_id")
+        if message_id is None or message_id == "":
+            raise missing("The parameter message_id is required")
+        record = self.state.inbound.get(message_id) if isinstance(message_id, str) else None
+        if record is None or record["phone_number_id"] != sender.phone_number_id:
+            raise invalid(f"Invalid message_id: {message_id!r} is no message this number received")
+        typing = body.get("typing_indicator")
+        if typing is not None and typing != {"type": "text"}:
+            raise invalid('typing_indicator must be {"type": "text"}')
+        self.state.reads.append(
+            {
+                "message_id": message_id,
+                "phone_number_id": sender.phone_number_id,
+                "typing_indicator": typing,
+                "at": datetime.now(UTC).isoformat(),
+            }
+        )
+        return {"success": True}
 
     # --- inbound --------------------------------------------------------------------------
 
@@ -270,8 +345,29 @@ class Sandbox:
         user_id: str | None = None,
         username: str | None = None,
     ) -> str:
-        """A user's text message. A username user may come with a BSUID and no phone
-        number: then ``from`` is left out and the BSUID keys the window."""
+        """A user's text message."""
+        message = self.receive(
+            sender, wa_id, name, "text", {"body": text}, user_id=user_id, username=username
+        )
+        return str(message["id"])
+
+    def receive(
+        self,
+        sender: Sender,
+        wa_id: str | None,
+        name: str | None,
+        kind: str,
+        value: Any,
+        *,
+        user_id: str | None = None,
+        username: str | None = None,
+        context_id: str | None = None,
+        duplicate: bool = False,
+    ) -> dict[str, Any]:
+        """A user's message of any kind (``value`` is its ``<kind>`` object), delivered by
+        webhook (twice with ``duplicate``), opening the 24h window. A username user may come
+        with a BSUID and no phone number: then ``from`` is left out and the BSUID keys the
+        window. A reply names the message replied to in ``context``."""
         assert self.webhooks is not None
         now = time.time()
         for key in (wa_id, user_id):  # a send by number or by BSUID finds the window
@@ -280,22 +376,51 @@ class Sandbox:
         if user_id is not None:  # a user of this business, by BSUID from now on
             self.state.users[user_id] = wa_id or self.state.users.get(user_id)
         wamid = meta.new_wamid()
-        message: dict[str, Any] = {
-            "id": wamid,
-            "timestamp": str(int(now)),
-            "type": "text",
-            "text": {"body": text},
-        }
+        context = None
+        if context_id is not None:
+            context = {"from": sender.display_phone_number, "id": context_id}
+        message = incoming.item(
+            wamid, int(now), kind, value, wa_id=wa_id, user_id=user_id, context=context
+        )
         profile: dict[str, Any] = {"name": name or "Sandbox User"}
         contact: dict[str, Any] = {"profile": profile}
         if wa_id is not None:
-            message["from"] = contact["wa_id"] = wa_id
+            contact["wa_id"] = wa_id
         if user_id is not None:
-            message["from_user_id"] = contact["user_id"] = user_id
+            contact["user_id"] = user_id
         if username is not None:
             profile["username"] = username
+        self.state.inbound[wamid] = {
+            "phone_number_id": sender.phone_number_id,
+            "wa_id": wa_id,
+            "user_id": user_id,
+            "received_at": now,
+            "message": message,
+        }
         self.webhooks.schedule(0, sender.phone_number_id, "messages", message, contact)
-        return wamid
+        if duplicate:  # Meta redelivers: the same item again, in a POST of its own
+            cfg = self.config.webhooks
+            again = REDELIVERY_DELAY + 2 * cfg.batch_window
+            self.webhooks.schedule(again, sender.phone_number_id, "messages", message, contact)
+        return message
+
+    def store_media(
+        self,
+        sender: Sender,
+        content: bytes,
+        mime_type: str,
+        ttl: float,
+        filename: str | None = None,
+    ) -> Media:
+        return self.state.media.add(sender.phone_number_id, content, mime_type, ttl, filename)
+
+    def visible_media(self, token_owner: Sender, media_id: str) -> Media | None:
+        """The media, if it lives and belongs to a number of the token's business account."""
+        media = self.state.media.get(media_id)
+        owner = self.config.sender(media.phone_number_id) if media is not None else None
+        if owner is None or self.config.waba_of(owner) != self.config.waba_of(token_owner):
+            return None
+        return media
 
     def number_changed(self, sender: Sender, old: str, new: str, name: str | None) -> str:
         """Meta's ``user_changed_number`` system message (no contacts array). The person's
@@ -395,6 +520,8 @@ async def send_message(request: web.Request) -> web.StreamResponse:
             body = await request.json()
         except ValueError:
             raise SendRejected(400, 100, "Invalid parameter", "The body is not JSON") from None
+        if isinstance(body, dict) and "status" in body:  # a read receipt, not a message
+            return web.json_response(sb.mark_read(sender, body))
         send = validate(body, sb.config)
         now = time.time()
         in_window = sb.admit(sender, send, now)
@@ -421,19 +548,6 @@ def _read_token(request: web.Request) -> str:
     """A Graph API read's token: the bearer header, or the ``access_token`` parameter."""
     authorization = request.headers.get("Authorization", "")
     return authorization.removeprefix("Bearer ").strip() or request.query.get("access_token", "")
-
-
-def _no_object(object_id: str) -> SendRejected:
-    """Meta's answer to a read of an id it does not know (or the token may not see)."""
-    unsupported = (
-        f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot "
-        "be loaded due to missing permissions, or does not support this operation. "
-        "Please read the Graph API documentation at "
-        "https://developers.facebook.com/docs/graph-api"
-    )
-    return SendRejected(
-        400, 100, unsupported, unsupported, subcode=33, error_type="GraphMethodException"
-    )
 
 
 def _fields(request: web.Request) -> set[str]:
@@ -481,7 +595,7 @@ def _listing(
     try:
         sb.authenticate_token(_read_token(request))
         if waba_id not in sb.config.wabas():
-            raise _no_object(waba_id)
+            raise no_object(waba_id)
         limit = _page_size(request.query.get("limit"))
         found = management.page(
             items,
@@ -542,18 +656,135 @@ async def phone_numbers(request: web.Request) -> web.Response:
 
 
 async def graph_object(request: web.Request) -> web.Response:
-    """Meta's ``GET /{version}/{phone_number_id}``: one phone number, with the ``fields``
-    asked for (Meta: WhatsApp Business Phone Number API). Any other id is unknown here."""
+    """Meta's ``GET /{version}/{id}``: a phone number, with the ``fields`` asked for (Meta:
+    WhatsApp Business Phone Number API), or a media's URL and facts (Meta: "Media",
+    Retrieve media URL; ``phone_number_id`` limits it to that number's media). Any other
+    id, an expired or deleted media id included, is unknown (100, subcode 33)."""
     sb = request.app[SANDBOX]
     object_id = request.match_info["object_id"]
     try:
-        sb.authenticate_token(_read_token(request))
+        owner = sb.authenticate_token(_read_token(request))
         sender = sb.config.sender(object_id)
-        if sender is None:
-            raise _no_object(object_id)
+        if sender is not None:
+            return web.json_response(_select(management.phone_number(sender), _fields(request)))
+        media = _media_of(request, owner, object_id)
     except SendRejected as exc:
         return _error(exc)
-    return web.json_response(_select(management.phone_number(sender), _fields(request)))
+    url = sb.state.media.url(_origin(request), media, sb.config.media.url_ttl_seconds)
+    return web.json_response(
+        {
+            "messaging_product": "whatsapp",
+            "url": url,
+            "mime_type": media.mime_type,
+            "sha256": media.sha256,
+            "file_size": len(media.content),
+            "id": media.id,
+        }
+    )
+
+
+def _media_of(request: web.Request, owner: Sender, media_id: str, method: str = "get") -> Media:
+    sb = request.app[SANDBOX]
+    media = sb.visible_media(owner, media_id)
+    only = request.query.get("phone_number_id")
+    if media is None or (only is not None and only != media.phone_number_id):
+        raise no_object(media_id, method)
+    return media
+
+
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
+async def delete_object(request: web.Request) -> web.Response:
+    """Meta's ``DELETE /{version}/{media_id}`` → ``{"success": true}``; an unknown id is
+    100, subcode 33."""
+    sb = request.app[SANDBOX]
+    media_id = request.match_info["object_id"]
+    try:
+        owner = sb.authenticate_token(_read_token(request))
+        media = _media_of(request, owner, media_id, "delete")
+    except SendRejected as exc:
+        return _error(exc)
+    sb.state.media.delete(media.id)
+    return web.json_response({"success": True})
+
+
+async def _form_field(part: aiohttp.BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data.extend(chunk)
+        if len(data) > limit:
+            raise invalid(f"File Too Large: the {part.name} part is over {limit} bytes")
+    return bytes(data)
+
+
+async def upload_media(request: web.Request) -> web.Response:
+    """Meta's ``POST /{version}/{phone_number_id}/media``: multipart ``file`` (its part's
+    Content-Type is the media type, as Meta reads it), ``type`` and
+    ``messaging_product=whatsapp`` → ``{"id"}``. Authenticated as a send is. The body is
+    streamed, so the app's request size cap does not apply; nothing past the largest
+    allowed file (100 MB) is read."""
+    sb = request.app[SANDBOX]
+    try:
+        sender = sb.authenticate(
+            request.match_info["phone_number_id"], request.headers.get("Authorization")
+        )
+        if request.content_type != "multipart/form-data":
+            raise invalid("The request must be multipart/form-data")
+        fields: dict[str, str] = {}
+        file: tuple[bytes, str, str | None] | None = None
+        async for part in await request.multipart():
+            if not isinstance(part, aiohttp.BodyPartReader):
+                continue
+            if part.name == "file":
+                content = await _form_field(part, media_store.MAX_UPLOAD)
+                mime_type = part.headers.get("Content-Type", "application/octet-stream")
+                file = (content, mime_type, part.filename)
+            elif part.name is not None:
+                fields[part.name] = (await _form_field(part, 4096)).decode(errors="replace")
+        if fields.get("messaging_product") != "whatsapp":
+            raise invalid("The parameter messaging_product is required and must be 'whatsapp'")
+        if file is None:
+            raise invalid("The parameter file is required")
+        if not fields.get("type"):
+            raise invalid("The parameter type is required")
+        content, mime_type, filename = file
+        media_store.check_upload(mime_type, len(content))
+    except SendRejected as exc:
+        return _error(exc)
+    ttl = sb.config.media.upload_ttl_seconds
+    media = sb.store_media(sender, content, mime_type, ttl, filename)
+    return web.json_response({"id": media.id})
+
+
+async def download_media(request: web.Request) -> web.StreamResponse:
+    """A media URL the sandbox handed out: the bytes, with the Bearer token of a sender
+    of the media's business account (Meta requires the token; without a valid one, 401
+    and 190). An expired or forged URL, or deleted media: 404 (assumed)."""
+    sb = request.app[SANDBOX]
+    authorization = request.headers.get("Authorization", "")
+    try:
+        owner = sb.authenticate_token(authorization.removeprefix("Bearer ").strip())
+    except SendRejected as exc:
+        return _error(exc)
+    media_id = request.match_info["media_id"]
+    media = sb.state.media.by_url(
+        media_id, request.query.get("ext", ""), request.query.get("hash", "")
+    )
+    if media is None or sb.visible_media(owner, media_id) is None:
+        return _error(
+            SendRejected(404, 100, "Invalid parameter", "The URL is unknown or has expired")
+        )
+    headers = {"Content-Type": media.mime_type}
+    if media.filename:
+        headers["Content-Disposition"] = f'attachment; filename="{media.filename}"'
+    return web.Response(body=media.content, headers=headers)
+
+
+async def list_reads(request: web.Request) -> web.Response:
+    """The read receipts (and typing indicators) the business sent, in order."""
+    return web.json_response({"reads": request.app[SANDBOX].state.reads})
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -611,45 +842,188 @@ def _text(body: dict[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def _inbound_sender(sb: Sandbox, body: dict[str, Any]) -> Sender:
+    phone_number_id = body.get("to_phone_number_id") or sb.config.senders[0].phone_number_id
+    sender = sb.config.sender(str(phone_number_id))
+    if sender is None:
+        raise management.ControlError(404, "unknown to_phone_number_id")
+    return sender
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise management.ControlError(400, f"'{name}' must be a boolean")
+    return value
+
+
 async def inbound(request: web.Request) -> web.Response:
     """A user writes to a business number: inbound webhook, and the 24h window opens.
 
     ``from`` in any form of the number (it becomes the WhatsApp id); ``user_id`` (a BSUID)
-    with or without ``from`` (a username user); ``changed_number_to`` sends a
+    with or without ``from`` (a username user); ``text``, or ``message`` ``{"type",
+    "<type>": {…}}`` of any kind Meta delivers, with ``context_id`` for a reply and
+    ``media`` (``content_base64``, ``mime_type``, ``filename``) for a media kind;
+    ``duplicate`` delivers the webhook twice; ``changed_number_to`` sends a
     ``user_changed_number`` system message instead."""
     sb = request.app[SANDBOX]
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return web.json_response({"error": "a JSON object is required"}, status=400)
-    number, user_id = _text(body, "from"), _text(body, "user_id")
-    if number is None and user_id is None:
-        return web.json_response({"error": "'from' or 'user_id' is required"}, status=400)
-    phone_number_id = body.get("to_phone_number_id") or sb.config.senders[0].phone_number_id
-    sender = sb.config.sender(str(phone_number_id))
-    if sender is None:
-        return web.json_response({"error": "unknown to_phone_number_id"}, status=404)
-    wa_id = sb.wa_id(number) if number is not None else None
-    changed_to = _text(body, "changed_number_to")
-    if changed_to is not None:
-        if wa_id is None:
-            return web.json_response({"error": "'from' is required"}, status=400)
-        new = sb.wa_id(changed_to)
-        wamid = sb.number_changed(sender, wa_id, new, _text(body, "name"))
-        return web.json_response({"wamid": wamid, "wa_id": new})
-    wamid = sb.inbound(
+        body = await _object(request)
+        number, user_id = _text(body, "from"), _text(body, "user_id")
+        if number is None and user_id is None:
+            raise management.ControlError(400, "'from' or 'user_id' is required")
+        sender = _inbound_sender(sb, body)
+        wa_id = sb.wa_id(number) if number is not None else None
+        changed_to = _text(body, "changed_number_to")
+        if changed_to is not None:
+            if wa_id is None:
+                raise management.ControlError(400, "'from' is required")
+            new = sb.wa_id(changed_to)
+            wamid = sb.number_changed(sender, wa_id, new, _text(body, "name"))
+            return web.json_response({"wamid": wamid, "wa_id": new})
+        kind, value, media = _inbound_content(request, sb, sender, body)
+        context_id = body.get("context_id")
+        if context_id is not None and not (isinstance(context_id, str) and context_id):
+            raise management.ControlError(400, "'context_id' must be a wamid")
+        duplicate = _flag(body, "duplicate")
+    except management.ControlError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
+    message = sb.receive(
         sender,
         wa_id,
-        str(body.get("text", "")),
         _text(body, "name"),
+        kind,
+        value,
         user_id=user_id,
         username=_text(body, "username"),
+        context_id=context_id,
+        duplicate=duplicate,
     )
-    return web.json_response(
-        {"wamid": wamid, "wa_id": wa_id, "window_open_until": time.time() + 86_400}
+    answer: dict[str, Any] = {
+        "wamid": message["id"],
+        "wa_id": wa_id,
+        "window_open_until": time.time() + 86_400,
+        "message": message,
+    }
+    if media is not None:
+        answer["media_id"] = media.id
+    return web.json_response(answer)
+
+
+def _inbound_content(
+    request: web.Request, sb: Sandbox, sender: Sender, body: dict[str, Any]
+) -> tuple[str, Any, Media | None]:
+    """The kind, its webhook object and any stored media of an inbound control call."""
+    message = body.get("message")
+    if message is None:  # the original form: a text
+        return "text", {"body": str(body.get("text", ""))}, None
+    if not isinstance(message, dict) or message.get("type") not in incoming.KINDS:
+        raise management.ControlError(400, f"message.type must be one of {sorted(incoming.KINDS)}")
+    kind = str(message["type"])
+    given = message.get(kind, {} if kind in incoming.MEDIA_KINDS | {"unsupported"} else None)
+    if kind not in incoming.MEDIA_KINDS:
+        return kind, incoming.content(kind, given), None
+    if not isinstance(given, dict):
+        raise management.ControlError(400, f"message.{kind} must be an object")
+    media = _inbound_media(sb, sender, kind, given, body.get("media"))
+    url = sb.state.media.url(_origin(request), media, sb.config.media.url_ttl_seconds)
+    return kind, incoming.media_content(kind, given, media, url), media
+
+
+def _inbound_media(
+    sb: Sandbox, sender: Sender, kind: str, given: dict[str, Any], spec: Any
+) -> Media:
+    """The bytes a user sends, stored for the media API: ``content_base64`` if given, else
+    a small deterministic payload; the type from the message object, ``media``, or the
+    kind's usual one (``audio/ogg; codecs=opus`` for a voice note)."""
+    spec = {} if spec is None else spec
+    if not isinstance(spec, dict):
+        raise management.ControlError(400, "'media' must be an object")
+    encoded = spec.get("content_base64")
+    try:
+        content = (
+            base64.b64decode(encoded, validate=True)
+            if isinstance(encoded, str)
+            else media_store.placeholder(kind, f"{sender.phone_number_id}:{len(sb.state.media)}")
+        )
+    except binascii.Error:
+        raise management.ControlError(400, "media.content_base64 is not base64") from None
+    voice = kind == "audio" and given.get("voice") is True
+    default = "audio/ogg; codecs=opus" if voice else media_store.DEFAULT_MIME[kind]
+    mime_type = given.get("mime_type") or spec.get("mime_type") or default
+    filename = spec.get("filename") or given.get("filename")
+    if not isinstance(mime_type, str) or not (filename is None or isinstance(filename, str)):
+        raise management.ControlError(400, "mime_type and filename must be strings")
+    ttl = sb.config.media.inbound_ttl_seconds
+    return sb.store_media(sender, content, mime_type, ttl, filename)
+
+
+async def inbound_button(request: web.Request) -> web.Response:
+    """The recipient of a template the sandbox sent taps its quick-reply button ``index``:
+    a ``button`` message whose ``text`` is the button's label and ``payload`` the
+    ``payload`` parameter the send gave that button, else the label (Meta's behaviour),
+    with ``context.id`` the template's wamid. 404 when the wamid is not a template the
+    sandbox sent or it has no quick-reply button there."""
+    sb = request.app[SANDBOX]
+    try:
+        body = await _object(request)
+        index = body.get("index", 0)
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise management.ControlError(400, "'index' must be a button index (0, 1, …)")
+        to_wamid = body.get("to_wamid")
+        sent = next((m for m in sb.state.messages if m["wamid"] == to_wamid), None)
+        if sent is None or sent["type"] != "template":
+            raise management.ControlError(404, f"no template message {to_wamid!r} was sent")
+        label, payload = _quick_reply(sb, sent, index)
+        sender = sb.config.sender(sent["phone_number_id"])
+        if sender is None:
+            raise management.ControlError(404, "the sender of that message is gone")
+        duplicate = _flag(body, "duplicate")
+    except management.ControlError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
+    who = sent["to"]
+    user_id = who if BSUID.match(who) else None
+    wa_id = sb.state.users.get(who) if user_id is not None else who
+    message = sb.receive(
+        sender,
+        wa_id,
+        _text(body, "name"),
+        "button",
+        {"payload": payload, "text": label},
+        user_id=user_id,
+        context_id=sent["wamid"],
+        duplicate=duplicate,
     )
+    return web.json_response({"wamid": message["id"], "wa_id": wa_id, "message": message})
+
+
+def _quick_reply(sb: Sandbox, sent: dict[str, Any], index: int) -> tuple[str, str]:
+    """The label and payload of the quick-reply button ``index`` of a sent template."""
+    tpl = sent["body"]["template"]
+    template = sb.config.template(tpl["name"], tpl["language"]["code"])
+    button = next(
+        (
+            c
+            for c in (template.components if template is not None else [])
+            if c.type == "button"
+            and (c.sub_type or "quick_reply") == "quick_reply"
+            and (c.index or 0) == index
+        ),
+        None,
+    )
+    if button is None:
+        raise management.ControlError(404, f"the template has no quick-reply button {index}")
+    label = management.quick_reply_label(button)
+    for component in tpl.get("components") or []:
+        if (
+            str(component.get("type", "")).lower() == "button"
+            and str(component.get("sub_type", "")).lower() == "quick_reply"
+            and str(component.get("index")) == str(index)
+        ):
+            for parameter in component.get("parameters") or []:
+                if isinstance(parameter.get("payload"), str):
+                    return label, parameter["payload"]
+    return label, label
 
 
 async def _object(request: web.Request) -> dict[str, Any]:
@@ -756,6 +1130,10 @@ def create_app(config: SandboxConfig) -> web.Application:
     app.router.add_post("/_sandbox/config", update_config)
     app.router.add_post("/_sandbox/reset", reset)
     app.router.add_post("/_sandbox/inbound", inbound)
+    app.router.add_post("/_sandbox/inbound/button", inbound_button)
+    app.router.add_get("/_sandbox/reads", list_reads)
+    app.router.add_get("/_media/{media_id}", download_media)
+    app.router.add_post(VERSION + "/{phone_number_id}/media", upload_media)
     app.router.add_post("/_sandbox/templates/status", template_status)
     app.router.add_post("/_sandbox/templates/category", template_category)
     app.router.add_post("/_sandbox/senders/{phone_number_id}/quality", sender_quality)
@@ -765,6 +1143,7 @@ def create_app(config: SandboxConfig) -> web.Application:
     # Graph API reads last, and only under a version segment, so that they shadow nothing.
     app.router.add_get(VERSION + "/{waba_id}/phone_numbers", phone_numbers)
     app.router.add_get(VERSION + "/{object_id}", graph_object)
+    app.router.add_delete(VERSION + "/{object_id}", delete_object)
     return app
 
 

@@ -121,6 +121,15 @@ class Webhooks(_Strict):
     max_batch: int = Field(default=100, ge=1)
 
 
+class Media(_Strict):
+    """How long media lives (Meta: "Media": ids returned by the upload API expire after 30
+    days, ids in webhooks after 7) and how long a download URL works (Meta: 5 minutes)."""
+
+    upload_ttl_seconds: float = Field(default=30 * 86_400, gt=0)
+    inbound_ttl_seconds: float = Field(default=7 * 86_400, gt=0)
+    url_ttl_seconds: float = Field(default=300, gt=0)
+
+
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 """A variable in a template text: ``{{1}}`` or ``{{customer}}``."""
 
@@ -223,6 +232,7 @@ class SandboxConfig(_Strict):
     faults: Faults = Field(default_factory=Faults)
     latency: Latency = Field(default_factory=Latency)
     webhooks: Webhooks = Field(default_factory=Webhooks)
+    media: Media = Field(default_factory=Media)
     templates: list[Template] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -104,8 +104,7 @@ def _button(template: Template, component: Component) -> dict[str, Any]:
             "text": component.text or "Copy code",
         }
     if sub_type == "quick_reply":
-        label = component.text or f"Reply {(component.index or 0) + 1}"
-        return {"type": "QUICK_REPLY", "text": label}
+        return {"type": "QUICK_REPLY", "text": quick_reply_label(component)}
     if sub_type == "url":
         url = component.url or (
             f"https://example.com/{template.name}/" + ("{{1}}" if component.parameters else "")
@@ -125,6 +124,11 @@ def _button(template: Template, component: Component) -> dict[str, Any]:
         # Meta's "Multi-product message templates": {"type": "MPM", "text": "View items"}.
         return {"type": "MPM", "text": component.text or "View items"}
     return {"type": sub_type.upper(), "text": component.text or sub_type.replace("_", " ")}
+
+
+def quick_reply_label(component: Component) -> str:
+    """A quick-reply button's label: its configured text, else ``Reply <n>``."""
+    return component.text or f"Reply {(component.index or 0) + 1}"
 
 
 def _flow_button(template: Template, component: Component) -> dict[str, Any]:

@@ -6,10 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from wa_sandbox import freeform
 from wa_sandbox.config import Component, Identity, Policy, SandboxConfig, Template
+from wa_sandbox.errors import SendRejected, invalid, missing
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
-SUPPORTED_TYPES = frozenset({"text", "template"}) | MEDIA_TYPES
+FREEFORM_TYPES = frozenset({"interactive", "location", "contacts", "reaction"})
+SUPPORTED_TYPES = frozenset({"text", "template"}) | MEDIA_TYPES | FREEFORM_TYPES
 CAPTIONED = frozenset({"image", "video", "document"})
 MAX_TEXT = 4096
 MAX_CALLBACK_BYTES = 512
@@ -26,31 +29,6 @@ _LOOSE_WHITESPACE = re.compile(r"[\n\r\t]| {5,}")
 four consecutive spaces."""
 
 
-class SendRejected(Exception):
-    """A synchronous Cloud API error: HTTP status, Meta code, message and details."""
-
-    def __init__(
-        self,
-        status: int,
-        code: int,
-        message: str,
-        details: str,
-        subcode: int | None = None,
-        error_type: str = "OAuthException",
-    ) -> None:
-        super().__init__(f"({code}) {message}: {details}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.subcode = subcode
-        self.error_type = error_type
-
-
-def invalid(details: str) -> SendRejected:
-    return SendRejected(400, 100, "Invalid parameter", details)
-
-
 BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
 """A business-scoped user id (``US.13491208655302741918``; ``ENT.`` marks a parent BSUID)."""
 
@@ -64,6 +42,10 @@ class ValidSend:
     callback: str | None
     by_user_id: bool = False
     """Addressed by ``recipient`` (a BSUID or parent BSUID), without ``to``."""
+    media_id: str | None = None
+    """The uploaded media a media message names by ``id``."""
+    reacts_to: str | None = None
+    """The wamid a reaction is applied to."""
 
 
 _BRAZIL_MOBILE = re.compile(r"^55(\d{2})(9?)([6-9]\d{7})$")
@@ -104,7 +86,10 @@ def validate(body: Any, config: SandboxConfig) -> ValidSend:
             400, 131051, "Unsupported message type", f"Message type {kind!r} is not supported"
         )
     obj = body.get(kind)
-    if not isinstance(obj, dict):
+    if kind == "contacts":
+        freeform.check_contacts(obj)
+        obj = {}
+    elif not isinstance(obj, dict):
         raise invalid(f"The parameter {kind} is required and must be an object")
     callback = body.get("biz_opaque_callback_data")
     if callback is not None and (
@@ -117,8 +102,15 @@ def validate(body: Any, config: SandboxConfig) -> ValidSend:
     ):
         raise invalid("context.message_id must be a string")
     template = None
+    media_id = reacts_to = None
     if kind == "text":
         _text(obj)
+    elif kind == "interactive":
+        freeform.check_interactive(obj)
+    elif kind == "location":
+        freeform.check_location(obj)
+    elif kind == "reaction":
+        reacts_to = freeform.check_reaction(obj)
     elif kind == "template":
         template = _template(obj, config)
         if by_user_id and needs_phone_number(template):
@@ -129,14 +121,17 @@ def validate(body: Any, config: SandboxConfig) -> ValidSend:
                 "One-tap, zero-tap and copy-code authentication templates must be sent to a "
                 "phone number",
             )
-    else:
+    elif kind in MEDIA_TYPES:
         _media(kind, obj)
+        media_id = obj.get("id")
     return ValidSend(
         kind=kind,
         recipient=recipient,
         template=template,
         callback=callback,
         by_user_id=by_user_id,
+        media_id=media_id,
+        reacts_to=reacts_to,
     )
 
 
@@ -253,11 +248,6 @@ def _parameter_issue(template: Template, where: str, details: str) -> SendReject
     return SendRejected(400, 132018, title, f"{where} of template {template.name}: {details}")
 
 
-def _missing(details: str) -> SendRejected:
-    """Meta's 131008 "Required parameter is missing" (Cloud API error codes)."""
-    return SendRejected(400, 131008, "Required parameter is missing", details)
-
-
 def _key(component: dict[str, Any]) -> tuple[str, str | None, int | None]:
     """A sent component's ``type``, and a button's ``sub_type`` and ``index``.
 
@@ -273,7 +263,7 @@ def _key(component: dict[str, Any]) -> tuple[str, str | None, int | None]:
     sub_type = component.get("sub_type")
     index = component.get("index")
     if index is None:
-        raise _missing("The parameter index is required for a button component")
+        raise missing("The parameter index is required for a button component")
     if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < 100:
         number = index
     elif isinstance(index, str) and index.isascii() and index.isdigit() and len(index) <= 2:
