@@ -14,10 +14,11 @@ from redis.asyncio import Redis
 
 from ingest import metrics
 from ingest.account.keys import KeyCache, SenderRefused, bootstrap_keys, bootstrap_problem
-from ingest.api import account, health, notifications, recipients, templates, webhooks
+from ingest.api import account, health, inbound, notifications, recipients, templates, webhooks
 from ingest.api.deps import AppState
 from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import RequestGuard
+from ingest.notifications import accept
 from ingest.notifications.group_commit import GroupCommitter
 from ingest.settings import IngestSettings
 from ingest.templates.catalogue import Catalogue
@@ -66,7 +67,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             settings=settings,
             engine=engine,
             committer=GroupCommitter(engine),
-            inbox=WebhookInbox(engine),
+            inbox=WebhookInbox(engine, accept.fallback_sender(settings)),
             catalogue=Catalogue(engine),
             redis=redis,
             keys=KeyCache(engine, settings.api_key_cache_seconds),
@@ -109,6 +110,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(recipients.router)
     app.include_router(templates.router)
+    app.include_router(inbound.router)
     app.include_router(webhooks.router)
     return app
 

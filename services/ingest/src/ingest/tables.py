@@ -31,6 +31,7 @@ tenants = Table(
     Column("callback_url", Text, nullable=True),
     Column("rate_limit_per_second", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("inbound_callback_url", Text, nullable=True),
 )
 
 api_keys = Table(
@@ -228,3 +229,36 @@ business_accounts = Table(
 )
 """Each business account's standing from ``account_update`` (ban state, restrictions,
 violation), and when its numbers were last read from Meta (migration 0010)."""
+
+inbound_routes = Table(
+    "inbound_routes",
+    metadata,
+    Column("phone_number_id", Text, primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), ForeignKey("ingest.tenants.id"), nullable=False),
+    Column("callback_url", Text, nullable=False),
+)
+"""Where inbound messages to one sender number go, instead of the tenant's
+``inbound_callback_url`` (migration 0011)."""
+
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=True),
+    Column("phone_number_id", Text, nullable=False),
+    Column("sender", Text, nullable=True),
+    Column("user_id", Text, nullable=True),
+    Column("wamid", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("content", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("context_wamid", Text, nullable=True),
+    Column("profile_name", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    Index("inbound_by_tenant_time", "tenant_id", "received_at", "id"),
+    Index("inbound_by_age", "stored_at"),
+)
+"""Every inbound message, with the tenant that owns its number (NULL: no tenant holds it),
+for ``GET /v1/inbound``; ``id`` is its ``message.inbound_received`` event id (migration
+0011)."""

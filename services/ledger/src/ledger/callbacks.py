@@ -1,4 +1,5 @@
-"""Signed status callbacks to customers: at least once, retried with backoff for up to a day.
+"""Signed callbacks to customers, of status changes and of their customers' inbound
+messages: at least once, retried with backoff for up to a day.
 
 The projection writes one ``ledger.callbacks`` row per status change in the same
 transaction as the change itself, so a crash can neither lose a callback nor invent one.
@@ -51,6 +52,7 @@ from ledger.ingest_contract import CALLBACK_SECRETS
 from ledger.projection import Notification, StatusChange
 from notif_core import quarantine, telemetry
 from notif_core.backoff import RetryPolicy
+from notif_core.events import MessageInboundReceived
 from notif_core.logging import get_logger
 from notif_core.vocabulary import CallbackState, NotificationStatus
 
@@ -101,6 +103,43 @@ def callback_row(change: StatusChange, state: Notification) -> dict[str, Any] | 
         "notification_id": change.notification_id,
         "tenant_id": state.tenant_id,
         "url": state.callback_url,
+        "body": body,
+        "traceparent": event.traceparent,
+    }
+
+
+INBOUND_TYPE = "message.received"
+
+
+def inbound_callback_row(
+    event: MessageInboundReceived, in_reply_to: UUID | None
+) -> dict[str, Any] | None:
+    """The ``ledger.callbacks`` row that brings an inbound message to the tenant owning its
+    number (docs/api.md, "Inbound messages"), or None when it has no owner or no inbound
+    callback URL. ``in_reply_to``: the tenant's notification whose wamid it answers."""
+    p = event.payload
+    if event.tenant_id is None or p.callback_url is None:
+        return None
+    body = {
+        "type": INBOUND_TYPE,
+        "id": str(event.event_id),
+        "phone_number_id": p.phone_number_id,
+        "from": p.from_,
+        "user_id": p.user_id,
+        "profile_name": p.profile_name,
+        "wamid": p.wamid,
+        "received_at": p.received_at.isoformat(),
+        "kind": p.type,
+        p.type: p.content or {},
+        "context_wamid": p.context_wamid,
+        "in_reply_to": str(in_reply_to) if in_reply_to is not None else None,
+        "event_id": str(event.event_id),
+    }
+    return {
+        "event_id": event.event_id,
+        "notification_id": None,
+        "tenant_id": event.tenant_id,
+        "url": p.callback_url,
         "body": body,
         "traceparent": event.traceparent,
     }

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger import erasure, sealing
-from ledger.callbacks import callback_row
+from ledger.callbacks import callback_row, inbound_callback_row
 from ledger.optouts import DEFAULT_KEYWORDS, Keywords
 from ledger.projection import (
     Alias,
@@ -154,6 +154,8 @@ class _Batch:
     usage: Counter[UsageKey] = field(default_factory=Counter)
     opt_outs: list[OptOut] = field(default_factory=list)
     aliases: list[Alias] = field(default_factory=list)
+    inbound: list[MessageInboundReceived] = field(default_factory=list)
+    """Inbound messages whose owner receives them by callback."""
 
     def apply(self, seq: int, event: Event, notification_id: UUID) -> None:
         before = self.states.get(notification_id)
@@ -204,6 +206,8 @@ async def project(
         if notification_id is not None:
             batch.apply(seq, event, notification_id)
         await project_recipient(conn, event, keywords, rm)
+        if isinstance(event, MessageInboundReceived) and event.payload.callback_url:
+            batch.inbound.append(event)
     await _write(conn, batch, emit_callbacks)
     return batch.reached
 
@@ -276,10 +280,40 @@ async def _write(conn: AsyncConnection, batch: _Batch, emit_callbacks: bool) -> 
             for change, state in batch.changes
             if (row := callback_row(change, state)) is not None
         ]
+        replies = await _replied_to(conn, rm, batch.inbound)
+        rows += [
+            row
+            for event in batch.inbound
+            if (row := inbound_callback_row(event, replies.get(_reply_key(event)))) is not None
+        ]
         if rows:
             await conn.execute(
                 insert(callbacks).on_conflict_do_nothing(index_elements=["event_id"]), rows
             )
+
+
+def _reply_key(event: MessageInboundReceived) -> tuple[str, UUID] | None:
+    wamid = event.payload.context_wamid
+    return (wamid, event.tenant_id) if wamid and event.tenant_id else None
+
+
+async def _replied_to(
+    conn: AsyncConnection, rm: ReadModel, messages: Sequence[MessageInboundReceived]
+) -> dict[tuple[str, UUID] | None, UUID]:
+    """The notification each inbound message answers, by (wamid, tenant): a wamid of
+    another tenant's notification names none, so no tenant learns of another's sends."""
+    keys = {k for m in messages if (k := _reply_key(m)) is not None}
+    if not keys:
+        return {}
+    n = rm.notifications
+    rows = await conn.execute(
+        select(n.c.wamid, n.c.tenant_id, n.c.id).where(n.c.wamid.in_({w for w, _ in keys}))
+    )
+    found: dict[tuple[str, UUID] | None, UUID] = {}
+    for row in rows:
+        if (row.wamid, row.tenant_id) in keys:
+            found[(row.wamid, row.tenant_id)] = row.id
+    return found
 
 
 async def _upsert_rows(conn: AsyncConnection, table: Table, states: Iterable[Notification]) -> None:

@@ -154,7 +154,7 @@ callbacks = Table(
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
-    Column("notification_id", UUID(as_uuid=True), nullable=False),
+    Column("notification_id", UUID(as_uuid=True), nullable=True),
     Column("tenant_id", UUID(as_uuid=True), nullable=True),
     Column("url", Text, nullable=False),
     Column("body", JSONB, nullable=False),
@@ -171,8 +171,9 @@ callbacks = Table(
     Index("callbacks_by_notification", "notification_id"),
     Index("callbacks_quarantined", "id", postgresql_where=text("state = 'quarantined'")),
 )
-"""Status callbacks owed to customers: written in the projection's transaction, so a status
-change and its callback commit together; delivered at least once by ``ledger.callbacks``."""
+"""Callbacks owed to customers, status changes and inbound messages (``notification_id``
+NULL): written in the projection's transaction, so a status change and its callback commit
+together; delivered at least once by ``ledger.callbacks``."""
 
 quarantine = notif_quarantine.table(metadata)
 """Messages the ledger's consumer set aside with their reason (migration 0005), in the shape

@@ -153,7 +153,7 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
     return parts
 
 
-def _time_and_id(cursor: str) -> tuple[datetime, UUID]:
+def time_and_id(cursor: str) -> tuple[datetime, UUID]:
     stamp, ident = decode_cursor(cursor, 2)
     try:
         return datetime.fromisoformat(stamp), UUID(ident)
@@ -188,7 +188,7 @@ async def list_notifications(
         clauses.append("n.created_at < :before")
         params["before"] = created_before
     if cursor is not None:
-        params["c_time"], params["c_id"] = _time_and_id(cursor)
+        params["c_time"], params["c_id"] = time_and_id(cursor)
         clauses.append("(n.created_at, n.id) < (:c_time, :c_id)")
     query = text(
         f"""

@@ -32,6 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.group_commit import GroupCommit
+from ingest.inbound import owners
 from ingest.metrics import WEBHOOK_EVENTS, WEBHOOK_UNTRANSLATED
 from ingest.relay import outbox
 from ingest.senders import store as senders_store
@@ -79,8 +80,12 @@ class _Statuses:
 
 
 class WebhookInbox:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``fallback``: the number a tenant without numbers sends from (``SINGLE_TENANT``), whose
+    inbound messages that tenant owns (``ingest.inbound.owners``)."""
+
+    def __init__(self, engine: AsyncEngine, fallback: str | None = None) -> None:
         self._engine = engine
+        self._fallback = fallback
         self._autocommit = autocommit(engine)
         self._group: GroupCommit[_Statuses, None] = GroupCommit(
             self._write_group, "webhooks", size=lambda body: len(body.raw)
@@ -170,7 +175,8 @@ class WebhookInbox:
         translation: Translation | None = None,
     ) -> int:
         """One transaction: the body (``processed_at`` unset unless every item translated),
-        its events, its marks, its acknowledged messages, the template statuses it changes
+        its events (inbound ones with their owner, and stored for ``GET /v1/inbound``), its
+        marks, its acknowledged messages, the template statuses it changes
         (each also asks for the catalogue's next sync) and the standing Meta reports of a
         number or an account. Returns the inbox row's id."""
         async with self._engine.begin() as conn:
@@ -181,6 +187,7 @@ class WebhookInbox:
                     .returning(webhook_inbox.c.id)
                 )
             ).scalar_one()
+            events = await owners.claim(conn, events, self._fallback)
             await outbox.add_many(conn, [outbox.Pending("events", e) for e in events])
             await inbound_marks.upsert(conn, marks)
             await inbound_marks.record(conn, acks)
