@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack
 
 from ingest.account.keys import ensure_tenant
-from ingest.inbound import routes
+from ingest.inbound import owners, routes
 from ingest.inbound.content import content, replied_to
 from ingest.webhooks.webhook_inbox import WebhookInbox
 from notif_core.db import make_engine
@@ -203,6 +203,29 @@ async def test_one_business_deployments_give_the_default_number_to_its_tenant(
         await inbox.store(webhook(UNHELD, "wamid.D"))
         owners = [r["tenant_id"] for r in await _stored(engine)]
         assert sorted(map(str, owners)) == sorted([str(only), "None"])
+    finally:
+        await inbox.stop()
+        await engine.dispose()
+
+
+async def test_inbound_messages_go_after_their_retention(stack: Stack) -> None:
+    database_url = await asyncio.to_thread(stack.new_database, "inbound-age", migrated=True)
+    engine = make_engine(database_url, pool_size=1)
+    inbox = WebhookInbox(engine)
+    try:
+        await inbox.store(webhook(UNHELD, "wamid.OLD"))
+        await inbox.store(webhook(UNHELD, "wamid.NEW"))
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE ingest.inbound SET stored_at = now() - interval '31 days' "
+                    "WHERE wamid = 'wamid.OLD'"
+                )
+            )
+        assert await owners.purge(engine, days=30) == 1
+        async with engine.connect() as conn:
+            left = (await conn.execute(text("SELECT wamid FROM ingest.inbound"))).scalars()
+            assert list(left) == ["wamid.NEW"]
     finally:
         await inbox.stop()
         await engine.dispose()

@@ -58,6 +58,11 @@ class IngestSettings(CoreSettings):
         gt=0,
         description="How long processed raw webhook bodies (personal data) are kept.",
     )
+    inbound_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Days inbound messages (personal data) are listed by GET /v1/inbound.",
+    )
 
     rate_card_path: Path | None = Field(
         default=None,

@@ -7,8 +7,8 @@ In one transaction, ingest removes the person from what it owns:
 - stored idempotent responses, published outbox rows and raw webhook bodies that mention
   any spelling of the person (these are kept days at most, but a person asking to be
   erased should not wait for that);
-- inbound marks (the person's and those their BSUID moved), and the inbound messages recorded
-  under their keys.
+- inbound marks (the person's and those their BSUID moved), the inbound messages recorded
+  under their keys, and the messages they sent (``ingest.inbound``).
 
 and writes a ``recipient.erasure_requested`` to the events queue. The ledger does the rest
 (``ledger.erasure``); the relay deletes that outbox row as soon as it is published, since
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest import ledger_contract
 from ingest.relay import outbox
-from ingest.tables import erasures, inbound_marks, inbound_messages, notifications
+from ingest.tables import erasures, inbound, inbound_marks, inbound_messages, notifications
 from notif_core.erasure import ERASED, deployment_pseudonym
 from notif_core.events import ErasureRequestedPayload, RecipientErasureRequested
 from notif_core.identity import recipient_key, spellings
@@ -151,6 +151,8 @@ async def erase(
     m = inbound_marks
     await conn.execute(delete(m).where(or_(m.c.recipient_key.in_(keys), m.c.user_id.in_(keys))))
     await conn.execute(delete(inbound_messages).where(inbound_messages.c.recipient_key.in_(keys)))
+    i = inbound
+    await conn.execute(delete(i).where(or_(i.c.sender.in_(forms), i.c.user_id.in_(forms + keys))))
     request = RecipientErasureRequested(
         producer=PRODUCER,
         tenant_id=tenant_id,

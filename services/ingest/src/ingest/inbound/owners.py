@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import any_, func, literal, select
+from sqlalchemy import any_, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ingest.tables import inbound, inbound_routes, tenants
 from notif_core.events import Event, MessageInboundReceived
@@ -92,3 +92,26 @@ async def claim(
         )
         claimed.append(event)
     return claimed
+
+
+PURGE_BATCH = 5_000
+
+
+async def purge(engine: AsyncEngine, days: float) -> int:
+    """Delete inbound messages stored more than ``days`` ago, a batch per transaction."""
+    total = 0
+    while True:
+        oldest = (
+            select(inbound.c.id)
+            .where(
+                inbound.c.stored_at
+                < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, days * 86400)
+            )
+            .limit(PURGE_BATCH)
+            .scalar_subquery()
+        )
+        async with engine.begin() as conn:
+            deleted = (await conn.execute(delete(inbound).where(inbound.c.id.in_(oldest)))).rowcount
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import metrics
+from ingest.inbound import owners
 from ingest.notifications import idempotency
 from ingest.relay import retention
 from ingest.relay.outbox import CHANNEL, RELAY_BATCH, OutboxRelay
@@ -94,7 +95,7 @@ class RelayLoop:
 
 async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
     """Expired Idempotency-Keys, published outbox rows, processed webhook bodies, inbound
-    marks past any window, and notifications past their retention."""
+    marks past any window, and inbound messages and notifications past their retention."""
     async with engine.begin() as conn:
         keys = await idempotency.purge(conn, settings.idempotency_ttl_hours)
     retention_metric.record("ingest.idempotency_keys", keys)
@@ -113,6 +114,8 @@ async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
         settings.webhook_inbox_retention_hours,
     )
     marks = await inbound_marks.purge(engine)
+    inbound = await owners.purge(engine, settings.inbound_retention_days)
+    retention_metric.record("ingest.inbound", inbound)
     accepted = 0
     if settings.notification_retention_days > 0:
         accepted = await retention.purge(
@@ -129,6 +132,7 @@ async def purge_expired(engine: AsyncEngine, settings: IngestSettings) -> None:
         outbox_rows=published,
         webhook_bodies=bodies,
         inbound_marks=marks,
+        inbound_messages=inbound,
         notifications=accepted,
     )
 

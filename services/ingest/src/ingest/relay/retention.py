@@ -28,12 +28,12 @@ from uuid import UUID
 from sqlalchemy import Column, ColumnElement, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest.tables import idempotency_keys, notifications, outbox, webhook_inbox
+from ingest.tables import idempotency_keys, inbound, notifications, outbox, webhook_inbox
 from notif_core import retention as retention_metric
 from notif_core.events import utcnow
 
 TABLES = retention_metric.counted(
-    *(t.fullname for t in (notifications, idempotency_keys, outbox, webhook_inbox))
+    *(t.fullname for t in (notifications, idempotency_keys, outbox, webhook_inbox, inbound))
 )
 """What ingest's purges delete from, each a series of ``notif_retention_purged``."""
 BATCH = 5_000
