@@ -31,6 +31,25 @@ def meta_host(url: str) -> str | None:
     return host if host == META_DOMAIN or host.endswith("." + META_DOMAIN) else None
 
 
+def _parse_sender_wabas(value: str, *, strict: bool = False) -> dict[str, str]:
+    """``SENDER_WABAS`` (``phone_number_id:waba_id,…``) as a dict; ``strict`` raises
+    ValueError for an entry that is not two ids of digits."""
+    found: dict[str, str] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        sender, _, waba = (side.strip() for side in part.partition(":"))
+        if not (sender.isdigit() and waba.isdigit()):
+            if strict:
+                raise ValueError(
+                    "SENDER_WABAS entries are phone_number_id:waba_id, both Meta ids of digits "
+                    f"only: {part.strip()!r}"
+                )
+            continue
+        found[sender] = waba
+    return found
+
+
 class CoreSettings(BaseSettings):
     """Connection settings for PostgreSQL, SQS and Redis, plus logging."""
 
@@ -106,18 +125,41 @@ class CoreSettings(BaseSettings):
         "(notif_core.egress). Read by ingest, the callback deliverer and notifctl.",
     )
 
-    def waba_of(self, phone_number_id: str) -> str:
-        """The business account a sender number belongs to (SENDER_WABAS, else
-        WHATSAPP_WABA_ID)."""
-        return self._sender_wabas().get(phone_number_id, self.whatsapp_waba_id)
+    def waba_of(self, phone_number_id: str) -> str | None:
+        """The business account a sender number belongs to, or None when it is not known.
+
+        With SENDER_WABAS set (several businesses), a number it does not list is nobody's:
+        checking it against WHATSAPP_WABA_ID's catalogue would check one business's sends
+        against another's templates. Without it, every number is WHATSAPP_WABA_ID's; the
+        default sender (WHATSAPP_PHONE_NUMBER_ID) always is."""
+        named = self._sender_wabas()
+        if phone_number_id in named:
+            return named[phone_number_id]
+        if not named or phone_number_id == self.whatsapp_phone_number_id:
+            return self.whatsapp_waba_id
+        return None
 
     def wabas(self) -> list[str]:
         """Every business account named by the settings, each once."""
         return list(dict.fromkeys([self.whatsapp_waba_id, *self._sender_wabas().values()]))
 
     def _sender_wabas(self) -> dict[str, str]:
-        pairs = (part.strip().partition(":") for part in self.sender_wabas.split(","))
-        return {sender.strip(): waba.strip() for sender, _, waba in pairs if sender and waba}
+        return _parse_sender_wabas(self.sender_wabas)
+
+    @field_validator("whatsapp_waba_id")
+    @classmethod
+    def _waba_id_is_digits(cls, waba_id: str) -> str:
+        """A WABA id goes into Meta's URL paths (the template and number syncs): digits only,
+        as Meta's ids are, so no setting can change the path."""
+        if not waba_id.strip().isdigit():
+            raise ValueError(f"WHATSAPP_WABA_ID must be Meta's WABA id, digits only: {waba_id!r}")
+        return waba_id.strip()
+
+    @field_validator("sender_wabas")
+    @classmethod
+    def _sender_wabas_are_ids(cls, value: str) -> str:
+        _parse_sender_wabas(value, strict=True)
+        return value
 
     def sandbox_secrets(self) -> list[str]:
         """The environment names of this service's secrets that are empty or still hold

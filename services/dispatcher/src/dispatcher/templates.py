@@ -69,8 +69,9 @@ class TemplatePolicy:
     """What the handler needs to hold or fail a send of a template Meta stopped sending."""
 
     statuses: TemplateStatuses
-    waba_of: Callable[[str], str]
-    """A sender number's business account (``CoreSettings.waba_of``)."""
+    waba_of: Callable[[str], str | None]
+    """A sender number's business account (``CoreSettings.waba_of``); None for a number
+    ``SENDER_WABAS`` does not list when it is set: no catalogue speaks for it."""
     mode: Literal["hold", "fail"] = "hold"
     hold_seconds: float = 60.0
     max_hold_seconds: float = 24 * 3600.0
@@ -85,4 +86,7 @@ class TemplatePolicy:
         code = language.get("code") if isinstance(language, dict) else language
         if not isinstance(code, str):
             return None
-        return await self.statuses.stopped(self.waba_of(sender), template["name"], code)
+        waba_id = self.waba_of(sender)
+        if waba_id is None:
+            return None
+        return await self.statuses.stopped(waba_id, template["name"], code)

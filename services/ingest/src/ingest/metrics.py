@@ -49,6 +49,11 @@ TEMPLATE_CHECKS = Counter(
 TEMPLATE_SYNCS = Counter(
     "ingest_template_syncs", "Template catalogue syncs from Meta, by outcome.", ["outcome"]
 )
+TEMPLATE_STATUS_IGNORED = Counter(
+    "ingest_template_status_ignored",
+    "Template status webhooks for a business account with no catalogue here (not one the "
+    "settings name, or never synced): they change nothing and ask for no sync.",
+)
 for _outcome in ("passed", "refused", "skipped"):  # every series at 0 from the start
     TEMPLATE_CHECKS.labels(outcome=_outcome)
 SENDER_SYNCS = Counter(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -30,7 +31,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    try:
+        code = asyncio.run(_run(args))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (``notifctl templates list | head``): not an error. Point
+        # stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 async def _run(args: argparse.Namespace) -> int:

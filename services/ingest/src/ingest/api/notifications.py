@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
+from sqlalchemy import select
 
 from ingest.account.keys import Tenant
 from ingest.api.deps import API_KEY, AppState, CurrentTenant, State, admit, charge_batch, get_state
@@ -39,7 +40,7 @@ from ingest.notifications.read_model import (
     list_notifications,
     notification_view,
 )
-from ingest.templates.checks import check_send
+from ingest.tables import idempotency_keys
 from notif_core import callback_url
 from notif_core.egress import Policy
 from notif_core.events import utcnow
@@ -61,32 +62,68 @@ IdempotencyKey = Annotated[
 _IDEMPOTENCY_KEY_VALUE = TypeAdapter(Annotated[str, Field(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)])
 
 
+def _digest(key: str | None, route: str, body: Callable[[], dict[str, Any]]) -> str | None:
+    """The request's hash for its Idempotency-Key (None without one). ``body`` gives the
+    request as the hash sees it; it is only called when a key was sent, so a request
+    without one never serialises its body for nothing."""
+    if key is None:
+        return None
+    return idempotency.request_hash(route, body())
+
+
+async def _replayed(
+    state: State, tenant: Tenant, key: str | None, digest: str | None
+) -> JSONResponse | None:
+    """The stored answer of a request already accepted under this key, before any check of
+    it: a replay answers what the first request got, even if its template was paused since
+    (422 ``idempotency_key_reused`` for the key with another body). None when the key is
+    new; the group commit's reservation still settles a race between two first requests."""
+    if key is None or digest is None:
+        return None
+    k = idempotency_keys.c
+    async with state.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(k.request_hash, k.status_code, k.response).where(
+                    k.tenant_id == tenant.id, k.key == idempotency.check_key(key)
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body.",
+            field=IDEMPOTENCY_KEY,
+        )
+    return _replay(idempotency.Stored(row.status_code, row.response))
+
+
+def _replay(stored: idempotency.Stored) -> JSONResponse:
+    return OrjsonResponse(
+        stored.response,
+        status_code=stored.status_code,
+        headers={idempotency.REPLAYED_HEADER: "true"},
+    )
+
+
 async def _accept(
     state: State,
     tenant: Tenant,
     key: str | None,
-    route: str,
-    body: Callable[[], dict[str, Any]],
+    digest: str | None,
     prepared: list[accept.Prepared],
     answer: dict[str, Any],
 ) -> JSONResponse:
-    """Group-committed with other requests: idempotency key, notifications, outbox rows.
-
-    ``body`` gives the request as its Idempotency-Key hash sees it; it is only called when
-    a key was sent, so a request without one never serialises its body for nothing.
-    """
+    """Group-committed with other requests: idempotency key, notifications, outbox rows."""
     idem = None
-    if key is not None:
-        idem = IdempotencySpec(
-            idempotency.check_key(key), idempotency.request_hash(route, body()), answer
-        )
+    if key is not None and digest is not None:
+        idem = IdempotencySpec(idempotency.check_key(key), digest, answer)
     stored = await state.committer.submit(tenant, prepared, idem)
     if stored is not None:
-        return OrjsonResponse(
-            stored.response,
-            status_code=stored.status_code,
-            headers={idempotency.REPLAYED_HEADER: "true"},
-        )
+        return _replay(stored)
     for one in prepared:
         ACCEPTED.labels(priority=one.event.payload.priority).inc()
     return OrjsonResponse(answer, status_code=202)
@@ -119,22 +156,33 @@ async def create_notification(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Accept a notification: answered once it is durably stored, sent asynchronously."""
+    digest = _digest(
+        idempotency_key,
+        "POST /v1/notifications",
+        lambda: body.model_dump(mode="json", exclude_none=True),
+    )
+    replayed = await _replayed(state, tenant, idempotency_key, digest)
+    if replayed is not None:
+        return replayed
     if body.callback_url is not None:
         refused = await _callback_refusals(state, [body.callback_url])
         if refused:
             raise _callback_not_allowed(refused[body.callback_url])
-    fallback = accept.fallback_sender(state.settings)
-    prepared = accept.prepare(tenant, body, utcnow(), fallback=fallback)
-    if body.template is not None:
-        await check_send(state.catalogue, state.settings, prepared.sender, body.template)
+    prepared = await accept.prepare_checked(
+        tenant,
+        body,
+        utcnow(),
+        catalogue=state.catalogue,
+        settings=state.settings,
+        fallback=accept.fallback_sender(state.settings),
+    )
     # The request's access-log line carries both (the number masked): one line per request.
     structlog.contextvars.bind_contextvars(notification_id=str(prepared.id), to=mask_phone(body.to))
     return await _accept(
         state,
         tenant,
         idempotency_key,
-        "POST /v1/notifications",
-        lambda: body.model_dump(mode="json", exclude_none=True),
+        digest,
         [prepared],
         prepared.answer.model_dump(mode="json", exclude_none=True),
     )
@@ -182,6 +230,12 @@ async def create_batch(
     The key's rate limit counts notifications: a batch of N costs N (429 beyond it, and
     ``batch_exceeds_burst`` when N is more than the burst)."""
     await charge_batch(state, tenant, len(body.notifications))
+    digest = _digest(
+        idempotency_key, "POST /v1/notifications/batch", lambda: body.model_dump(mode="json")
+    )
+    replayed = await _replayed(state, tenant, idempotency_key, digest)
+    if replayed is not None:
+        return replayed
     now = utcnow()
     fallback = accept.fallback_sender(state.settings)
     results: list[BatchItem] = []
@@ -194,9 +248,14 @@ async def create_batch(
             request = NotificationRequest.model_validate(item)
             if request.callback_url in refused:
                 raise _callback_not_allowed(refused[request.callback_url])
-            one = accept.prepare(tenant, request, now, fallback=fallback)
-            if request.template is not None:
-                await check_send(state.catalogue, state.settings, one.sender, request.template)
+            one = await accept.prepare_checked(
+                tenant,
+                request,
+                now,
+                catalogue=state.catalogue,
+                settings=state.settings,
+                fallback=fallback,
+            )
         except ValidationError as exc:
             fields = validation_fields(exc.errors())
             error = ItemError(
@@ -208,22 +267,19 @@ async def create_batch(
             results.append(BatchItem(index=index, status="rejected", error=error))
             continue
         except ApiError as exc:
-            error = ItemError(code=exc.code, message=exc.message, field=exc.field)
+            error = ItemError(
+                code=exc.code,
+                message=exc.message,
+                field=exc.field,
+                template_status=exc.extra.get("template_status"),
+            )
             results.append(BatchItem(index=index, status="rejected", error=error))
             continue
         prepared.append(one)
         answer = one.answer
         results.append(BatchItem(index=index, id=one.id, status=answer.status))
     payload = BatchResponse(results=results).model_dump(mode="json", exclude_none=True)
-    return await _accept(
-        state,
-        tenant,
-        idempotency_key,
-        "POST /v1/notifications/batch",
-        lambda: body.model_dump(mode="json"),
-        prepared,
-        payload,
-    )
+    return await _accept(state, tenant, idempotency_key, digest, prepared, payload)
 
 
 @router.get(

@@ -141,8 +141,9 @@ class Template(_Body):
     components: FreeJsonObjects = Field(default_factory=list, max_length=20)
     category: Category | None = Field(
         default=None,
-        description="Optional hint (not sent to Meta): authentication templates default "
-        "to high priority.",
+        description="Optional hint (not sent to Meta), used only when the catalogue does not "
+        "know the template: otherwise Meta's category is the notification's. Authentication "
+        "templates default to high priority.",
     )
 
     @field_validator("components")
@@ -342,6 +343,10 @@ class ItemError(BaseModel):
     message: str
     field: str | None = None
     fields: list[dict[str, Any]] = Field(default_factory=list)
+    template_status: str | None = Field(
+        default=None,
+        description="With template_not_approved: the template's status (PAUSED, DISABLED, …).",
+    )
 
 
 class BatchItem(BaseModel):

@@ -41,7 +41,8 @@ async def list_templates(
     first synced from Meta (the relay syncs at start and every TEMPLATE_SYNC_SECONDS)."""
     fallback = fallback_sender(state.settings)
     senders = tenant.phone_number_ids or ((fallback,) if fallback else ())
-    wabas = list(dict.fromkeys(state.settings.waba_of(sender) for sender in senders))
+    # A number SENDER_WABAS does not list belongs to no business account the settings name.
+    wabas = list(dict.fromkeys(w for w in map(state.settings.waba_of, senders) if w is not None))
     found = await catalogue.listed(state.engine, wabas, name)
     return TemplateList(
         items=[

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 from uuid import UUID
 
 import orjson
@@ -20,6 +21,9 @@ from ingest.api.schemas import Accepted, NotificationRequest
 from ingest.relay import outbox
 from ingest.settings import IngestSettings
 from ingest.tables import notifications
+from ingest.templates.catalogue import Catalogue
+from ingest.templates.checks import check_send
+from ingest.templates.definition import Definition
 from notif_core.db import Rows, execute_at_once
 from notif_core.events import (
     AcceptedPayload,
@@ -32,9 +36,11 @@ from notif_core.ids import new_id
 from notif_core.sqs import Outgoing, QueueKey
 from notif_core.sqs.limits import MAX_MESSAGE_BYTES
 from notif_core.telemetry import current_traceparent
-from notif_core.vocabulary import NotificationStatus
+from notif_core.vocabulary import Category, NotificationStatus, Priority
 
 PRODUCER = "ingest"
+_CATEGORIES: dict[str, Category] = {c: c for c in get_args(Category)}
+"""Meta's template categories (lower-cased) that a notification can carry."""
 
 
 @dataclass(frozen=True)
@@ -96,20 +102,60 @@ def choose_sender(tenant: Tenant, chosen: str | None, fallback: str | None) -> s
     return chosen
 
 
+async def prepare_checked(
+    tenant: Tenant,
+    request: NotificationRequest,
+    now: datetime,
+    *,
+    catalogue: Catalogue,
+    settings: IngestSettings,
+    fallback: str | None = None,
+) -> Prepared:
+    """:func:`prepare` after the door's template check (raises its 422), which is made
+    against the sender's business account and gives the template's definition: the
+    notification carries Meta's category, one catalogue lookup for both."""
+    sender = choose_sender(tenant, request.phone_number_id, fallback)
+    definition = None
+    if request.template is not None:
+        definition = await check_send(catalogue, settings, sender, request.template)
+    return prepare(tenant, request, now, sender=sender, definition=definition)
+
+
+def category_and_priority(
+    request: NotificationRequest, definition: Definition | None
+) -> tuple[Category | None, Priority]:
+    """Meta's category of a template the catalogue knows (lower-cased), else the tenant's
+    hint; and the lane: the tenant's ``priority`` if set, else high for an authentication
+    template (a one-time code is useless late), normal otherwise."""
+    hint = request.template.category if request.template is not None else None
+    category = _CATEGORIES.get(definition.category.lower()) if definition is not None else None
+    if category is None:
+        return hint, request.effective_priority()
+    if request.priority is not None:
+        return category, request.priority
+    return category, "high" if category == "authentication" else "normal"
+
+
 def prepare(
     tenant: Tenant,
     request: NotificationRequest,
     now: datetime,
     *,
     fallback: str | None = None,
+    sender: str | None = None,
+    definition: Definition | None = None,
 ) -> Prepared:
     """Check what needs the tenant, and build the ``notification.accepted`` event.
 
     The event always names its sender, so everything downstream (the dispatcher's checks,
-    the ledger's opt-outs from Meta's 131050) keys on a number the tenant holds."""
-    sender = choose_sender(tenant, request.phone_number_id, fallback)
+    the ledger's opt-outs from Meta's 131050) keys on a number the tenant holds. ``sender``
+    when already chosen (:func:`prepare_checked`); ``definition``, the template's as the
+    door checked it, gives the category and the lane (:func:`category_and_priority`)."""
+    if sender is None:
+        sender = choose_sender(tenant, request.phone_number_id, fallback)
     notification_id = new_id()
     send_at = request.send_at if request.send_at is not None and request.send_at > now else None
+    category, priority = category_and_priority(request, definition)
     event = NotificationAccepted(
         producer=PRODUCER,
         tenant_id=tenant.id,
@@ -119,8 +165,8 @@ def prepare(
         payload=AcceptedPayload(
             to=request.to,
             message=request.cloud_api_message(),
-            priority=request.effective_priority(),
-            category=request.template.category if request.template is not None else None,
+            priority=priority,
+            category=category,
             phone_number_id=sender,
             expires_at=request.effective_expiry(now),
             metadata=request.metadata,

@@ -9,8 +9,9 @@
 - ``invalid_template_parameters``: a component does not fit the definition (Meta: 132000,
   132012, 132018); ``field`` is the path of the part at fault.
 
-A business account whose catalogue was never synced, or a catalogue that cannot be read,
-passes the send through unchecked (``ingest_template_checks{outcome="skipped"}``).
+A business account whose catalogue was never synced, a catalogue that cannot be read, and a
+sender number whose business account the settings do not name (``SENDER_WABAS`` set and
+not listing it) pass the send through unchecked (``ingest_template_checks{outcome="skipped"}``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ingest.api.schemas import Template
 from ingest.metrics import TEMPLATE_CHECKS
 from ingest.settings import IngestSettings
 from ingest.templates.catalogue import Catalogue, Unavailable, Unknown
+from ingest.templates.definition import Definition
 from ingest.templates.validation import Mismatch, check
 
 SENDABLE = frozenset({"APPROVED"})
@@ -31,15 +33,22 @@ def language_code(template: Template) -> str:
 
 async def check_send(
     catalogue: Catalogue, settings: IngestSettings, sender: str, template: Template
-) -> None:
-    """Raises :class:`ApiError` (422) for a send Meta would refuse; see the module."""
+) -> Definition | None:
+    """The template's definition the send was checked against (its category is Meta's),
+    None when it went unchecked; raises :class:`ApiError` (422) for a send Meta would
+    refuse (see the module)."""
     if not settings.template_validation:
-        return
+        return None
+    waba_id = settings.waba_of(sender)
     language = language_code(template)
-    found = await catalogue.lookup(settings.waba_of(sender), template.name, language)
+    found = (
+        Unavailable()
+        if waba_id is None
+        else await catalogue.lookup(waba_id, template.name, language)
+    )
     if isinstance(found, Unavailable):
         TEMPLATE_CHECKS.labels(outcome="skipped").inc()
-        return
+        return None
     if isinstance(found, Unknown):
         TEMPLATE_CHECKS.labels(outcome="refused").inc()
         elsewhere = f"; it exists in {', '.join(found.languages)}" if found.languages else ""
@@ -67,3 +76,4 @@ async def check_send(
         TEMPLATE_CHECKS.labels(outcome="refused").inc()
         raise ApiError(422, "invalid_template_parameters", exc.message, field=exc.path) from None
     TEMPLATE_CHECKS.labels(outcome="passed").inc()
+    return found

@@ -4,9 +4,14 @@
 developers.facebook.com/documentation/business-messaging/whatsapp/reference/
 whatsapp-business-account/message-template-api) answers a page of templates in ``data`` and
 ``paging.cursors.after``; ``paging.next`` is present while more pages remain. Pages are
-followed by the ``after`` cursor against our own base URL, never by the ``next`` URL
-itself, so an answer cannot send the token anywhere else. The whole catalogue replaces the
+followed by :func:`ingest.meta_graph.pages`: by the ``after`` cursor against our own base
+URL, never by the ``next`` URL itself, and only for a WABA id of digits, so neither an
+answer nor a webhook can send the token anywhere else. The whole catalogue replaces the
 stored one only when every page arrived.
+
+The accounts synced are those the settings name (``WHATSAPP_WABA_ID``, ``SENDER_WABAS``):
+a webhook can ask for a sync sooner, never for another account. A failed sync is tried
+again after a pause that doubles from 5 s up to TEMPLATE_SYNC_SECONDS, per account.
 """
 
 from __future__ import annotations
@@ -17,20 +22,21 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingest import meta_graph
 from ingest.metrics import TEMPLATE_SYNCS
+from ingest.senders.sync import Backoff
 from ingest.settings import IngestSettings
 from ingest.templates import catalogue
 from ingest.templates.definition import Definition
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)
-PAGE_SIZE = 100
 MAX_PAGES = 200
 """20,000 templates: far above Meta's limit per business account (a few hundred names in a
 few dozen languages), so a cursor that never ends stops here."""
 FIELDS = "id,name,language,status,category,parameter_format,components"
 POLL_SECONDS = 5.0
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = meta_graph.TIMEOUT_SECONDS
 
 
 class SyncFailed(Exception):
@@ -40,45 +46,17 @@ class SyncFailed(Exception):
 async def fetch(
     client: httpx.AsyncClient, settings: IngestSettings, waba_id: str
 ) -> list[Definition]:
-    """Every template of ``waba_id``, all pages; raises :class:`SyncFailed`."""
-    base = settings.whatsapp_api_base_url.rstrip("/")
-    url = f"{base}/{settings.whatsapp_api_version}/{waba_id}/message_templates"
-    token = settings.whatsapp_access_token.get_secret_value()
-    params: dict[str, str | int] = {"limit": PAGE_SIZE, "fields": FIELDS}
+    """Every template of ``waba_id``, all pages; raises :class:`SyncFailed` (also for a
+    WABA id that is not digits: it would go into the URL's path)."""
     found: list[Definition] = []
-    for _ in range(MAX_PAGES):
-        try:
-            response = await client.get(
-                url, params=params, headers={"Authorization": f"Bearer {token}"}
-            )
-        except httpx.HTTPError as exc:
-            raise SyncFailed(f"{type(exc).__name__} calling message_templates") from exc
-        page = _page(response)
-        found.extend(d for d in (_definition(waba_id, item) for item in page["data"]) if d)
-        paging = _object(page.get("paging"))
-        after = _object(paging.get("cursors")).get("after")
-        if not paging.get("next") or not isinstance(after, str) or not after:
-            return found
-        params = {**params, "after": after}
-    raise SyncFailed(f"more than {MAX_PAGES} pages")
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _page(response: httpx.Response) -> dict[str, Any]:
     try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code != 200 or not isinstance(body, dict):
-        error = body.get("error") if isinstance(body, dict) else None
-        code = error.get("code") if isinstance(error, dict) else None
-        raise SyncFailed(f"HTTP {response.status_code}, Meta error code {code}")
-    if not isinstance(body.get("data"), list):
-        raise SyncFailed("the answer has no data list")
-    return body
+        async for data in meta_graph.pages(
+            client, settings, waba_id, "message_templates", FIELDS, MAX_PAGES
+        ):
+            found.extend(d for d in (_definition(waba_id, item) for item in data) if d)
+    except meta_graph.GraphError as exc:
+        raise SyncFailed(str(exc)) from exc
+    return found
 
 
 def _definition(waba_id: str, item: Any) -> Definition | None:
@@ -112,10 +90,11 @@ async def sync_due(
     settings: IngestSettings,
     *,
     every: bool = False,
+    backoff: Backoff | None = None,
 ) -> dict[str, int | None]:
-    """Sync every business account that is due (``catalogue.due``), or ``every`` one the
-    settings name; returns each one's template count, None where the sync failed (it keeps
-    its stored catalogue and is tried again next time)."""
+    """Sync every business account the settings name that is due (``catalogue.due``), or
+    ``every`` one of them; returns each one's template count, None where the sync failed
+    (it keeps its stored catalogue and is tried again once ``backoff`` allows)."""
     outcome: dict[str, int | None] = {}
     wabas = (
         settings.wabas()
@@ -123,14 +102,21 @@ async def sync_due(
         else await catalogue.due(engine, settings.wabas(), settings.template_sync_seconds)
     )
     for waba_id in wabas:
+        if backoff is not None and not backoff.ready(waba_id):
+            continue
+        # Before asking Meta: a webhook stamped later than this is newer than the answer.
+        started = await catalogue.database_now(engine)
         try:
             definitions = await fetch(client, settings, waba_id)
         except SyncFailed as exc:
             TEMPLATE_SYNCS.labels(outcome="failed").inc()
-            log.warning("template_sync_failed", waba_id=waba_id, reason=str(exc))
+            pause = backoff.failed(waba_id) if backoff is not None else None
+            log.warning("template_sync_failed", waba_id=waba_id, reason=str(exc), retry=pause)
             outcome[waba_id] = None
             continue
-        await catalogue.replace(engine, waba_id, definitions)
+        await catalogue.replace(engine, waba_id, definitions, started)
+        if backoff is not None:
+            backoff.succeeded(waba_id)
         TEMPLATE_SYNCS.labels(outcome="synced").inc()
         log.info("template_catalogue_synced", waba_id=waba_id, templates=len(definitions))
         outcome[waba_id] = len(definitions)
@@ -139,11 +125,13 @@ async def sync_due(
 
 async def keep_synced(engine: AsyncEngine, settings: IngestSettings) -> None:
     """The relay's loop: sync what is due, then look again ``POLL_SECONDS`` later (a status
-    webhook asks for a sync through the table; the period is TEMPLATE_SYNC_SECONDS)."""
+    webhook asks for a sync through the table; the period is TEMPLATE_SYNC_SECONDS). A
+    failing account waits 5 s, 10 s, 20 s… up to the period between tries, not 5 s each."""
+    backoff = Backoff(cap=settings.template_sync_seconds)
     async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
         while True:
             try:
-                await sync_due(engine, client, settings)
+                await sync_due(engine, client, settings, backoff=backoff)
             except Exception as exc:  # the database is away: next time
                 log.warning("template_sync_loop_failed", error=type(exc).__name__)
             await asyncio.sleep(POLL_SECONDS)
