@@ -8,11 +8,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from ingest import metrics
+from ingest import meta_graph, metrics
 from ingest.account.keys import KeyCache, SenderRefused, bootstrap_keys, bootstrap_problem
 from ingest.api import account, health, inbound, notifications, recipients, templates, webhooks
 from ingest.api.deps import AppState
@@ -72,6 +73,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             redis=redis,
             keys=KeyCache(engine, settings.api_key_cache_seconds),
             limiter=LeasedLimiter(RateLimiter(redis, prefix="ingest")),
+            meta=httpx.AsyncClient(timeout=meta_graph.TIMEOUT_SECONDS),
         )
         app.state.notif = state
         tune_gc()
@@ -81,6 +83,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await state.committer.stop()
             await state.inbox.stop()
             await state.catalogue.stop()
+            await state.meta.aclose()
         await redis.aclose()
         await engine.dispose()
 

@@ -1,4 +1,5 @@
-"""Reading Meta's Graph API lists (message templates, phone numbers) page by page.
+"""Calling Meta's Graph API for ingest: lists (message templates, phone numbers) page by
+page, and single calls on a sender's behalf (read receipts, media).
 
 A list answers ``{"data": [...], "paging": {"cursors": {"after"}, "next"?}}``; ``next`` is
 present while more pages remain (Meta: "Graph API: Paginated results", cursor-based
@@ -51,15 +52,12 @@ async def pages(
 ) -> AsyncIterator[list[Any]]:
     """The ``data`` of each page of ``GET {base}/{version}/{owner_id}/{edge}``; raises
     :class:`GraphError` (also for an owner id that is not digits, and past ``max_pages``)."""
-    if not owner_id.isdigit():
-        raise GraphError("the owner id is not a Meta id")
-    base = settings.whatsapp_api_base_url.rstrip("/")
-    url = f"{base}/{settings.whatsapp_api_version}/{owner_id}/{edge}"
-    headers = {"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"}
+    address = url(settings, owner_id, edge)
+    headers = auth(settings)
     params: dict[str, str | int] = {"limit": PAGE_SIZE, "fields": fields}
     for _ in range(max_pages):
         try:
-            response = await client.get(url, params=params, headers=headers)
+            response = await client.get(address, params=params, headers=headers)
         except httpx.HTTPError as exc:
             raise GraphError(f"{type(exc).__name__} calling {edge}") from exc
         page = _page(response)
@@ -70,3 +68,33 @@ async def pages(
             return
         params = {**params, "after": after}
     raise GraphError(f"more than {max_pages} pages")
+
+
+def error_of(response: httpx.Response) -> tuple[int | None, str]:
+    """Meta's error code and message in a failed answer (Graph API error shape
+    ``{"error": {"code", "message", ...}}``), or (None, the HTTP status)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = _object(_object(body).get("error"))
+    code = error.get("code")
+    message = error.get("message")
+    return (
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        message[:300] if isinstance(message, str) else f"HTTP {response.status_code}",
+    )
+
+
+def url(settings: CoreSettings, *path: str) -> str:
+    """``{base}/{version}/{id}/{edge...}``: the id must be digits (raises
+    :class:`GraphError` otherwise) and the edges are ours, so nothing a caller sends can
+    change the path."""
+    if not path or not path[0].isdigit():
+        raise GraphError("the id is not a Meta id")
+    base = settings.whatsapp_api_base_url.rstrip("/")
+    return "/".join([base, settings.whatsapp_api_version, *path])
+
+
+def auth(settings: CoreSettings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"}

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
+import httpx
 import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -39,6 +40,8 @@ class AppState:
     redis: Redis
     keys: KeyCache
     limiter: LeasedLimiter
+    meta: httpx.AsyncClient
+    """Calls to Meta's Graph API on a tenant's behalf (read receipts, media)."""
 
 
 async def get_state(request: Request) -> AppState:

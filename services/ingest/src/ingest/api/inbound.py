@@ -14,7 +14,7 @@ from ingest.api.account import Cursor, recipient_param
 from ingest.api.deps import CurrentTenant, State
 from ingest.api.errors import ApiError, error_responses
 from ingest.api.schemas import PHONE_NUMBER_ID_PATTERN
-from ingest.inbound import read_model, routes
+from ingest.inbound import read_model, read_receipts, routes
 from ingest.inbound.read_model import InboundMessage, InboundPage
 from ingest.inbound.routes import InboundCallbacks
 from ingest.notifications.accept import fallback_sender
@@ -111,3 +111,46 @@ async def get_inbound(inbound_id: UUID, tenant: CurrentTenant, state: State) -> 
     if found is None:
         raise ApiError(404, "not_found", "No inbound message with this id.")
     return found
+
+
+class ReadRequest(BaseModel):
+    typing_indicator: bool = Field(
+        default=False, description='Also show the customer "typing…" (up to 25 s).'
+    )
+
+    model_config = {"extra": "forbid"}
+
+
+@router.post(
+    "/{inbound_id}/read",
+    responses=error_responses(404, 422, 502),
+    summary="Mark an inbound message read",
+)
+async def mark_read(
+    inbound_id: UUID,
+    tenant: CurrentTenant,
+    state: State,
+    body: ReadRequest | None = None,
+) -> InboundMessage:
+    """Blue ticks for the customer (and with ``typing_indicator``, "typing…"), as your
+    number; 502 ``meta_error`` with Meta's code when Meta refuses."""
+    async with state.engine.connect() as conn:
+        found = await read_model.one(conn, tenant.id, inbound_id)
+    if found is None:
+        raise ApiError(404, "not_found", "No inbound message with this id.")
+    try:
+        await read_receipts.mark_read(
+            state.meta,
+            state.settings,
+            found.phone_number_id,
+            found.wamid,
+            typing=(body or ReadRequest()).typing_indicator,
+        )
+    except read_receipts.MetaRefused as exc:
+        raise ApiError(
+            502, "meta_error", f"Meta refused: {exc.message}", meta_code=exc.code
+        ) from None
+    async with state.engine.begin() as conn:
+        await read_model.mark_read(conn, tenant.id, inbound_id)
+        marked = await read_model.one(conn, tenant.id, inbound_id)
+    return marked or found

@@ -121,3 +121,14 @@ async def listed(
         lambda r: (r.received_at.isoformat(), str(r.id)),
     )
     return [_message(r) for r in page], next_cursor
+
+
+async def mark_read(conn: AsyncConnection, tenant_id: UUID, inbound_id: UUID) -> None:
+    """The business marked it read (the first time counts)."""
+    await conn.execute(
+        text(
+            "UPDATE ingest.inbound SET read_at = coalesce(read_at, now()) "
+            "WHERE id = :id AND tenant_id = :tenant"
+        ),
+        {"id": inbound_id, "tenant": tenant_id},
+    )
