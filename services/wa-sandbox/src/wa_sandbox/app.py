@@ -710,15 +710,6 @@ async def delete_object(request: web.Request) -> web.Response:
     return web.json_response({"success": True})
 
 
-async def _form_field(part: aiohttp.BodyPartReader, limit: int) -> bytes:
-    data = bytearray()
-    while chunk := await part.read_chunk(64 * 1024):
-        data.extend(chunk)
-        if len(data) > limit:
-            raise invalid(f"File Too Large: the {part.name} part is over {limit} bytes")
-    return bytes(data)
-
-
 async def upload_media(request: web.Request) -> web.Response:
     """Meta's ``POST /{version}/{phone_number_id}/media``: multipart ``file`` (its part's
     Content-Type is the media type, as Meta reads it), ``type`` and
@@ -730,26 +721,7 @@ async def upload_media(request: web.Request) -> web.Response:
         sender = sb.authenticate(
             request.match_info["phone_number_id"], request.headers.get("Authorization")
         )
-        if request.content_type != "multipart/form-data":
-            raise invalid("The request must be multipart/form-data")
-        fields: dict[str, str] = {}
-        file: tuple[bytes, str, str | None] | None = None
-        async for part in await request.multipart():
-            if not isinstance(part, aiohttp.BodyPartReader):
-                continue
-            if part.name == "file":
-                content = await _form_field(part, media_store.MAX_UPLOAD)
-                mime_type = part.headers.get("Content-Type", "application/octet-stream")
-                file = (content, mime_type, part.filename)
-            elif part.name is not None:
-                fields[part.name] = (await _form_field(part, 4096)).decode(errors="replace")
-        if fields.get("messaging_product") != "whatsapp":
-            raise invalid("The parameter messaging_product is required and must be 'whatsapp'")
-        if file is None:
-            raise invalid("The parameter file is required")
-        if not fields.get("type"):
-            raise invalid("The parameter type is required")
-        content, mime_type, filename = file
+        content, mime_type, filename = await media_store.read_upload(request)
         media_store.check_upload(mime_type, len(content))
     except SendRejected as exc:
         return _error(exc)
@@ -974,7 +946,7 @@ async def inbound_button(request: web.Request) -> web.Response:
         sent = next((m for m in sb.state.messages if m["wamid"] == to_wamid), None)
         if sent is None or sent["type"] != "template":
             raise management.ControlError(404, f"no template message {to_wamid!r} was sent")
-        label, payload = _quick_reply(sb, sent, index)
+        label, payload = incoming.quick_reply(sb.config, sent, index)
         sender = sb.config.sender(sent["phone_number_id"])
         if sender is None:
             raise management.ControlError(404, "the sender of that message is gone")
@@ -995,35 +967,6 @@ async def inbound_button(request: web.Request) -> web.Response:
         duplicate=duplicate,
     )
     return web.json_response({"wamid": message["id"], "wa_id": wa_id, "message": message})
-
-
-def _quick_reply(sb: Sandbox, sent: dict[str, Any], index: int) -> tuple[str, str]:
-    """The label and payload of the quick-reply button ``index`` of a sent template."""
-    tpl = sent["body"]["template"]
-    template = sb.config.template(tpl["name"], tpl["language"]["code"])
-    button = next(
-        (
-            c
-            for c in (template.components if template is not None else [])
-            if c.type == "button"
-            and (c.sub_type or "quick_reply") == "quick_reply"
-            and (c.index or 0) == index
-        ),
-        None,
-    )
-    if button is None:
-        raise management.ControlError(404, f"the template has no quick-reply button {index}")
-    label = management.quick_reply_label(button)
-    for component in tpl.get("components") or []:
-        if (
-            str(component.get("type", "")).lower() == "button"
-            and str(component.get("sub_type", "")).lower() == "quick_reply"
-            and str(component.get("index")) == str(index)
-        ):
-            for parameter in component.get("parameters") or []:
-                if isinstance(parameter.get("payload"), str):
-                    return label, parameter["payload"]
-    return label, label
 
 
 async def _object(request: web.Request) -> dict[str, Any]:

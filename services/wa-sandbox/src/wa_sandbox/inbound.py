@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wa_sandbox.management import ControlError
+from wa_sandbox.config import SandboxConfig
+from wa_sandbox.management import ControlError, quick_reply_label
 from wa_sandbox.media import Media
 
 MEDIA_KINDS = frozenset({"image", "video", "audio", "document", "sticker"})
@@ -160,3 +161,32 @@ def item(
         message["errors"] = [dict(UNSUPPORTED_ERROR)]
     message[kind] = value
     return message
+
+
+def quick_reply(config: SandboxConfig, sent: dict[str, Any], index: int) -> tuple[str, str]:
+    """The label and payload of the quick-reply button ``index`` of a sent template."""
+    tpl = sent["body"]["template"]
+    template = config.template(tpl["name"], tpl["language"]["code"])
+    button = next(
+        (
+            c
+            for c in (template.components if template is not None else [])
+            if c.type == "button"
+            and (c.sub_type or "quick_reply") == "quick_reply"
+            and (c.index or 0) == index
+        ),
+        None,
+    )
+    if button is None:
+        raise ControlError(404, f"the template has no quick-reply button {index}")
+    label = quick_reply_label(button)
+    for component in tpl.get("components") or []:
+        if (
+            str(component.get("type", "")).lower() == "button"
+            and str(component.get("sub_type", "")).lower() == "quick_reply"
+            and str(component.get("index")) == str(index)
+        ):
+            for parameter in component.get("parameters") or []:
+                if isinstance(parameter.get("payload"), str):
+                    return label, parameter["payload"]
+    return label, label

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from aiohttp import BodyPartReader, web
+
 from wa_sandbox.errors import invalid
 
 KB = 1024
@@ -167,3 +169,41 @@ def new_media_id() -> str:
 def placeholder(kind: str, seed: str) -> bytes:
     """A small deterministic payload for a user's media sent without content."""
     return f"wa-sandbox {kind} {seed}\n".encode()
+
+
+async def _form_field(part: BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data.extend(chunk)
+        if len(data) > limit:
+            raise invalid(f"File Too Large: the {part.name} part is over {limit} bytes")
+    return bytes(data)
+
+
+async def read_upload(request: web.Request) -> tuple[bytes, str, str | None]:
+    """The file of an upload (its bytes, its part's Content-Type and its filename), once
+    ``messaging_product`` and ``type`` are checked. Streamed: nothing past the largest
+    allowed file is read."""
+    if request.content_type != "multipart/form-data":
+        raise invalid("The request must be multipart/form-data")
+    fields: dict[str, str] = {}
+    file: tuple[bytes, str, str | None] | None = None
+    try:
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                content = await _form_field(part, MAX_UPLOAD)
+                mime_type = part.headers.get("Content-Type", "application/octet-stream")
+                file = (content, mime_type, part.filename)
+            elif part.name is not None:
+                fields[part.name] = (await _form_field(part, 4096)).decode(errors="replace")
+    except (ValueError, AssertionError):
+        raise invalid("The multipart body cannot be read") from None
+    if fields.get("messaging_product") != "whatsapp":
+        raise invalid("The parameter messaging_product is required and must be 'whatsapp'")
+    if file is None:
+        raise invalid("The parameter file is required")
+    if not fields.get("type"):
+        raise invalid("The parameter type is required")
+    return file
