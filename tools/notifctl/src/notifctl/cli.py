@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notifctl import k8s, keys, ledger, quarantine, queues, recipients, templates
+from notifctl import inbound, k8s, keys, ledger, quarantine, queues, recipients, templates
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     recipients.register(sub)
     k8s.register(sub)
     templates.register(sub)
+    inbound.register(sub)
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys.run(args)
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         return recipients.run(args)
     if args.command == "templates":
         return templates.run(args)
+    if args.command == "inbound":
+        return inbound.run(args)
     return queues.run(args)
 
 

@@ -65,3 +65,13 @@ async def set_url(
             set_={"tenant_id": tenant_id, "callback_url": url},
         )
     )
+
+
+async def tenant_numbers(conn: AsyncConnection, name: str) -> tuple[UUID, list[str]] | None:
+    """The tenant of that name and its sender numbers, or None."""
+    row = (
+        await conn.execute(
+            select(tenants.c.id, tenants.c.phone_number_ids).where(tenants.c.name == name)
+        )
+    ).first()
+    return (row.id, list(row.phone_number_ids)) if row is not None else None
