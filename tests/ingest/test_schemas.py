@@ -93,3 +93,20 @@ def test_a_component_without_a_type_is_refused(kind: object) -> None:
                 "template": {"name": "offer", "language": "en", "components": [{"type": kind}]},
             }
         )
+
+
+def test_a_scheduled_notification_carries_when_it_is_due() -> None:
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    from ingest.account.keys import Tenant
+    from ingest.notifications.accept import prepare
+
+    tenant = Tenant(uuid4(), "t", ("100000000000001",), None, None, uuid4(), "wn_live_x")
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    due = now + timedelta(hours=2)
+    body = {"to": "+14155550100", "text": {"body": "later"}, "send_at": due.isoformat()}
+    scheduled = prepare(tenant, NotificationRequest.model_validate(body), now)
+    assert scheduled.event.payload.send_at == due
+    at_once = prepare(tenant, NotificationRequest.model_validate(body | {"send_at": None}), now)
+    assert at_once.event.payload.send_at is None

@@ -169,6 +169,7 @@ def prepare(
             category=category,
             phone_number_id=sender,
             expires_at=request.effective_expiry(now),
+            send_at=send_at,
             metadata=request.metadata,
             callback_url=request.callback_url or tenant.callback_url,
         ),
