@@ -117,9 +117,11 @@ async def test_a_tap_on_confirm_reaches_its_tenant_once_signed_and_nobody_else(
     )
     assert tap.status_code == 200, tap.text
 
-    inbound = lambda: [  # noqa: E731
-        (h, raw) for h, raw in received if json.loads(raw).get("type") == "message.received"
-    ]
+    def inbound() -> Received:
+        return [
+            (h, raw) for h, raw in received if json.loads(raw).get("type") == "message.received"
+        ]
+
     assert until(inbound)
     time.sleep(3)  # the duplicate webhook has come and gone by now
     calls = inbound()

@@ -13,7 +13,7 @@ from ingest.templates.definition import Definition
 
 
 def with_buttons(*buttons: dict[str, Any], category: str = "MARKETING") -> Definition:
-    components = [
+    components: list[dict[str, Any]] = [
         {"type": "BODY", "text": "Hello"},
         {"type": "BUTTONS", "buttons": list(buttons)},
     ]

@@ -76,6 +76,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             meta=httpx.AsyncClient(timeout=meta_graph.TIMEOUT_SECONDS),
         )
         app.state.notif = state
+        state.catalogue.warm()
         tune_gc()
         try:
             yield

@@ -364,6 +364,12 @@ class Catalogue:
             pending.add_done_callback(lambda task: self._pointed(key, task))
         return await asyncio.shield(pending)
 
+    def warm(self) -> None:
+        """Start reading the first copy now (at start-up), so that the first request does
+        not wait for it."""
+        if self._copy is None and self._first is None:
+            self._first = asyncio.ensure_future(self._load_first())
+
     async def stop(self) -> None:
         for task in (self._refresher, self._first, *self._pending.values()):
             if task is not None:
