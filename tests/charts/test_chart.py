@@ -96,6 +96,8 @@ PUBLIC_PATHS = [
     "/v1/callback-secrets",
     "/v1/usage",
     "/v1/templates",
+    "/v1/inbound",
+    "/v1/media",
     "/webhooks/whatsapp",
 ]
 

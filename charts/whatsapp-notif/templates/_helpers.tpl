@@ -230,5 +230,7 @@ resources and Meta's webhook, nothing else (templates/ingress.yaml says why). */
 - /v1/callback-secrets
 - /v1/usage
 - /v1/templates
+- /v1/inbound
+- /v1/media
 - /webhooks/whatsapp
 {{- end }}
