@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import Stack
 
+from ingest import meta_reads
 from ingest.senders import store
 from ingest.senders.reports import (
     AccountReport,
@@ -134,7 +135,7 @@ async def test_webhooks_and_reads_of_meta_s_api_merge_without_losing_the_newer(
     engine = make_engine(database_url, pool_size=1)
     inbox = WebhookInbox(engine)
     try:
-        before_webhook = await store.database_now(engine)
+        before_webhook = await meta_reads.database_now(engine)
         await inbox.store(json.dumps(body("phone_number_quality_update", QUALITY)).encode())
         await inbox.store(json.dumps(body("account_update", RESTRICTED)).encode())
         assert await _requested(engine, WABA) is not None  # the webhook asks for a read
@@ -157,7 +158,7 @@ async def test_webhooks_and_reads_of_meta_s_api_merge_without_losing_the_newer(
         assert await store.due(engine, [WABA], every_seconds=3600) == [WABA]
 
         # A read that began after it: Meta's list is the newer word.
-        await store.numbers_synced(engine, WABA, [listed], await store.database_now(engine))
+        await store.numbers_synced(engine, WABA, [listed], await meta_reads.database_now(engine))
         [number] = await _health(engine, WABA)
         assert number["messaging_limit"] == "TIER_2K"
         assert await _requested(engine, WABA) is None
@@ -172,7 +173,7 @@ async def test_a_number_id_moves_with_its_number(stack: Stack) -> None:
     database_url = await asyncio.to_thread(stack.new_database, "health-move", migrated=True)
     engine = make_engine(database_url, pool_size=1)
     try:
-        start = await store.database_now(engine) - timedelta(seconds=1)
+        start = await meta_reads.database_now(engine) - timedelta(seconds=1)
         old = store.NumberState("100000000000078", "15550000001", "GREEN", None, "STANDARD")
         await store.numbers_synced(engine, WABA, [old], start)
         moved = store.NumberState("100000000000078", "15550000002", "GREEN", None, "STANDARD")

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from tests.conftest import Stack
 
+from ingest import meta_reads
 from ingest.metrics import TEMPLATE_STATUS_IGNORED, TEMPLATE_SYNCS
-from ingest.senders.sync import Backoff
 from ingest.settings import IngestSettings
 from ingest.templates import catalogue, sync
 from ingest.templates.catalogue import Catalogue, Unavailable, Unknown
@@ -121,7 +121,7 @@ async def test_a_webhook_during_a_sync_keeps_its_status_and_its_request(stack: S
     try:
         promo = Definition(WABA, "promo", "en_US", "MARKETING", "APPROVED", BODY, meta_id="950")
         await catalogue.replace(engine, WABA, [promo])
-        started = await catalogue.database_now(engine)  # the sync asks Meta...
+        started = await meta_reads.database_now(engine)  # the sync asks Meta...
         await inbox.store(status_update("promo", "en_US", "PAUSED"))  # ...a pause lands...
         await catalogue.replace(engine, WABA, [promo, template("new")], started)  # ...the answer
         async with engine.connect() as conn:
@@ -132,7 +132,7 @@ async def test_a_webhook_during_a_sync_keeps_its_status_and_its_request(stack: S
         assert await catalogue.due(engine, [WABA], 3600) == [WABA]  # the request stands
 
         # the next sync began after the webhook: Meta's answer is the newer one
-        started = await catalogue.database_now(engine)
+        started = await meta_reads.database_now(engine)
         await catalogue.replace(engine, WABA, [promo], started)
         async with engine.connect() as conn:
             statuses = dict(
@@ -171,11 +171,16 @@ async def test_only_configured_business_accounts_are_synced(stack: Stack) -> Non
         assert await catalogue.due(engine, settings.wabas(), 60) == [WABA]
 
         failed = TEMPLATE_SYNCS.labels(outcome="failed")._value.get()
-        backoff = Backoff(cap=60)
+        backoff = meta_reads.Backoff(cap=60)
         async with httpx.AsyncClient(transport=httpx.MockTransport(meta)) as client:
-            assert await sync.sync_due(engine, client, settings, backoff=backoff) == {WABA: None}
+            assert await meta_reads.read_due(
+                engine, client, settings, sync.SOURCE, backoff=backoff
+            ) == {WABA: None}
             # failed: not asked again at once, though still due
-            assert await sync.sync_due(engine, client, settings, backoff=backoff) == {}
+            assert (
+                await meta_reads.read_due(engine, client, settings, sync.SOURCE, backoff=backoff)
+                == {}
+            )
             assert not backoff.ready(WABA)
             with pytest.raises(sync.SyncFailed):  # an id that is not digits never reaches a URL
                 await sync.fetch(client, settings, "../../x")

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ingest import meta_reads
 from ingest.settings import IngestSettings
 from ingest.templates import catalogue, sync
 from notif_core.db import make_engine
@@ -48,7 +49,9 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if args.action == "sync":
             async with httpx.AsyncClient(timeout=sync.TIMEOUT_SECONDS) as client:
-                outcome = await sync.sync_due(engine, client, settings, every=True)
+                outcome = await meta_reads.read_due(
+                    engine, client, settings, sync.SOURCE, every=True
+                )
             for waba_id, count in outcome.items():
                 print(
                     json.dumps(

@@ -17,7 +17,7 @@ import psycopg
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import metrics
+from ingest import meta_reads, metrics
 from ingest.inbound import owners
 from ingest.notifications import idempotency
 from ingest.relay import retention
@@ -183,8 +183,8 @@ async def serve(settings: IngestSettings, stopping: asyncio.Event | None = None)
             background = [
                 asyncio.create_task(listen(settings.database_url, loop.wake)),
                 asyncio.create_task(housekeeping(engine, settings)),
-                asyncio.create_task(templates_sync.keep_synced(engine, settings)),
-                asyncio.create_task(senders_sync.keep_synced(engine, settings)),
+                asyncio.create_task(meta_reads.keep_read(engine, settings, templates_sync.SOURCE)),
+                asyncio.create_task(meta_reads.keep_read(engine, settings, senders_sync.SOURCE)),
             ]
             tune_gc()
             log.info("relay_started", port=settings.relay_port)

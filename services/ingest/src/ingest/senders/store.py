@@ -154,9 +154,3 @@ async def due(engine: AsyncEngine, wabas: Sequence[str], every_seconds: float) -
         or row.numbers_sync_requested_at is not None
         or float(row.age) >= every_seconds
     ]
-
-
-async def database_now(engine: AsyncEngine) -> datetime:
-    async with engine.connect() as conn:
-        now: datetime = (await conn.execute(select(func.now()))).scalar_one()
-    return now

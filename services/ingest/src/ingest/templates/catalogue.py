@@ -84,13 +84,6 @@ def _definition(row: Row[Any]) -> Definition:
     )
 
 
-async def database_now(engine: AsyncEngine) -> datetime:
-    """The database's clock: what a sync's start is compared with (webhooks stamp theirs)."""
-    async with engine.connect() as conn:
-        now: datetime = (await conn.execute(select(func.now()))).scalar_one()
-    return now
-
-
 async def replace(
     engine: AsyncEngine,
     waba_id: str,

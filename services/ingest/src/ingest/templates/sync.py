@@ -9,22 +9,18 @@ URL, never by the ``next`` URL itself, and only for a WABA id of digits, so neit
 answer nor a webhook can send the token anywhere else. The whole catalogue replaces the
 stored one only when every page arrived.
 
-The accounts synced are those the settings name (``WHATSAPP_WABA_ID``, ``SENDER_WABAS``):
-a webhook can ask for a sync sooner, never for another account. A failed sync is tried
-again after a pause that doubles from 5 s up to TEMPLATE_SYNC_SECONDS, per account.
+When and which accounts are synced, and how a failure is tried again, is
+:mod:`ingest.meta_reads`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest import meta_graph
+from ingest import meta_graph, meta_reads
 from ingest.metrics import TEMPLATE_SYNCS
-from ingest.senders.sync import Backoff
 from ingest.settings import IngestSettings
 from ingest.templates import catalogue
 from ingest.templates.definition import Definition
@@ -35,11 +31,10 @@ MAX_PAGES = 200
 """20,000 templates: far above Meta's limit per business account (a few hundred names in a
 few dozen languages), so a cursor that never ends stops here."""
 FIELDS = "id,name,language,status,category,parameter_format,components"
-POLL_SECONDS = 5.0
 TIMEOUT_SECONDS = meta_graph.TIMEOUT_SECONDS
 
 
-class SyncFailed(Exception):
+class SyncFailed(meta_graph.GraphError):
     """Meta's answer was an error or not a catalogue page; the stored catalogue stays."""
 
 
@@ -84,54 +79,8 @@ def _definition(waba_id: str, item: Any) -> Definition | None:
     )
 
 
-async def sync_due(
-    engine: AsyncEngine,
-    client: httpx.AsyncClient,
-    settings: IngestSettings,
-    *,
-    every: bool = False,
-    backoff: Backoff | None = None,
-) -> dict[str, int | None]:
-    """Sync every business account the settings name that is due (``catalogue.due``), or
-    ``every`` one of them; returns each one's template count, None where the sync failed
-    (it keeps its stored catalogue and is tried again once ``backoff`` allows)."""
-    outcome: dict[str, int | None] = {}
-    wabas = (
-        settings.wabas()
-        if every
-        else await catalogue.due(engine, settings.wabas(), settings.template_sync_seconds)
-    )
-    for waba_id in wabas:
-        if backoff is not None and not backoff.ready(waba_id):
-            continue
-        # Before asking Meta: a webhook stamped later than this is newer than the answer.
-        started = await catalogue.database_now(engine)
-        try:
-            definitions = await fetch(client, settings, waba_id)
-        except SyncFailed as exc:
-            TEMPLATE_SYNCS.labels(outcome="failed").inc()
-            pause = backoff.failed(waba_id) if backoff is not None else None
-            log.warning("template_sync_failed", waba_id=waba_id, reason=str(exc), retry=pause)
-            outcome[waba_id] = None
-            continue
-        await catalogue.replace(engine, waba_id, definitions, started)
-        if backoff is not None:
-            backoff.succeeded(waba_id)
-        TEMPLATE_SYNCS.labels(outcome="synced").inc()
-        log.info("template_catalogue_synced", waba_id=waba_id, templates=len(definitions))
-        outcome[waba_id] = len(definitions)
-    return outcome
-
-
-async def keep_synced(engine: AsyncEngine, settings: IngestSettings) -> None:
-    """The relay's loop: sync what is due, then look again ``POLL_SECONDS`` later (a status
-    webhook asks for a sync through the table; the period is TEMPLATE_SYNC_SECONDS). A
-    failing account waits 5 s, 10 s, 20 s… up to the period between tries, not 5 s each."""
-    backoff = Backoff(cap=settings.template_sync_seconds)
-    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
-        while True:
-            try:
-                await sync_due(engine, client, settings, backoff=backoff)
-            except Exception as exc:  # the database is away: next time
-                log.warning("template_sync_loop_failed", error=type(exc).__name__)
-            await asyncio.sleep(POLL_SECONDS)
+SOURCE: meta_reads.Source[Definition] = meta_reads.Source(
+    "template_catalogue", TEMPLATE_SYNCS, catalogue.due, fetch, catalogue.replace
+)
+"""The template catalogue, for :mod:`ingest.meta_reads` (the relay, ``notifctl templates
+sync``)."""
