@@ -126,19 +126,25 @@ def deliverer(engine: AsyncEngine, http: httpx.AsyncClient, **overrides: Any) ->
 
 async def drain(worker: CallbackDeliverer, engine: AsyncEngine, nid: UUID, seconds: float) -> None:
     """Run delivery rounds until nothing for ``nid`` is pending (or time runs out)."""
+    await drain_where(worker, engine, "notification_id = :id", {"id": nid}, seconds)
+
+
+async def drain_where(
+    worker: CallbackDeliverer,
+    engine: AsyncEngine,
+    which: str,
+    params: dict[str, Any],
+    seconds: float,
+) -> None:
+    """Run delivery rounds until no callback ``which`` (a fixed SQL condition) is pending."""
+    pending_query = text(
+        f"SELECT count(*) FROM ledger.callbacks WHERE {which} AND state = 'pending'"  # noqa: S608
+    )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         await worker.deliver_due()
         async with engine.connect() as conn:
-            pending = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM ledger.callbacks "
-                        "WHERE notification_id = :id AND state = 'pending'"
-                    ),
-                    {"id": nid},
-                )
-            ).scalar_one()
+            pending = (await conn.execute(pending_query, params)).scalar_one()
         if pending == 0:
             return
         await asyncio.sleep(0.05)

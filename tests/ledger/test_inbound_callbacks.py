@@ -4,9 +4,7 @@ notification answered only when it is the same tenant's."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import timedelta
 from uuid import UUID
 
@@ -17,6 +15,7 @@ from tests.ledger.test_callbacks import (
     T0,
     Receiver,
     deliverer,
+    drain_where,
     lifecycle,
     receiver,  # noqa: F401 - the fixture
     tenant_with_secret,
@@ -52,22 +51,7 @@ def tap(tenant: UUID | None, url: str | None, replied_to: str | None) -> ev.Mess
 async def deliver(engine: AsyncEngine, events: list[UUID], seconds: float = 10) -> None:
     async with httpx.AsyncClient() as http:
         worker = deliverer(engine, http)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            await worker.deliver_due()
-            async with engine.connect() as conn:
-                pending = (
-                    await conn.execute(
-                        text(
-                            "SELECT count(*) FROM ledger.callbacks "
-                            "WHERE event_id = ANY(:ids) AND state = 'pending'"
-                        ),
-                        {"ids": events},
-                    )
-                ).scalar_one()
-            if pending == 0:
-                return
-            await asyncio.sleep(0.05)
+        await drain_where(worker, engine, "event_id = ANY(:ids)", {"ids": events}, seconds)
 
 
 async def test_a_reply_is_called_back_once_signed_naming_the_notification(
