@@ -15,10 +15,20 @@ from redis.asyncio import Redis
 
 from ingest import meta_graph, metrics
 from ingest.account.keys import KeyCache, SenderRefused, bootstrap_keys, bootstrap_problem
-from ingest.api import account, health, inbound, notifications, recipients, templates, webhooks
+from ingest.api import (
+    account,
+    health,
+    inbound,
+    media,
+    notifications,
+    recipients,
+    templates,
+    webhooks,
+)
 from ingest.api.deps import AppState
 from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import RequestGuard
+from ingest.media import limits as media_limits
 from ingest.notifications import accept
 from ingest.notifications.group_commit import GroupCommitter
 from ingest.settings import IngestSettings
@@ -107,7 +117,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         max_body=settings.max_body_bytes,
-        large_paths={"/webhooks/whatsapp": settings.max_webhook_body_bytes},
+        large_paths={
+            "/webhooks/whatsapp": settings.max_webhook_body_bytes,
+            "/v1/media": media_limits.MAX_FORM_BODY,
+        },
+        form_paths=frozenset({"/v1/media"}),
     )
     app.include_router(health.router)
     app.include_router(notifications.router)
@@ -115,6 +129,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(recipients.router)
     app.include_router(templates.router)
     app.include_router(inbound.router)
+    app.include_router(media.router)
     app.include_router(webhooks.router)
     return app
 

@@ -24,12 +24,21 @@ class _TooLarge(Exception):
 
 
 class RequestGuard:
-    """413 over the size limit, 415 for a body that is not JSON; logs and counts requests."""
+    """413 over the size limit, 415 for a body that is not JSON (except on ``form_paths``,
+    whose routes read and check multipart bodies themselves); logs and counts requests."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, large_paths: dict[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        large_paths: dict[str, int],
+        form_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.large_paths = large_paths
+        self.form_paths = form_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,7 +104,11 @@ class RequestGuard:
             return self._too_large(limit)
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         has_body = length not in (None, b"0") or b"transfer-encoding" in headers
-        if has_body and content_type != b"application/json":
+        if (
+            has_body
+            and content_type != b"application/json"
+            and scope["path"] not in self.form_paths
+        ):
             return error_response(
                 415, "unsupported_media_type", "Send the body as Content-Type: application/json."
             )
