@@ -110,3 +110,34 @@ def test_a_scheduled_notification_carries_when_it_is_due() -> None:
     assert scheduled.event.payload.send_at == due
     at_once = prepare(tenant, NotificationRequest.model_validate(body | {"send_at": None}), now)
     assert at_once.event.payload.send_at is None
+
+
+FREE_FORM = {
+    "interactive": {
+        "type": "cta_url",
+        "body": {"text": "Follow your parcel"},
+        "action": {
+            "name": "cta_url",
+            "parameters": {"display_text": "Track", "url": "https://example.com/t/1"},
+        },
+    },
+    "location": {"latitude": "37.4421", "longitude": -122.1624},
+    "contacts": [{"name": {"formatted_name": "Ana Silva"}}],
+    "reaction": {"message_id": "wamid.HBgLMTQxNTU1NTAxMDEVAgASGBQz", "emoji": "🎉"},
+}
+
+
+@pytest.mark.parametrize("kind", list(FREE_FORM))
+def test_a_free_form_kind_is_the_request_s_one_kind_and_goes_to_meta_as_given(kind: str) -> None:
+    request = NotificationRequest.model_validate({"to": "+14155550100", kind: FREE_FORM[kind]})
+    assert request.kinds() == [kind]
+    assert request.cloud_api_message() == {"type": kind, kind: FREE_FORM[kind]}
+    assert request.effective_priority() == "normal"
+
+
+@pytest.mark.parametrize("other", ["text", "contacts"])
+def test_a_free_form_kind_with_another_is_refused(other: str) -> None:
+    body = {"to": "+14155550100", "reaction": FREE_FORM["reaction"]}
+    body[other] = FREE_FORM.get(other, {"body": "hi"})
+    with pytest.raises(ValidationError, match=r"exactly one of .*interactive, location"):
+        NotificationRequest.model_validate(body)

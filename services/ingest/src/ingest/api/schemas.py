@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -19,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ingest.api.message_kinds import FREE_FORM_KINDS, Contact, Interactive, Location, Reaction
 from notif_core import json_rules
 from notif_core.callback_url import CallbackUrl
 from notif_core.identity import Recipient
@@ -36,6 +38,8 @@ MAX_TTL_SECONDS = 30 * 24 * 3600
 MAX_METADATA_BYTES = 4096
 MAX_BATCH = 1000
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+MESSAGE_KINDS = ("template", "text", *MEDIA_KINDS, *FREE_FORM_KINDS)
+"""Every message kind a request may carry (exactly one of them)."""
 UNCAPTIONED = frozenset({"audio", "sticker"})
 
 PHONE_NUMBER_ID_PATTERN = r"^[0-9]{5,20}$"
@@ -216,6 +220,25 @@ class NotificationRequest(_Body):
     audio: Media | None = None
     document: Media | None = None
     sticker: Media | None = None
+    interactive: Interactive | None = Field(
+        default=None,
+        description="Reply buttons (type button), a list (list) or a URL button (cta_url), "
+        "in the Cloud API's shape. Free-form: inside the 24h window only.",
+    )
+    location: Location | None = Field(
+        default=None, description="A map pin. Free-form: inside the 24h window only."
+    )
+    contacts: Annotated[list[Contact], BeforeValidator(interoperable)] | None = Field(
+        default=None,
+        min_length=1,
+        description="Contact cards, each with name.formatted_name. Free-form: inside the 24h "
+        "window only.",
+    )
+    reaction: Reaction | None = Field(
+        default=None,
+        description='An emoji on the user\'s message named by its wamid; "" removes it. '
+        "Free-form: inside the 24h window only.",
+    )
     context: Context | None = None
     phone_number_id: PhoneNumberId | None = Field(
         default=None,
@@ -269,9 +292,7 @@ class NotificationRequest(_Body):
     def _consistent(self) -> NotificationRequest:
         kinds = self.kinds()
         if len(kinds) != 1:
-            raise ValueError(
-                "exactly one of template, text, image, video, audio, document, sticker"
-            )
+            raise ValueError("exactly one of " + ", ".join(MESSAGE_KINDS))
         media = getattr(self, kinds[0]) if kinds[0] in MEDIA_KINDS else None
         if media is not None and kinds[0] in UNCAPTIONED and media.caption is not None:
             raise ValueError(f"{kinds[0]} does not take a caption")
@@ -288,7 +309,7 @@ class NotificationRequest(_Body):
         return self
 
     def kinds(self) -> list[str]:
-        return [k for k in ("template", "text", *MEDIA_KINDS) if getattr(self, k) is not None]
+        return [k for k in MESSAGE_KINDS if getattr(self, k) is not None]
 
     def effective_expiry(self, accepted_at: datetime) -> datetime | None:
         if self.ttl_seconds is not None:
@@ -308,6 +329,8 @@ class NotificationRequest(_Body):
         message: dict[str, Any] = {"type": kind}
         if self.template is not None:
             message["template"] = self.template.to_cloud_api()
+        elif self.contacts is not None:
+            message["contacts"] = [c.model_dump(exclude_none=True) for c in self.contacts]
         else:
             message[kind] = getattr(self, kind).model_dump(exclude_none=True)
         if self.context is not None:
