@@ -141,6 +141,10 @@ async def test_a_tap_on_confirm_reaches_its_tenant_once_signed_and_nobody_else(
     assert {h["path"] for h, _ in received} == {"/inbound"}  # never tenant B's URL
     assert {h.get("X-Notif-Event-Id") for h, _ in calls} == {body["event_id"]}
 
+    deliveries = call(services, api_key, "GET", "/v1/callbacks")
+    assert deliveries.status_code == 200, deliveries.text
+    [delivery] = [d for d in deliveries.json()["items"] if d["event_id"] == body["event_id"]]
+    assert (delivery["kind"], delivery["notification_id"]) == ("inbound", None)
     listed = call(services, api_key, "GET", "/v1/inbound", params={"from": to}).json()["items"]
     assert [(m["id"], m["kind"], m["in_reply_to"]) for m in listed] == [(body["id"], "button", nid)]
     assert call(services, other_key, "GET", "/v1/inbound").json()["items"] == []

@@ -656,11 +656,6 @@ def test_what_meta_refuses_is_refused_naming_the_field(kind: str, value: Any, fi
         assert validation_fields(errors)[0]["field"] == field
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest.api.errors.validation_fields drops every 'body' from a location, not only "
-    "the request body's leading one, so interactive.body.text is reported as interactive.text",
-)
 def test_the_api_names_an_interactive_body_by_its_path() -> None:
     errors = refused("interactive", with_(BUTTONS, "body.text", "B" * 1025))
     assert validation_fields(errors)[0]["field"] == "interactive.body.text"

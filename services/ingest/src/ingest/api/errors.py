@@ -66,7 +66,9 @@ def validation_fields(errors: list[Any]) -> list[dict[str, Any]]:
     """Pydantic errors as ``[{"field", "message", "type"}]`` with dotted field paths."""
     fields = []
     for err in errors:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc[:1] == ["body"]:  # FastAPI's name for the request body, not a field of it
+            loc = loc[1:]
         inner = (err.get("ctx") or {}).get("path")
         if inner:  # a free-form value's own path (schemas.interoperable)
             loc.append(str(inner))

@@ -399,12 +399,19 @@ class Pricing(BaseModel):
 
 
 class CallbackDelivery(BaseModel):
-    """One status callback owed to the customer, and how its delivery went."""
+    """One callback owed to the customer, a status change or an inbound message, and how
+    its delivery went."""
 
     id: int
-    notification_id: UUID
+    kind: Literal["status", "inbound"] = Field(
+        description="status: a notification's status change; inbound: a customer's message "
+        "(its id is event_id, as in GET /v1/inbound)."
+    )
+    notification_id: UUID | None = Field(default=None, description="Set for status callbacks.")
     event_id: UUID
-    status: NotificationStatus = Field(description="The notification status the callback reports.")
+    status: NotificationStatus | None = Field(
+        default=None, description="The notification status a status callback reports."
+    )
     url: str
     state: CallbackState
     attempts: int

@@ -227,7 +227,8 @@ async def callback_deliveries(
     cursor: str | None = None,
     limit: int = 100,
 ) -> tuple[list[CallbackDelivery], str | None]:
-    """Status callbacks and how their delivery went, newest first."""
+    """Callbacks (status changes and inbound messages) and how their delivery went, newest
+    first."""
     clauses = ["tenant_id = :tenant"]
     params: dict[str, Any] = {"tenant": tenant_id, "limit": limit + 1}
     if notification_id is not None:
@@ -249,6 +250,7 @@ async def callback_deliveries(
     items = [
         CallbackDelivery(
             id=r.id,
+            kind="status" if r.notification_id is not None else "inbound",
             notification_id=r.notification_id,
             event_id=r.event_id,
             status=r.status,
