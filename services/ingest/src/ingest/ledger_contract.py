@@ -16,6 +16,9 @@ from typing import Final
 from sqlalchemy import TextClause, text
 
 STATUS_JOIN: Final = "LEFT JOIN ledger.notification_status_v1() AS l ON l.id = n.id"
+STATUS: Final = "ledger.notification_status_v1()"
+"""The ledger's read model of every notification, to join as the caller needs (the wamid a
+customer's reply names, say)."""
 """Joins the ledger's read model ``l`` (status, a timestamp per status, wamid, last error,
 attempts, pricing) onto accepted notifications ``n``; no row until the ledger has seen it."""
 

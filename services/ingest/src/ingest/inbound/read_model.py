@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ingest import ledger_contract
 from ingest.notifications.read_model import keyset_page, time_and_id
 
 _REPLY = (
-    "LEFT JOIN LATERAL (SELECT n.id FROM ingest.notifications AS n "
-    "JOIN ledger.notification_status_v1() AS l ON l.id = n.id "
+    "LEFT JOIN LATERAL (SELECT n.id FROM ingest.notifications AS n "  # noqa: S608 - constants
+    f"JOIN {ledger_contract.STATUS} AS l ON l.id = n.id "
     "WHERE l.wamid = i.context_wamid AND n.tenant_id = i.tenant_id LIMIT 1) AS reply ON true"
 )
 _COLUMNS = (
