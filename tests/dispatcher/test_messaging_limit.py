@@ -92,6 +92,14 @@ def test_the_cap_follows_meta_unless_sender_rates_names_the_number() -> None:
     [("TIER_250", 250), ("TIER_2K", 2000), ("TIER_100K", 100_000), ("TIER_UNLIMITED", None)],
 )
 def test_messaging_limit_tiers_per_portfolio(tier: str, limit: int | None) -> None:
-    found = health(None, tier).messaging_limit(SENDER)
-    assert found == (None if limit is None else ("portfolio-of-200000000000001", limit))
-    assert health(None, None).messaging_limit(SENDER) is None
+    assert health(None, tier).messaging_limit(SENDER) == ("portfolio-of-200000000000001", limit)
+    assert health(None, None).messaging_limit(SENDER) == ("portfolio-of-200000000000001", None)
+    assert health(None, tier).messaging_limit(SILENT) is None  # Meta said nothing of it
+
+
+async def test_users_reached_while_unlimited_count_once_a_tier_applies(stack: Stack) -> None:
+    kept = limits(stack, window=60)
+    assert (await kept.take("p", "alice", None, marketing=True)).taken  # unlimited: counted
+    assert (await kept.take("p", "bob", None, marketing=False)).used == 2
+    assert not (await kept.take("p", "carol", 2, marketing=False)).taken  # TIER of 2: full
+    assert (await kept.take("p", "alice", 2, marketing=False)).taken  # already reached

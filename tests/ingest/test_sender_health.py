@@ -182,3 +182,40 @@ async def test_a_number_id_moves_with_its_number(stack: Stack) -> None:
         assert [r["phone_number_id"] for r in rows] == ["100000000000078"]
     finally:
         await engine.dispose()
+
+
+def test_a_category_change_asks_for_the_catalogue_s_next_sync() -> None:
+    value = {
+        "message_template_id": 12,
+        "message_template_name": "spring_sale",
+        "message_template_language": "es_ES",
+        "previous_category": "MARKETING",
+        "new_category": "UTILITY",
+    }
+    [change] = translate(body("template_category_update", value)).templates
+    assert (change.name, change.language, change.status) == ("spring_sale", "es_ES", None)
+
+
+async def test_reports_of_other_accounts_and_older_reports_change_nothing(stack: Stack) -> None:
+    database_url = await asyncio.to_thread(stack.new_database, "health-order", migrated=True)
+    engine = make_engine(database_url, pool_size=1)
+    inbox = WebhookInbox(engine, wabas=frozenset({WABA}))
+    try:
+
+        def at(value: dict[str, Any], time: int, waba: str = WABA) -> bytes:
+            sent = body("account_update", value, waba)
+            sent["entry"][0]["time"] = time
+            return json.dumps(sent).encode()
+
+        lifted = {"event": "ACCOUNT_RESTRICTION", "restriction_info": []}
+        await inbox.store(at(lifted, 1_800_000_100))
+        await inbox.store(at(RESTRICTED, 1_800_000_000))  # Meta's retry of an older one
+        await inbox.store(at(RESTRICTED, 1_800_000_200, waba="999"))  # not ours
+        rows = await _health(engine, WABA)
+        assert [r["restrictions"] for r in rows] == [[]]
+        assert await _health(engine, "999") == []
+        await inbox.store(at(RESTRICTED, 1_800_000_300))  # a newer one applies
+        assert len((await _health(engine, WABA))[0]["restrictions"]) == 2
+    finally:
+        await inbox.stop()
+        await engine.dispose()

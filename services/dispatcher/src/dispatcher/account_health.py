@@ -35,6 +35,7 @@ from dispatcher.metrics import (
     ACCOUNT_RESTRICTED,
     MESSAGING_LIMIT,
     MESSAGING_LIMIT_USED,
+    SENDER_CAP,
     SENDER_QUALITY,
     SENDER_REPORTED_MPS,
 )
@@ -104,6 +105,9 @@ class AccountHealth:
     ) -> None:
         self._engine = engine
         self._portfolio_of = portfolio_of
+        self.cap_of: Callable[[str], float] | None = None
+        """The throttle's cap of a number (``Throttle.cap``), exported on each read so the
+        cap gauge follows Meta's report without waiting for a send."""
         self._refresh = refresh
         self._numbers: dict[str, NumberHealth] = {}
         self._accounts: dict[str, AccountStanding] = {}
@@ -114,14 +118,15 @@ class AccountHealth:
         level = found.throughput_level if found is not None else None
         return THROUGHPUT_MPS.get(level) if level is not None else None
 
-    def messaging_limit(self, sender: str) -> tuple[str, int] | None:
-        """``sender``'s business portfolio and the unique users it may reach in the window;
-        None: no limit known (unlimited, or not reported)."""
+    def messaging_limit(self, sender: str) -> tuple[str, int | None] | None:
+        """``sender``'s business portfolio and the unique users it may reach in the window
+        (None: unlimited, or no tier yet); None when Meta has said nothing of the number.
+        Users are counted whatever the tier, so a tier that appears or drops counts those
+        already reached, as Meta does."""
         found = self._numbers.get(sender)
-        tier = TIERS.get(found.messaging_limit or "") if found is not None else None
-        if found is None or tier is None:
+        if found is None:
             return None
-        return self._portfolio_of(found.waba_id), tier
+        return self._portfolio_of(found.waba_id), TIERS.get(found.messaging_limit or "")
 
     def set(
         self, numbers: Mapping[str, NumberHealth], accounts: Mapping[str, AccountStanding]
@@ -170,6 +175,8 @@ class AccountHealth:
             mps = self.throughput(sender)
             if mps is not None:
                 SENDER_REPORTED_MPS.labels(sender=sender).set(mps)
+            if self.cap_of is not None:
+                SENDER_CAP.labels(sender=sender).set(self.cap_of(sender))
             portfolio = self._portfolio_of(number.waba_id)
             limit = TIERS.get(number.messaging_limit or "", math.inf)
             limits[portfolio] = min(limit, limits.get(portfolio, math.inf))

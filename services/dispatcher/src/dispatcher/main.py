@@ -104,7 +104,6 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
         publisher = Publisher(sqs, linger=settings.sqs_linger_seconds)
         redis_prefix = f"{settings.queue_prefix}:dispatch"
         health = AccountHealth(statements, settings.portfolio_of)
-        await health.load()
         limits = (
             MessagingLimits(
                 redis,
@@ -115,10 +114,13 @@ async def serve(settings: DispatcherSettings, stopping: asyncio.Event | None = N
             if settings.messaging_limit_mode == "hold"
             else None
         )
+        throttle = Throttle(
+            redis, settings.throttle(), prefix=redis_prefix, reported=health.throughput
+        )
+        health.cap_of = throttle.cap
+        await health.load()
         handler = DispatchHandler(
-            throttle=Throttle(
-                redis, settings.throttle(), prefix=redis_prefix, reported=health.throughput
-            ),
+            throttle=throttle,
             health=health,
             limits=limits,
             breaker=Breaker(redis, settings.breaker(), prefix=redis_prefix),

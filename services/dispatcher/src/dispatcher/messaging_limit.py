@@ -25,9 +25,11 @@ from dispatcher.metrics import MESSAGING_LIMIT_USED
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-MAX_WAIT = 300.0
-"""A held send looks again at least this often (its place may free sooner: a window of
-24 h frees places one by one)."""
+MAX_WAIT = 60.0
+"""A held send looks again at least this often: places free one by one over the window,
+and Meta may raise the tier; a one-time code should not wait minutes for either."""
+UNLIMITED = 2**31 - 1
+"""The places of a portfolio without a limit: its users are still counted."""
 
 # KEYS[1] = the portfolio's set; ARGV = window (ms), places this send may use, member.
 # The server's clock is used, never the replicas'.
@@ -75,13 +77,16 @@ class MessagingLimits:
         self._marketing_share = marketing_share
         self._prefix = prefix
 
-    def places(self, limit: int, marketing: bool) -> int:
+    def places(self, limit: int | None, marketing: bool) -> int:
         """The places a send of this kind may fill: the whole limit, or marketing's share
-        (at least one, so a tiny limit still lets marketing through)."""
+        (at least one, so a tiny limit still lets marketing through); no limit: all."""
+        if limit is None:
+            return UNLIMITED
         return max(1, math.floor(limit * self._marketing_share)) if marketing else limit
 
-    async def take(self, portfolio: str, user: str, limit: int, marketing: bool) -> Place:
-        """A place for ``user`` among ``portfolio``'s ``limit`` users of the window."""
+    async def take(self, portfolio: str, user: str, limit: int | None, marketing: bool) -> Place:
+        """A place for ``user`` among ``portfolio``'s ``limit`` users of the window (None:
+        no limit, the user is only counted)."""
         taken, used, frees_in_ms = await self._take(
             keys=[f"{self._prefix}:messaging-limit:{portfolio}"],
             args=[self._window_ms, self.places(limit, marketing), user],

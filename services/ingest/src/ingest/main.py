@@ -78,7 +78,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             settings=settings,
             engine=engine,
             committer=GroupCommitter(engine),
-            inbox=WebhookInbox(engine, accept.fallback_sender(settings)),
+            inbox=WebhookInbox(
+                engine, accept.fallback_sender(settings), frozenset(settings.wabas())
+            ),
             catalogue=Catalogue(engine),
             redis=redis,
             keys=KeyCache(engine, settings.api_key_cache_seconds),

@@ -56,6 +56,11 @@ TEMPLATE_STATUS_IGNORED = Counter(
 )
 for _outcome in ("passed", "refused", "skipped"):  # every series at 0 from the start
     TEMPLATE_CHECKS.labels(outcome=_outcome)
+ACCOUNT_REPORTS_IGNORED = Counter(
+    "ingest_account_reports_ignored",
+    "Quality and account webhooks for a business account the settings do not name (changed "
+    "nothing).",
+)
 SENDER_SYNCS = Counter(
     "ingest_sender_syncs",
     "Reads of a business account's sender numbers from Meta, by outcome.",

@@ -31,12 +31,15 @@ _NAME = re.compile(r"^[A-Z0-9_]{1,64}$")
 
 @dataclass(frozen=True)
 class NumberReport:
-    """A ``phone_number_quality_update`` item: ``messaging_limit`` None when it names none."""
+    """A ``phone_number_quality_update`` item: ``messaging_limit`` None when it names none;
+    ``reported_at`` Meta's ``entry[].time`` (None when absent): an older report than the
+    one stored changes nothing (Meta redelivers late)."""
 
     waba_id: str
     display_digits: str
     event: str
     messaging_limit: str | None
+    reported_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class AccountReport:
     ban_state: str | None
     restrictions: tuple[Restriction, ...] | None
     violation_type: str | None
+    reported_at: datetime | None = None
 
 
 def _name(value: Any) -> str | None:
@@ -78,7 +82,7 @@ def digits(display_phone_number: str) -> str:
     return "".join(ch for ch in display_phone_number if "0" <= ch <= "9")
 
 
-def number_report(waba_id: Any, value: dict[str, Any]) -> NumberReport:
+def number_report(waba_id: Any, value: dict[str, Any], time: Any = None) -> NumberReport:
     """Raises ValueError for an item without business account, number or event."""
     display = value.get("display_phone_number")
     number = digits(str(display)) if isinstance(display, str | int) else ""
@@ -97,8 +101,17 @@ def number_report(waba_id: Any, value: dict[str, Any]) -> NumberReport:
         None,
     )
     return NumberReport(
-        _waba(waba_id), number, event, limit.strip().upper() if limit is not None else None
+        _waba(waba_id),
+        number,
+        event,
+        limit.strip().upper() if limit is not None else None,
+        _entry_time(time),
     )
+
+
+def _entry_time(value: Any) -> datetime | None:
+    """``entry[].time``: Unix seconds; None for anything else."""
+    return _expiration(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _expiration(value: Any) -> datetime | None:
@@ -114,7 +127,7 @@ def _expiration(value: Any) -> datetime | None:
     return None
 
 
-def account_report(waba_id: Any, value: dict[str, Any]) -> AccountReport:
+def account_report(waba_id: Any, value: dict[str, Any], time: Any = None) -> AccountReport:
     """Raises ValueError for an item without business account or event."""
     event = _name(value.get("event"))
     if event is None:
@@ -137,4 +150,5 @@ def account_report(waba_id: Any, value: dict[str, Any]) -> AccountReport:
         violation_type=_name(violation.get("violation_type"))
         if isinstance(violation, dict)
         else None,
+        reported_at=_entry_time(time),
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import DateTime, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -43,20 +43,35 @@ async def number_reported(conn: AsyncConnection, report: NumberReport) -> None:
     """A ``phone_number_quality_update``: its event and limit at once, the rest (quality
     rating, throughput level) by the read it asks for."""
     values: dict[str, Any] = {"last_event": report.event, "updated_at": func.now()}
+    if report.reported_at is not None:
+        values["reported_at"] = report.reported_at
     if report.messaging_limit is not None:
         values["messaging_limit"] = report.messaging_limit
     stmt = insert(business_numbers).values(
         waba_id=report.waba_id, display_digits=report.display_digits, **values
     )
     await conn.execute(
-        stmt.on_conflict_do_update(index_elements=["waba_id", "display_digits"], set_=values)
+        stmt.on_conflict_do_update(
+            index_elements=["waba_id", "display_digits"],
+            set_=values,
+            where=_not_older(business_numbers.c.reported_at, report.reported_at),
+        )
     )
     await request_sync(conn, report.waba_id)
+
+
+def _not_older(stored: Any, reported: datetime | None) -> Any:
+    """A report applies unless Meta stamped it before the one already stored."""
+    if reported is None:
+        return literal(True)
+    return or_(stored.is_(None), stored <= literal(reported, DateTime(timezone=True)))
 
 
 async def account_reported(conn: AsyncConnection, report: AccountReport) -> None:
     """An ``account_update``: the fields it carries replace the stored ones."""
     values: dict[str, Any] = {"last_event": report.event, "updated_at": func.now()}
+    if report.reported_at is not None:
+        values["reported_at"] = report.reported_at
     if report.ban_state is not None:
         values["ban_state"] = report.ban_state
     if report.violation_type is not None:
@@ -70,7 +85,13 @@ async def account_reported(conn: AsyncConnection, report: AccountReport) -> None
             for r in report.restrictions
         ]
     stmt = insert(business_accounts).values(waba_id=report.waba_id, **values)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=["waba_id"], set_=values))
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["waba_id"],
+            set_=values,
+            where=_not_older(business_accounts.c.reported_at, report.reported_at),
+        )
+    )
 
 
 async def numbers_synced(

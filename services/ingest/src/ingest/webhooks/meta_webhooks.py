@@ -104,6 +104,7 @@ class TemplateChange:
 
 
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
+TEMPLATE_CATEGORY_FIELD = "template_category_update"
 _STATUSES = frozenset({"APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "IN_APPEAL"})
 """Events that are a template status; others (FLAGGED, LOCKED, LIMIT_EXCEEDED, …) change
 none and only ask for the next sync."""
@@ -126,8 +127,13 @@ class Translation:
         return bool(self.templates or self.senders)
 
 
-def template_change(waba_id: Any, value: dict[str, Any]) -> TemplateChange:
-    """Raises ValueError for an item without business account, template or event."""
+def template_change(waba_id: Any, value: dict[str, Any], field: str) -> TemplateChange:
+    """Raises ValueError for an item without business account, template or event. A
+    ``template_category_update`` (Meta: "Webhooks reference: template_category_update")
+    changes no status: it asks for the next sync, which brings the new category (it sets
+    the notification's lane and the marketing share of the messaging limit)."""
+    if field == TEMPLATE_CATEGORY_FIELD:
+        value = {**value, "event": "CATEGORY_UPDATE"}
     event = value.get("event")
     name, language = value.get("message_template_name"), value.get("message_template_language")
     if not all(
@@ -470,16 +476,16 @@ def translate(payload: Any) -> Translation:
             if not isinstance(value, dict):
                 continue
             field_name = change.get("field")
-            if field_name == TEMPLATE_STATUS_FIELD:
+            if field_name in (TEMPLATE_STATUS_FIELD, TEMPLATE_CATEGORY_FIELD):
                 try:
-                    out.templates.append(template_change(entry.get("id"), value))
+                    out.templates.append(template_change(entry.get("id"), value, field_name))
                 except ValueError:
                     out.untranslated.append("template")
                 continue
             if field_name in (QUALITY_FIELD, ACCOUNT_FIELD):
                 read = number_report if field_name == QUALITY_FIELD else account_report
                 try:
-                    out.senders.append(read(entry.get("id"), value))
+                    out.senders.append(read(entry.get("id"), value, entry.get("time")))
                 except ValueError:
                     out.untranslated.append("sender")
                 continue

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.group_commit import GroupCommit
 from ingest.inbound import owners
-from ingest.metrics import WEBHOOK_EVENTS, WEBHOOK_UNTRANSLATED
+from ingest.metrics import ACCOUNT_REPORTS_IGNORED, WEBHOOK_EVENTS, WEBHOOK_UNTRANSLATED
 from ingest.relay import outbox
 from ingest.senders import store as senders_store
 from ingest.senders.reports import NumberReport
@@ -81,11 +81,19 @@ class _Statuses:
 
 class WebhookInbox:
     """``fallback``: the number a tenant without numbers sends from (``SINGLE_TENANT``), whose
-    inbound messages that tenant owns (``ingest.inbound.owners``)."""
+    inbound messages that tenant owns (``ingest.inbound.owners``). ``wabas``: the business
+    accounts the settings name; Meta's reports of another account's standing change nothing
+    (None: every account's count, as in tests of one account)."""
 
-    def __init__(self, engine: AsyncEngine, fallback: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        fallback: str | None = None,
+        wabas: frozenset[str] | None = None,
+    ) -> None:
         self._engine = engine
         self._fallback = fallback
+        self._wabas = wabas
         self._autocommit = autocommit(engine)
         self._group: GroupCommit[_Statuses, None] = GroupCommit(
             self._write_group, "webhooks", size=lambda body: len(body.raw)
@@ -195,6 +203,10 @@ class WebhookInbox:
                 for change in translation.templates:
                     await catalogue.changed(conn, change)
                 for report in translation.senders:
+                    if self._wabas is not None and report.waba_id not in self._wabas:
+                        ACCOUNT_REPORTS_IGNORED.inc()
+                        log.warning("account_report_ignored", waba_id=report.waba_id[:32])
+                        continue
                     if isinstance(report, NumberReport):
                         await senders_store.number_reported(conn, report)
                     else:

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("messaging_limit", sa.Text, nullable=True),
         sa.Column("throughput_level", sa.Text, nullable=True),
         sa.Column("last_event", sa.Text, nullable=True),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("synced_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
@@ -54,6 +55,7 @@ def upgrade() -> None:
         sa.Column("ban_state", sa.Text, nullable=True),
         sa.Column("restrictions", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
         sa.Column("violation_type", sa.Text, nullable=True),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("numbers_synced_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("numbers_sync_requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
