@@ -32,8 +32,9 @@ pytestmark = pytest.mark.e2e
             "image",
             {"link": "https://e.com/a.png", "caption": "look"},
         ),
-        ({"video": {"id": "1234"}}, "video", {"id": "1234"}),
-        ({"audio": {"id": "1234"}}, "audio", {"id": "1234"}),
+        # By link: a media id must be one Meta holds (an upload: tests/e2e/test_media.py).
+        ({"video": {"link": "https://e.com/v.mp4"}}, "video", {"link": "https://e.com/v.mp4"}),
+        ({"audio": {"link": "https://e.com/a.ogg"}}, "audio", {"link": "https://e.com/a.ogg"}),
         (
             {
                 "document": {
@@ -45,7 +46,11 @@ pytestmark = pytest.mark.e2e
             "document",
             {"link": "https://e.com/i.pdf", "filename": "invoice.pdf", "caption": "c"},
         ),
-        ({"sticker": {"id": "77"}}, "sticker", {"id": "77"}),
+        (
+            {"sticker": {"link": "https://e.com/s.webp"}},
+            "sticker",
+            {"link": "https://e.com/s.webp"},
+        ),
     ],
 )
 def test_every_free_form_kind_reaches_meta_as_sent(
