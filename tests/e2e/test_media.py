@@ -264,3 +264,63 @@ async def test_the_size_cap_holds_while_the_body_streams_in() -> None:
         await form.read(f"multipart/form-data; boundary={boundary}", body())
     assert (refused.value.status, refused.value.code) == (413, "media_too_large")
     assert read <= 5 * limits.MB + chunk
+
+
+def raw_form(parts: list[tuple[bytes, bytes]], content: bytes) -> tuple[bytes, str]:
+    """A multipart body of fields named by raw bytes (any bytes a client may send), then
+    a PDF in the part ``file``; and its Content-Type."""
+    boundary = b"f0rmb0undary"
+    body = b"".join(
+        b"--"
+        + boundary
+        + b'\r\nContent-Disposition: form-data; name="'
+        + name
+        + b'"\r\n\r\n'
+        + value
+        + b"\r\n"
+        for name, value in parts
+    )
+    body += (
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; '
+        b'filename="a.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+        + content
+        + b"\r\n--"
+        + boundary
+        + b"--\r\n"
+    )
+    return body, "multipart/form-data; boundary=" + boundary.decode()
+
+
+ODD_NAMES = [
+    b"\xf4\x87\x89\x96:",  # UTF-8 of a code point beyond latin-1
+    b"\xb0\x15*\xc2\x9f\xcd\ti",  # not UTF-8, with control characters
+    b"\x13Iz#",
+    b"\x13Iz#",  # repeated
+    "ãD".encode(),
+]
+
+
+def test_form_fields_with_odd_names_are_ignored_or_refused_never_a_5xx(
+    services: Services, api_key: str
+) -> None:
+    def post_form(parts: list[tuple[bytes, bytes]]) -> httpx.Response:
+        body, content_type = raw_form(parts, pdf("odd-names"))
+        return httpx.post(
+            services.url("ingest") + "/v1/media",
+            content=body,
+            headers={"X-API-Key": api_key, "Content-Type": content_type},
+            timeout=30,
+        )
+
+    ignored = post_form([(name, b"2232") for name in ODD_NAMES])
+    assert ignored.status_code == 200, ignored.text
+    assert ignored.json()["mime_type"] == "application/pdf"
+
+    long_value = post_form([(ODD_NAMES[0], b"x" * (form.MAX_FIELD + 1))])
+    assert long_value.status_code == 422, long_value.text
+    assert long_value.json()["error"]["code"] == "validation_error"
+    assert long_value.json()["error"]["field"] == "\U00107256:"
+
+    too_many = post_form([(name, b"1") for name in ODD_NAMES * 2])
+    assert too_many.status_code == 400, too_many.text
+    assert too_many.json()["error"]["code"] == "invalid_form"

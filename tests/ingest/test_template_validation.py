@@ -658,3 +658,37 @@ def fits_or_is_refused_at(
     with pytest.raises(Mismatch) as refused:
         check(template, components)
     assert refused.value.path == path, refused.value.message
+
+
+NOT_ON_THE_GLOBE = ["nan", "NaN", "-nan", " nan ", "inf", "-Infinity", "1e999", 10**400, True]
+
+
+@pytest.mark.parametrize("value", NOT_ON_THE_GLOBE, ids=lambda v: repr(v)[:12])
+@pytest.mark.parametrize("axis", ["latitude", "longitude"])
+def test_a_coordinate_float_reads_as_nan_or_infinite_is_off_the_globe(
+    axis: str, value: Any
+) -> None:
+    """``float()`` reads NaN and the infinities in many spellings, and NaN compares false
+    with any bound: such a coordinate is refused, never carried to Meta."""
+    location = {"latitude": "37.48", "longitude": "-122.14"} | {axis: value}
+    fits_or_is_refused_at(
+        PLACE, [header("location", location)], f"{C0}.parameters[0].location.{axis}"
+    )
+
+
+@pytest.mark.parametrize("amount", ["10000\n", "nan", "inf", "1e3", float("nan"), True])
+def test_an_amount_is_an_integer_in_full(amount: Any) -> None:
+    """``amount_1000`` given as a string is all digits: no trailing newline, no float
+    spelling."""
+    fits_or_is_refused_at(
+        ORDER,
+        [body(money(amount_1000=amount), WHEN)],
+        f"{C0}.parameters[0].currency.amount_1000",
+    )
+    fits_or_is_refused_at(ORDER, [body(money(amount_1000="-10000"), WHEN)], None)
+
+
+def test_a_currency_code_is_three_letters_in_full() -> None:
+    fits_or_is_refused_at(
+        ORDER, [body(money(code="USD\n"), WHEN)], f"{C0}.parameters[0].currency.code"
+    )

@@ -199,3 +199,74 @@ async def test_whitespace_rule_and_code_lengths_are_configurable(sandbox: Client
     for body in (loose, long_code):
         response = await sandbox.send(body)
         assert response.status_code == 200, response.text
+
+
+async def _with_place(sandbox: Client) -> None:
+    """The configured templates plus ``pickup_point``, whose header is a location."""
+    templates = [t.model_dump() for t in sandbox.running.sandbox.config.templates]
+    place = {
+        "name": "pickup_point",
+        "language": "en_US",
+        "category": "utility",
+        "components": [
+            {"type": "header", "format": "location"},
+            {"type": "body", "text": "Pick up your parcel here"},
+        ],
+    }
+    assert (await sandbox.configure({"templates": [*templates, place]})).status_code == 200
+
+
+def pickup(latitude: Any, longitude: Any = "0") -> dict[str, Any]:
+    location = {"latitude": latitude, "longitude": longitude, "name": "Desk", "address": "1 Way"}
+    return template(
+        "pickup_point",
+        [{"type": "header", "parameters": [{"type": "location", "location": location}]}],
+    )
+
+
+async def test_a_location_header_is_held_to_the_globe(sandbox: Client) -> None:
+    """``float()`` reads "nan" and "inf" in any case and spelling; NaN compares false with
+    any bound, so it is refused as not finite, as infinities are."""
+    await _with_place(sandbox)
+    for latitude, longitude in (("37.48", "-122.14"), (37.48, -122.14), ("-90", "180")):
+        response = await sandbox.send(pickup(latitude, longitude))
+        assert response.status_code == 200, (latitude, response.text)
+    for latitude in ("nan", "NaN", " -nan", "inf", "-Infinity", "1e999", 10**400, "north", True):
+        response = await sandbox.send(pickup(latitude))
+        assert response.status_code == 400, (latitude, response.text)
+        error = error_of(response)
+        assert error["code"] == 131009, (latitude, error)
+        assert "location.latitude" in error["error_data"]["details"]
+    for longitude in ("nan", "180.5"):
+        response = await sandbox.send(pickup("0", longitude))
+        assert error_of(response)["code"] == 131009, (longitude, response.text)
+    missing = template(
+        "pickup_point", [{"type": "header", "parameters": [{"type": "location", "location": 1}]}]
+    )
+    assert error_of(await sandbox.send(missing))["code"] == 132012
+    assert len((await sandbox.http.get("/_sandbox/messages")).json()["messages"]) == 3
+
+
+async def test_a_location_message_beyond_any_float_is_refused_not_a_5xx(sandbox: Client) -> None:
+    for latitude in (10**400, "nan", "-inf"):
+        body = {"type": "location", "location": {"latitude": latitude, "longitude": 0}}
+        response = await sandbox.send(body | {"to": "14155550101"})
+        assert response.status_code == 400, (latitude, response.text)
+        assert error_of(response)["code"] == 131009
+
+
+async def test_an_inbound_location_with_a_non_finite_coordinate_is_refused(
+    sandbox: Client,
+) -> None:
+    """The management API's JSON parser reads ``NaN`` and ``Infinity``; a webhook carrying
+    one is JSON no consumer's parser takes, so the sandbox refuses to make it."""
+    for latitude in ("NaN", "Infinity", "-Infinity"):
+        content = (
+            '{"from": "14155550101", "message": {"type": "location", '
+            f'"location": {{"latitude": {latitude}, "longitude": 1}}}}}}'
+        )
+        response = await sandbox.http.post(
+            "/_sandbox/inbound", content=content, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, (latitude, response.text)
+        assert "latitude" in str(response.json()["error"])

@@ -179,19 +179,28 @@ def _cta_url(action: dict[str, Any]) -> None:
         raise not_valid("interactive.action.parameters.url must be an http(s) URL")
 
 
+def finite_number(value: Any) -> float | None:
+    """A number, or a string ``float()`` reads, as a finite float; else None. ``float()``
+    reads ``"nan"`` and ``"inf"`` (and json.loads ``NaN``), and NaN compares false with any
+    bound, so a range check alone would let it through; an integer too large for a float
+    is out of any range."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _coordinate(obj: dict[str, Any], key: str, bound: float) -> None:
     """A number, or a string holding one (the Graph API reads parameters loosely: assumed),
     within ±``bound``."""
     value = obj.get(key)
     if value is None:
         raise missing(f"The parameter location.{key} is required")
-    try:
-        number = float(value) if isinstance(value, str) else None
-    except ValueError:
-        number = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    if number is None or not math.isfinite(number) or abs(number) > bound:
+    number = finite_number(value)
+    if number is None or abs(number) > bound:
         raise not_valid(f"location.{key} must be a number from -{bound:g} to {bound:g}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wa_sandbox import freeform
 from wa_sandbox.config import SandboxConfig
 from wa_sandbox.management import ControlError, quick_reply_label
 from wa_sandbox.media import Media
@@ -95,7 +96,9 @@ def _interactive(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite JSON number: the management API's parser reads ``NaN`` and ``Infinity``,
+    which no webhook consumer's JSON parser carries."""
+    return isinstance(value, int | float) and freeform.finite_number(value) is not None
 
 
 def _location(given: dict[str, Any]) -> dict[str, Any]:

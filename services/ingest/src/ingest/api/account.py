@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import date, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from ingest.account import callback_secrets, pricing, suppressions, usage
 from ingest.account.keys import Tenant
@@ -18,6 +21,7 @@ from ingest.api.schemas import (
     CallbackPage,
     CallbackSecrets,
     RotateRequest,
+    StorableText,
     SuppressionAccepted,
     SuppressionPage,
     SuppressionRequest,
@@ -31,7 +35,23 @@ from notif_core.vocabulary import CallbackState, Scope
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
-Cursor = Annotated[str | None, Query(max_length=400)]
+
+def issued_cursor(value: str) -> str:
+    """``value`` unless its content (base64 of text) holds a NUL, which no cursor we issue
+    does and PostgreSQL cannot compare: 400 ``invalid_cursor``, as for any cursor we did not
+    issue. Other malformations are the reader's to find (``decode_cursor``)."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, binascii.Error):
+        return value
+    if b"\x00" in raw:
+        raise ApiError(400, "invalid_cursor", "The cursor is not one we issued.", field="cursor")
+    return value
+
+
+IssuedCursor = Annotated[StorableText, AfterValidator(issued_cursor)]
+"""An opaque cursor: its text, and the text it decodes to, are client input."""
+Cursor = Annotated[IssuedCursor | None, Query(max_length=400)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -42,7 +62,8 @@ async def get_usage(
     from_: Annotated[date | None, Query(alias="from", description="First day (UTC).")] = None,
     to: Annotated[date | None, Query(description="Last day (UTC), included.")] = None,
     group_by: Annotated[
-        str, Query(max_length=64, description="day, category, country, billable; comma-separated.")
+        StorableText,
+        Query(max_length=64, description="day, category, country, billable; comma-separated."),
     ] = "day",
     cost: Annotated[
         bool, Query(description="Add each group's cost estimate from the rate card.")
@@ -64,7 +85,7 @@ async def get_usage(
 async def list_suppressions(
     tenant: CurrentTenant,
     state: State,
-    recipient: Annotated[str | None, Query(max_length=140)] = None,
+    recipient: Annotated[StorableText | None, Query(max_length=140)] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> SuppressionPage:
@@ -101,7 +122,7 @@ async def add_suppression(
     summary="Lift a suppression",
 )
 async def lift_suppression(
-    recipient: str,
+    recipient: StorableText,
     tenant: CurrentTenant,
     state: State,
     phone_number_id: Annotated[str | None, Query(pattern=PHONE_NUMBER_ID_PATTERN)] = None,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from ingest.api.account import Cursor, recipient_param
 from ingest.api.deps import CurrentTenant, State
 from ingest.api.errors import ApiError, error_responses
-from ingest.api.schemas import PHONE_NUMBER_ID_PATTERN
+from ingest.api.schemas import PHONE_NUMBER_ID_PATTERN, StorableText
 from ingest.inbound import read_model, read_receipts, routes
 from ingest.inbound.read_model import InboundMessage, InboundPage
 from ingest.inbound.routes import InboundCallbacks
@@ -43,7 +43,7 @@ async def list_inbound(
     tenant: CurrentTenant,
     state: State,
     phone_number_id: Annotated[str | None, Query(pattern=PHONE_NUMBER_ID_PATTERN)] = None,
-    from_: Annotated[str | None, Query(alias="from", max_length=140)] = None,
+    from_: Annotated[StorableText | None, Query(alias="from", max_length=140)] = None,
     received_after: datetime | None = None,
     received_before: datetime | None = None,
     cursor: Cursor = None,

@@ -12,6 +12,7 @@ from starlette.background import BackgroundTask
 
 from ingest.api.deps import CurrentTenant, State
 from ingest.api.errors import ApiError, error_responses
+from ingest.api.schemas import StorableText
 from ingest.media import download, form, upload
 from ingest.notifications.accept import choose_sender, fallback_sender
 
@@ -99,12 +100,14 @@ async def upload_media(request: Request, tenant: CurrentTenant, state: State) ->
     "/{media_id}",
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file."},
-        **error_responses(404, 502),
+        **error_responses(404, 422, 502),
     },
     response_class=StreamingResponse,
     summary="Download a media file",
 )
-async def download_media(media_id: str, tenant: CurrentTenant, state: State) -> StreamingResponse:
+async def download_media(
+    media_id: StorableText, tenant: CurrentTenant, state: State
+) -> StreamingResponse:
     """The file of a media id one of your customers sent you, or that you uploaded, with
     its Content-Type and Content-Length; 404 ``not_found`` for any other id."""
     sender = await download.owning_sender(state.engine, state.redis, tenant.id, media_id)

@@ -299,7 +299,8 @@ Interactive = Annotated[
 # --- location -------------------------------------------------------------------------------
 
 _WAMID = re.compile(WAMID)
-_DECIMAL = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
+_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+"""Matched whole (``fullmatch``): ``$`` would let a trailing newline through to Meta."""
 
 
 def _coordinate(bound: int) -> PlainValidator:
@@ -309,9 +310,12 @@ def _coordinate(bound: int) -> PlainValidator:
     def check(value: Any) -> float | int | str:
         number: float | None = None
         if (isinstance(value, int | float) and not isinstance(value, bool)) or (
-            isinstance(value, str) and _DECIMAL.match(value)
+            isinstance(value, str) and _DECIMAL.fullmatch(value)
         ):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond any float: off the globe
+                number = None
         if number is None or not math.isfinite(number) or abs(number) > bound:
             raise PydanticCustomError(
                 "coordinate",
@@ -415,7 +419,7 @@ class Reaction(Body):
     def _wamid(cls, value: str) -> str:
         """Meta names the message by its wamid; our inbound id (a UUID) is refused here
         rather than failed by Meta later."""
-        if not _WAMID.match(value):
+        if not _WAMID.fullmatch(value):
             raise PydanticCustomError(
                 "wamid",
                 "must be the wamid (wamid.…) of the user's message, as GET /v1/inbound lists "

@@ -16,6 +16,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from sqlalchemy import select
 
 from ingest.account.keys import Tenant
+from ingest.api.account import IssuedCursor
 from ingest.api.deps import API_KEY, AppState, CurrentTenant, State, admit, charge_batch, get_state
 from ingest.api.direct import OrjsonResponse, direct_route, header, json_body
 from ingest.api.errors import ApiError, error_responses, recipient_param, validation_fields
@@ -29,6 +30,7 @@ from ingest.api.schemas import (
     NotificationPage,
     NotificationRequest,
     NotificationView,
+    StorableText,
 )
 from ingest.metrics import ACCEPTED
 from ingest.notifications import accept, idempotency
@@ -289,10 +291,10 @@ async def list_(
     tenant: CurrentTenant,
     state: State,
     status: StatusName | None = None,
-    to: Annotated[str | None, Query(max_length=140)] = None,
+    to: Annotated[StorableText | None, Query(max_length=140)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[IssuedCursor | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NotificationPage:
     """The tenant's notifications, newest first, with a stable cursor."""

@@ -9,6 +9,7 @@ from ingest.account import erasure, suppressions
 from ingest.api.account import recipient_param
 from ingest.api.deps import CurrentTenant, State
 from ingest.api.errors import ApiError, error_responses
+from ingest.api.schemas import StorableText
 from ingest.notifications.accept import fallback_sender
 
 router = APIRouter(prefix="/v1", tags=["recipients"])
@@ -26,7 +27,9 @@ class ErasureAccepted(BaseModel):
     responses=error_responses(404, 409, 422),
     summary="Erase a recipient's personal data",
 )
-async def erase_recipient(recipient: str, tenant: CurrentTenant, state: State) -> ErasureAccepted:
+async def erase_recipient(
+    recipient: StorableText, tenant: CurrentTenant, state: State
+) -> ErasureAccepted:
     """Erases the person everywhere this deployment keeps them: the number (any form, or
     a BSUID) leaves notifications, webhooks, callbacks, idempotent responses, windows and
     the event store (whose personal fields become unreadable); an opt-out stays, as a

@@ -20,7 +20,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ingest.api.message_kinds import FREE_FORM_KINDS, Contact, Interactive, Location, Reaction
+from ingest.api.message_kinds import (
+    FREE_FORM_KINDS,
+    Contact,
+    Interactive,
+    Location,
+    Reaction,
+    at,
+)
 from notif_core import json_rules
 from notif_core.callback_url import CallbackUrl
 from notif_core.identity import Recipient
@@ -58,6 +65,12 @@ PhoneNumberId = Annotated[
 _Json = TypeVar("_Json", dict[str, Any], list[dict[str, Any]])
 
 
+def _at(path: str, message: str) -> PydanticCustomError:
+    """A ``value_error`` a model-wide rule raises, located at the field it is about
+    (``ctx.path``, below the model's own location), so that the answer names it."""
+    return at(path, "value_error", f"Value error, {message}")
+
+
 def _refused(violation: json_rules.Violation) -> PydanticCustomError:
     path = ".".join(str(part) for part in violation.path)
     return PydanticCustomError(
@@ -93,25 +106,74 @@ _EXAMPLE_TEMPLATE: dict[str, Any] = {
 }
 
 
-def unstorable_text(value: Any) -> str | None:
-    """A description of the first string (key or value) that cannot be stored or sent:
-    NUL characters (PostgreSQL text refuses them) and lone surrogates (not UTF-8).
-    Iterative, so that any nesting a parser let through is walked without recursion."""
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored or sent, or None: a NUL character (PostgreSQL text and
+    jsonb refuse it) or a lone surrogate (no UTF-8 encodes it)."""
+    if "\x00" in text:
+        return "contains a NUL (\\u0000) character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired UTF-16 surrogate"
+    return None
+
+
+def storable(value: str) -> str:
+    """``value`` unchanged if the database can hold it, else an ``unstorable_text`` error
+    located where the value was given (a query, path or header parameter)."""
+    problem = text_problem(value)
+    if problem:
+        raise PydanticCustomError("unstorable_text", "the value {problem}", {"problem": problem})
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(storable)]
+"""A string parameter that may reach SQL: NUL and lone surrogates are a 422 naming the
+parameter (``query.name``), never a database error."""
+
+
+def _escaped(key: str) -> str:
+    """A key as a path segment the answer can carry: NUL and surrogates as ``\\uXXXX``."""
+    return "".join(
+        f"\\u{ord(c):04x}" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in key
+    )
+
+
+def _any_unstorable(value: Any) -> bool:
+    """Whether any string, key or value, is unstorable: the walk every request pays for,
+    so it builds no paths (:func:`unstorable_text` finds the path once one is)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return "contains a NUL (\\u0000) character"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "contains an unpaired UTF-16 surrogate"
+            if text_problem(item):
+                return True
         elif isinstance(item, dict):
             for key, child in item.items():
                 stack += (child, key)
         elif isinstance(item, list):
             stack += item
+    return False
+
+
+def unstorable_text(value: Any) -> tuple[str, str] | None:
+    """The dotted path (list items by index, as every field path) and the problem of the
+    first string, key or value, that cannot be stored or sent (:func:`text_problem`).
+    Iterative, so that any nesting a parser let through is walked without recursion."""
+    if not _any_unstorable(value):
+        return None
+    stack: list[tuple[Any, str, bool]] = [(value, "", False)]
+    while stack:
+        item, path, is_key = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return path, f"is a key that {problem}" if is_key else problem
+        elif isinstance(item, dict | list):
+            children = list(item.items() if isinstance(item, dict) else enumerate(item))
+            for key, child in reversed(children):  # popped in document order, key first
+                where = f"{path}.{_escaped(str(key))}" if path else _escaped(str(key))
+                stack += [(child, where, False), (key, where, True)]
     return None
 
 
@@ -121,9 +183,16 @@ class _Body(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        problem = unstorable_text(data)
-        if problem:
-            raise ValueError(f"a text value {problem}")
+        """Text nothing downstream carries is refused with its path (``ctx.path``, which
+        the API appends to the model's own location, as :func:`interoperable` does)."""
+        found = unstorable_text(data)
+        if found:
+            path, problem = found
+            raise PydanticCustomError(
+                "unstorable_text",
+                "{where} {problem}",
+                {"where": path or "a text value", "problem": problem, "path": path},
+            )
         return data
 
 
@@ -155,14 +224,18 @@ class Template(_Body):
     def _component_shape(cls, components: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for index, component in enumerate(components):
             kind = component.get("type")
-            if not isinstance(kind, str) or not COMPONENT_TYPE.match(kind):
-                raise ValueError(
-                    f"components[{index}].type must be a component type such as header, body, "
-                    "button, limited_time_offer or carousel"
+            if not isinstance(kind, str) or not COMPONENT_TYPE.fullmatch(kind):
+                raise _at(
+                    f"{index}.type",
+                    f"components[{index}].type must be a component type such as header, "
+                    "body, button, limited_time_offer or carousel",
                 )
             params = component.get("parameters", [])
             if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
-                raise ValueError(f"components[{index}].parameters must be a list of objects")
+                raise _at(
+                    f"{index}.parameters",
+                    f"components[{index}].parameters must be a list of objects",
+                )
         return components
 
     def to_cloud_api(self) -> dict[str, Any]:
@@ -261,9 +334,10 @@ class NotificationRequest(_Body):
     @classmethod
     def _reserved(cls, data: Any) -> Any:
         if isinstance(data, dict) and "biz_opaque_callback_data" in data:
-            raise ValueError(
+            raise _at(
+                "biz_opaque_callback_data",
                 "biz_opaque_callback_data is reserved: the service uses it to match Meta's "
-                "statuses to notifications; use metadata instead"
+                "statuses to notifications; use metadata instead",
             )
         return data
 
@@ -292,20 +366,25 @@ class NotificationRequest(_Body):
     def _consistent(self) -> NotificationRequest:
         kinds = self.kinds()
         if len(kinds) != 1:
-            raise ValueError("exactly one of " + ", ".join(MESSAGE_KINDS))
+            # Two kinds: the second is the one too many; none: no field to name.
+            message = "exactly one of " + ", ".join(MESSAGE_KINDS)
+            raise _at(kinds[1], message) if kinds else ValueError(message)
         media = getattr(self, kinds[0]) if kinds[0] in MEDIA_KINDS else None
         if media is not None and kinds[0] in UNCAPTIONED and media.caption is not None:
-            raise ValueError(f"{kinds[0]} does not take a caption")
+            raise _at(f"{kinds[0]}.caption", f"{kinds[0]} does not take a caption")
         if media is not None and media.filename is not None and kinds[0] != "document":
-            raise ValueError("filename is only for documents")
+            raise _at(f"{kinds[0]}.filename", "filename is only for documents")
         if self.expires_at is not None and self.ttl_seconds is not None:
-            raise ValueError("give expires_at or ttl_seconds, not both")
+            raise _at("ttl_seconds", "give expires_at or ttl_seconds, not both")
         now = datetime.now(UTC)
         if self.send_at is not None and self.send_at > now + MAX_SCHEDULE_AHEAD:
-            raise ValueError("send_at is more than 35 days ahead")
+            raise _at("send_at", "send_at is more than 35 days ahead")
         expires = self.effective_expiry(now)
         if expires is not None and expires <= max(now, self.send_at or now):
-            raise ValueError("the notification would expire before it could be sent")
+            raise _at(
+                "ttl_seconds" if self.ttl_seconds is not None else "expires_at",
+                "the notification would expire before it could be sent",
+            )
         return self
 
     def kinds(self) -> list[str]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ingest.api.deps import CurrentTenant, State
 from ingest.api.errors import error_responses
+from ingest.api.schemas import StorableText
 from ingest.notifications.accept import fallback_sender
 from ingest.templates import catalogue
 
@@ -34,7 +35,7 @@ class TemplateList(BaseModel):
 async def list_templates(
     tenant: CurrentTenant,
     state: State,
-    name: Annotated[str | None, Query(max_length=512)] = None,
+    name: Annotated[StorableText | None, Query(max_length=512)] = None,
 ) -> TemplateList:
     """The templates of the business accounts of the tenant's sender numbers, by name then
     language (``name``: that template's languages only). Empty until the catalogue was

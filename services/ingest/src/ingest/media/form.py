@@ -104,6 +104,13 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def _header(raw: bytes) -> str:
+    """A part header's bytes one character per byte (latin-1, as HTTP reads headers), so
+    that the option parser, which encodes them back as latin-1, gets any bytes a client
+    sent; the values it finds (a field or file name) are then read as UTF-8."""
+    return raw.decode("latin-1").strip()
+
+
 def _filename(raw: bytes | None) -> str | None:
     if not raw:
         return None
@@ -169,7 +176,7 @@ async def read(content_type: str | None, body: AsyncIterable[bytes]) -> UploadFo
                 part = _Part()
             elif event == "header":
                 name, _, value = data.partition(b"\0")
-                part.headers[_text(name).strip().lower()] = _text(value).strip()
+                part.headers[_header(name).lower()] = _header(value)
             elif event == "headers":
                 _, options = parse_options_header(part.headers.get("content-disposition"))
                 part.name = _text(options.get(b"name", b""))

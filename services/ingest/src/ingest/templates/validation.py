@@ -21,6 +21,7 @@ and button types the door does not know pass.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,8 @@ date_time, and text" (body and text header alike)."""
 KNOWN_COMPONENTS = frozenset({"header", "body", "button", "footer"})
 """Send components the door checks; others (``limited_time_offer``, ``carousel``, …) pass."""
 CURRENCY_CODE = re.compile(r"^[A-Za-z]{3}$")
-INTEGER = re.compile(r"^-?[0-9]+$")
+INTEGER = re.compile(r"-?[0-9]+")
+"""Matched whole (``fullmatch``): ``$`` would let a trailing newline through."""
 WHITESPACE_RUN = re.compile(r"[\n\r\t]| {5,}")
 """Meta's 132018: "Param text cannot have new-line/tab characters or more than 4
 consecutive spaces". ``\\r`` counts as a new line, as the sandbox answers (assumed)."""
@@ -186,13 +188,13 @@ def _currency(value: Any, where: str) -> None:
     ``10000.0`` or ``"10000"``, is not known to be refused, so passes."""
     if not isinstance(value, dict):
         raise Mismatch(where, "must be an object with fallback_value, code and amount_1000")
-    if not isinstance(value.get("code"), str) or not CURRENCY_CODE.match(value["code"]):
+    if not isinstance(value.get("code"), str) or not CURRENCY_CODE.fullmatch(value["code"]):
         raise Mismatch(f"{where}.code", "must be an ISO 4217 code such as USD")
     amount = value.get("amount_1000")
     integral = (
         (isinstance(amount, int) and not isinstance(amount, bool))
         or (isinstance(amount, float) and amount.is_integer())
-        or (isinstance(amount, str) and INTEGER.match(amount) is not None)
+        or (isinstance(amount, str) and INTEGER.fullmatch(amount) is not None)
     )
     if not integral:
         raise Mismatch(f"{where}.amount_1000", "must be an integer (the amount times 1,000)")
@@ -226,14 +228,23 @@ def _location(value: Any, where: str) -> None:
     if not isinstance(value, dict):
         raise Mismatch(where, "must be an object with latitude and longitude")
     for axis, bound in (("latitude", 90), ("longitude", 180)):
-        number = value.get(axis)
-        if isinstance(number, str):
-            try:
-                number = float(number)
-            except ValueError:
-                number = None
-        if not isinstance(number, int | float) or isinstance(number, bool) or abs(number) > bound:
+        number = finite_number(value.get(axis))
+        if number is None or abs(number) > bound:
             raise Mismatch(f"{where}.{axis}", f"must be a number within ±{bound}")
+
+
+def finite_number(value: Any) -> float | None:
+    """A JSON number, or a string ``float()`` reads, as a finite float; else None. ``float()``
+    reads ``"nan"``, ``"-Infinity"`` and ``"1e999"`` too, and NaN compares false with any
+    bound, so a range check alone would let it through; an integer too large for a float
+    is out of any range."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _action(slot: Slot, value: Any, where: str) -> None:
