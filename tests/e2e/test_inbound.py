@@ -161,3 +161,22 @@ async def test_a_tap_on_confirm_reaches_its_tenant_once_signed_and_nobody_else(
         r for r in reads if r["message_id"] == body["wamid"]
     ).items()
     assert get(services, api_key, nid)["status"] == "read"
+
+
+@pytest.mark.parametrize("asked", ["+525512340000", "+5215512340000", "52 55 1234 0000"])
+def test_a_customer_is_found_by_any_form_of_their_number(
+    services: Services, api_key: str, asked: str
+) -> None:
+    """Meta writes a Mexican mobile's id with a 1 after 52; the business dials it without."""
+    wrote = httpx.post(
+        services.url("sandbox") + "/_sandbox/inbound",
+        json={"from": "+525512340000", "text": f"hola {asked}"},
+    )
+    assert wrote.status_code == 200, wrote.text
+
+    def found() -> list[dict[str, Any]]:
+        items = call(services, api_key, "GET", "/v1/inbound", params={"from": asked}).json()
+        return [m for m in items["items"] if m["content"].get("body") == f"hola {asked}"]
+
+    assert until(found)
+    assert found()[0]["from"] == "+5215512340000"

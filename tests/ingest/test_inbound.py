@@ -95,6 +95,11 @@ HELD, UNHELD = "100000000000011", "100000000000012"
             "unsupported",
             {"errors": [], "original_type": "order"},
         ),
+        (
+            {"type": "unsupported", "unsupported": {"type": "poll"}, "errors": []},
+            "unsupported",
+            {"errors": [], "original_type": "poll"},
+        ),
     ],
 )
 def test_each_kind_has_its_documented_shape(
@@ -229,3 +234,35 @@ async def test_inbound_messages_go_after_their_retention(stack: Stack) -> None:
     finally:
         await inbox.stop()
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("sender", "user_id", "kept"),
+    [
+        ("14155550101", None, ("+14155550101", None)),
+        ("not-a-number", None, None),  # no one to reply to: untranslated
+        ("not-a-number", "US.13491208655302741918", (None, "US.13491208655302741918")),
+        ("14155550101", "US.\ufffd\ufffd", ("+14155550101", None)),  # a NUL made printable
+    ],
+)
+def test_the_writer_is_a_whatsapp_id_or_a_bsuid_or_no_one(
+    sender: str, user_id: str | None, kept: tuple[str | None, str | None] | None
+) -> None:
+    from ingest.webhooks.meta_webhooks import Untranslatable, inbound_event
+
+    message: dict[str, Any] = {
+        "from": sender,
+        "id": "wamid.W",
+        "timestamp": "1764244800",
+        "type": "text",
+        "text": {"body": "hi"},
+    }
+    if user_id is not None:
+        message["from_user_id"] = user_id
+    if kept is None:
+        with pytest.raises(Untranslatable):
+            inbound_event(message, HELD)
+        return
+    event = inbound_event(message, HELD)
+    assert event is not None
+    assert (event.payload.from_, event.payload.user_id) == kept  # type: ignore[union-attr]

@@ -8,8 +8,9 @@ name: ``text{body}``, ``button{payload, text}`` (a template's quick-reply tap),
 ``interactive{type: button_reply|list_reply|nfm_reply, ...}``, ``image|video|audio|
 document|sticker{id, mime_type, sha256, caption?, filename?, voice?, animated?}``,
 ``location{latitude, longitude, name?, address?, url?}``, ``contacts[...]``,
-``reaction{message_id, emoji}``, and ``unsupported`` with ``errors[]``. A kind not listed
-here becomes ``unsupported`` with Meta's type kept as ``original_type``.
+``reaction{message_id, emoji}``, and ``unsupported`` with ``errors[]`` and
+``unsupported{type}``. A kind not listed here becomes ``unsupported``; either way the type
+is kept as ``original_type``.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def content(message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             if isinstance(e.get("code"), int | str)
         ]
     }
-    if kind != "unsupported":
-        found["original_type"] = _text(kind, 64) or "unknown"
+    original = _object(message.get("unsupported")).get("type") if kind == "unsupported" else kind
+    if original is not None:
+        found["original_type"] = _text(original, 64) or "unknown"
     return "unsupported", found
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest import ledger_contract
 from ingest.notifications.read_model import keyset_page, time_and_id
+from notif_core.identity import recipient_key, spellings
 
 _REPLY = (
     "LEFT JOIN LATERAL (SELECT n.id FROM ingest.notifications AS n "  # noqa: S608 - constants
@@ -100,9 +101,10 @@ async def listed(
     if phone_number_id is not None:
         clauses.append("i.phone_number_id = :pnid")
         params["pnid"] = phone_number_id
-    if sender is not None:
-        clauses.append("(i.sender = :sender OR i.user_id = :sender)")
+    if sender is not None:  # every form of the person: Meta's ids drop or add digits
+        clauses.append("(i.sender = ANY(:senders) OR i.user_id = :sender)")
         params["sender"] = sender
+        params["senders"] = sorted(spellings(recipient_key(sender)))
     if received_after is not None:
         clauses.append("i.received_at > :after")
         params["after"] = received_after

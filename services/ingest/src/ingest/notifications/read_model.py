@@ -34,6 +34,7 @@ from ingest.api.schemas import (
     Pricing,
 )
 from notif_core.events import STATUS_OF_EVENT, STATUSES
+from notif_core.identity import recipient_key, spellings
 from notif_core.vocabulary import CallbackState, NotificationStatus, StatusName
 
 _CANCEL_AHEAD = (
@@ -148,7 +149,7 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raw = ""
     parts = raw.split("|")
-    if len(parts) != count:
+    if len(parts) != count or "\x00" in raw:  # ours never hold a NUL; the database refuses one
         raise _bad_cursor()
     return parts
 
@@ -178,9 +179,9 @@ async def list_notifications(
     if status is not None:
         clauses.append(f"{_STATUS} = :status")
         params["status"] = status
-    if to is not None:
-        clauses.append("n.to = :to")
-        params["to"] = to
+    if to is not None:  # every form of the person (Meta's ids drop or add digits)
+        clauses.append("n.to = ANY(:to)")
+        params["to"] = sorted(spellings(recipient_key(to)))
     if created_after is not None:
         clauses.append("n.created_at > :after")
         params["after"] = created_after

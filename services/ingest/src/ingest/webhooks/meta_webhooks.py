@@ -48,6 +48,7 @@ from notif_core.events import (
     UsageBilled,
     UsagePayload,
 )
+from notif_core.identity import is_bsuid
 from notif_core.ids import derived_id
 from notif_core.vocabulary import NotificationStatus
 
@@ -341,10 +342,18 @@ def usage_event(status: dict[str, Any]) -> Event | None:
 
 
 def _wa_id(value: Any) -> str | None:
-    """A WhatsApp id as ``+`` and its digits. Ids are Meta's word, not dialled numbers:
-    no validity check (the Mexican ``521`` form would fail one) may drop a message."""
+    """A WhatsApp id as ``+`` and its digits; None for anything that is not digits. Ids are
+    Meta's word, not dialled numbers: no validity check beyond that (the Mexican ``521``
+    form would fail one) may drop a message."""
     text = (_id(value) or "").lstrip("+")
-    return "+" + text if text else None
+    return "+" + text if text.isascii() and text.isdigit() else None
+
+
+def _user_id(value: Any) -> str | None:
+    """A business-scoped user id (BSUID) in Meta's form; None for anything else (a NUL
+    made printable, say), which no tenant could match."""
+    text = _id(value)
+    return text if text is not None and is_bsuid(text) else None
 
 
 def _sender_ids(
@@ -364,7 +373,7 @@ def _sender_ids(
     )
     number = number or contact.get("wa_id")
     user_id = user_id or contact.get("user_id")
-    return _wa_id(number), _id(user_id)
+    return _wa_id(number), _user_id(user_id)
 
 
 def inbound_event(
