@@ -180,3 +180,36 @@ def test_a_customer_is_found_by_any_form_of_their_number(
 
     assert until(found)
     assert found()[0]["from"] == "+5215512340000"
+
+
+def test_marking_read_when_meta_is_away_is_503_and_odd_inputs_are_422(
+    services: Services, api_key: str
+) -> None:
+    to = recipient()
+    wrote = httpx.post(
+        services.url("sandbox") + "/_sandbox/inbound", json={"from": to, "text": "anyone?"}
+    )
+    assert wrote.status_code == 200, wrote.text
+
+    def listed() -> list[dict[str, Any]]:
+        return call(services, api_key, "GET", "/v1/inbound", params={"from": to}).json()["items"]
+
+    assert until(listed)
+    inbound_id = listed()[0]["id"]
+    path = f"/v1/inbound/{inbound_id}/read"
+    odd = call(services, api_key, "POST", path, json={"typing_indicator": "yes"})
+    assert odd.status_code == 422
+    assert odd.json()["error"]["field"] == "typing_indicator"
+    bad_from = call(services, api_key, "GET", "/v1/inbound", params={"from": "nobody"})
+    assert (bad_from.status_code, bad_from.json()["error"]["field"]) == (422, "from")
+    control = services.url("sandbox") + "/_sandbox/config"
+    httpx.post(control, json={"faults": {"error_503": 1.0}})
+    try:
+        away = call(services, api_key, "POST", path, json={})
+    finally:
+        httpx.post(control, json={"faults": {"error_503": 0.0}})
+    assert away.status_code == 503, away.text
+    assert away.json()["error"]["code"] == "meta_unavailable"
+    assert away.headers["Retry-After"] == "5"
+    assert call(services, api_key, "GET", f"/v1/inbound/{inbound_id}").json()["read_at"] is None
+    assert call(services, api_key, "POST", path, json={}).status_code == 200

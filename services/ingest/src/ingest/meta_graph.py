@@ -10,7 +10,7 @@ are ids of digits only, so nothing a webhook carries can change the path either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import httpx
@@ -98,3 +98,30 @@ def url(settings: CoreSettings, *path: str) -> str:
 
 def auth(settings: CoreSettings) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"}
+
+
+class MetaRefused(Exception):
+    """Meta answered a call with an error: its code (None when it named none) and message."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class MetaUnavailable(Exception):
+    """No usable answer from Meta: no connection, a timeout, or Meta's own 5xx (a
+    temporary failure, 131016 "service unavailable"); worth trying again."""
+
+
+async def call(request: Awaitable[httpx.Response]) -> httpx.Response:
+    """``request``'s 200 answer; raises :class:`MetaUnavailable` or :class:`MetaRefused`."""
+    try:
+        response = await request
+    except httpx.HTTPError as exc:
+        raise MetaUnavailable(f"{type(exc).__name__} calling Meta") from exc
+    if response.status_code >= 500:
+        raise MetaUnavailable(f"Meta answered HTTP {response.status_code}")
+    if response.status_code != 200:
+        raise MetaRefused(*error_of(response))
+    return response

@@ -15,7 +15,7 @@ from pydantic import AfterValidator
 from ingest.account import callback_secrets, pricing, suppressions, usage
 from ingest.account.keys import Tenant
 from ingest.api.deps import AppState, CurrentTenant, State
-from ingest.api.errors import ApiError, error_responses
+from ingest.api.errors import ApiError, error_responses, recipient_param
 from ingest.api.schemas import (
     PHONE_NUMBER_ID_PATTERN,
     CallbackPage,
@@ -30,7 +30,6 @@ from ingest.api.schemas import (
 from ingest.notifications.accept import fallback_sender
 from ingest.notifications.read_model import callback_deliveries
 from notif_core.events import utcnow
-from notif_core.identity import recipient_form
 from notif_core.vocabulary import CallbackState, Scope
 
 router = APIRouter(prefix="/v1", tags=["account"])
@@ -91,7 +90,7 @@ async def list_suppressions(
 ) -> SuppressionPage:
     """Recipients nothing (scope all) or no marketing (scope marketing) is sent to, from
     STOP keywords, Meta's 131050 and this API."""
-    wanted = recipient_param(recipient) if recipient is not None else None
+    wanted = recipient_param(recipient, "recipient") if recipient is not None else None
     numbers = suppressions.senders(tenant, fallback_sender(state.settings))
     async with state.engine.connect() as conn:
         items, next_cursor = await suppressions.active(
@@ -129,17 +128,9 @@ async def lift_suppression(
 ) -> SuppressionAccepted:
     """Lifts every scope for the recipient (any form of the number, or a BSUID), as an
     opt-in keyword (START) would."""
-    number = recipient_param(recipient)
+    number = recipient_param(recipient, "recipient")
     numbers = suppressions.changeable(tenant, fallback_sender(state.settings), phone_number_id)
     return await _record(state, tenant, number, numbers, "lift")
-
-
-def recipient_param(value: str) -> str:
-    """A recipient from the path or query: a number in any form, or a BSUID; else 422."""
-    try:
-        return recipient_form(value)
-    except ValueError as exc:
-        raise ApiError(422, "validation_error", str(exc), field="recipient") from None
 
 
 async def _record(

@@ -16,7 +16,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.api.schemas import ErrorBody
-from notif_core.identity import send_recipient
+from ingest.meta_graph import MetaRefused, MetaUnavailable
+from notif_core.identity import recipient_form
 from notif_core.logging import get_logger
 
 log = get_logger(__name__)
@@ -151,10 +152,23 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def recipient_param(value: str, field: str) -> str:
-    """A recipient from a path or query parameter (a number in E.164, or a BSUID as it is),
-    or 422 ``validation_error`` naming the parameter (bodies get the same check through
-    their schema)."""
+    """A person named in a path or query parameter: a number in any form Meta uses (E.164,
+    or a WhatsApp id such as Mexico's ``+521…``), as ``+`` and digits, or a BSUID as it is;
+    else 422 ``validation_error`` naming the parameter."""
     try:
-        return send_recipient(value)
+        return recipient_form(value)
     except ValueError as exc:
         raise ApiError(422, "validation_error", str(exc), field=field) from None
+
+
+def meta_failure(exc: MetaRefused | MetaUnavailable) -> ApiError:
+    """The answer to a call Meta refused (502 ``meta_error`` with Meta's ``meta_code``) or
+    could not answer (503 ``meta_unavailable``, ``Retry-After``)."""
+    if isinstance(exc, MetaRefused):
+        return ApiError(502, "meta_error", f"Meta refused: {exc.message}", meta_code=exc.code)
+    return ApiError(
+        503,
+        "meta_unavailable",
+        "Meta's Cloud API could not be reached; try again.",
+        headers={"Retry-After": "5"},
+    )

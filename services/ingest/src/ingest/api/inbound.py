@@ -8,15 +8,16 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from ingest.api.account import Cursor, recipient_param
+from ingest.api.account import Cursor
 from ingest.api.deps import CurrentTenant, State
-from ingest.api.errors import ApiError, error_responses
+from ingest.api.errors import ApiError, error_responses, meta_failure, recipient_param
 from ingest.api.schemas import PHONE_NUMBER_ID_PATTERN, StorableText
 from ingest.inbound import read_model, read_receipts, routes
 from ingest.inbound.read_model import InboundMessage, InboundPage
 from ingest.inbound.routes import InboundCallbacks
+from ingest.meta_graph import MetaRefused, MetaUnavailable
 from ingest.notifications.accept import fallback_sender
 from notif_core import callback_url
 from notif_core.egress import Policy
@@ -50,7 +51,7 @@ async def list_inbound(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> InboundPage:
     """Messages your customers sent to your numbers, newest first, with a stable cursor."""
-    sender = recipient_param(from_) if from_ is not None else None
+    sender = recipient_param(from_, "from") if from_ is not None else None
     async with state.engine.connect() as conn:
         items, next_cursor = await read_model.listed(
             conn,
@@ -114,7 +115,7 @@ async def get_inbound(inbound_id: UUID, tenant: CurrentTenant, state: State) -> 
 
 
 class ReadRequest(BaseModel):
-    typing_indicator: bool = Field(
+    typing_indicator: StrictBool = Field(
         default=False, description='Also show the customer "typing…" (up to 25 s).'
     )
 
@@ -123,7 +124,7 @@ class ReadRequest(BaseModel):
 
 @router.post(
     "/{inbound_id}/read",
-    responses=error_responses(404, 422, 502),
+    responses=error_responses(404, 422, 502, 503),
     summary="Mark an inbound message read",
 )
 async def mark_read(
@@ -133,7 +134,8 @@ async def mark_read(
     body: ReadRequest | None = None,
 ) -> InboundMessage:
     """Blue ticks for the customer (and with ``typing_indicator``, "typing…"), as your
-    number; 502 ``meta_error`` with Meta's code when Meta refuses."""
+    number; 502 ``meta_error`` with Meta's code when Meta refuses, 503 ``meta_unavailable``
+    when it cannot be reached."""
     async with state.engine.connect() as conn:
         found = await read_model.one(conn, tenant.id, inbound_id)
     if found is None:
@@ -146,10 +148,8 @@ async def mark_read(
             found.wamid,
             typing=(body or ReadRequest()).typing_indicator,
         )
-    except read_receipts.MetaRefused as exc:
-        raise ApiError(
-            502, "meta_error", f"Meta refused: {exc.message}", meta_code=exc.code
-        ) from None
+    except (MetaRefused, MetaUnavailable) as exc:
+        raise meta_failure(exc) from None
     async with state.engine.begin() as conn:
         await read_model.mark_read(conn, tenant.id, inbound_id)
         marked = await read_model.one(conn, tenant.id, inbound_id)

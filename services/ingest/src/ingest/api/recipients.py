@@ -6,9 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ingest.account import erasure, suppressions
-from ingest.api.account import recipient_param
 from ingest.api.deps import CurrentTenant, State
-from ingest.api.errors import ApiError, error_responses
+from ingest.api.errors import ApiError, error_responses, recipient_param
 from ingest.api.schemas import StorableText
 from ingest.notifications.accept import fallback_sender
 
@@ -39,7 +38,7 @@ async def erase_recipient(
     again answers ``202`` again): otherwise ``404 recipient_not_found``. A person another
     tenant also knows is the operator's to erase: ``409 recipient_shared``. ``notifications``
     counts the tenant's own."""
-    who = recipient_param(recipient)
+    who = recipient_param(recipient, "recipient")
     numbers = suppressions.senders(tenant, fallback_sender(state.settings))
     async with state.engine.begin() as conn:
         forms = await erasure.person_forms(conn, who)

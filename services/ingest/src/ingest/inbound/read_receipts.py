@@ -16,15 +16,6 @@ from ingest import meta_graph
 from ingest.settings import IngestSettings
 
 
-class MetaRefused(Exception):
-    """Meta refused the call (its code, or None) or could not be reached."""
-
-    def __init__(self, code: int | None, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 async def mark_read(
     client: httpx.AsyncClient,
     settings: IngestSettings,
@@ -33,7 +24,7 @@ async def mark_read(
     *,
     typing: bool,
 ) -> None:
-    """Raises :class:`MetaRefused`."""
+    """Raises :class:`meta_graph.MetaRefused` or :class:`meta_graph.MetaUnavailable`."""
     body: dict[str, object] = {
         "messaging_product": "whatsapp",
         "status": "read",
@@ -42,12 +33,7 @@ async def mark_read(
     if typing:
         body["typing_indicator"] = {"type": "text"}
     try:
-        response = await client.post(
-            meta_graph.url(settings, phone_number_id, "messages"),
-            json=body,
-            headers=meta_graph.auth(settings),
-        )
-    except (httpx.HTTPError, meta_graph.GraphError) as exc:
-        raise MetaRefused(None, f"{type(exc).__name__} calling Meta") from exc
-    if response.status_code != 200:
-        raise MetaRefused(*meta_graph.error_of(response))
+        address = meta_graph.url(settings, phone_number_id, "messages")
+    except meta_graph.GraphError as exc:
+        raise meta_graph.MetaRefused(None, str(exc)) from exc
+    await meta_graph.call(client.post(address, json=body, headers=meta_graph.auth(settings)))
