@@ -276,12 +276,19 @@ class Sandbox:
                 "Re-engagement message",
                 "More than 24 hours have passed since the recipient last replied",
             )
-        if send.media_id is not None and self.state.media.get(send.media_id) is None:
-            # Meta: 131053 "Media upload error", the media could not be processed.
+        held = self.state.media.get(send.media_id) if send.media_id is not None else None
+        if send.media_id is not None and (
+            held is None or held.phone_number_id != sender.phone_number_id
+        ):
+            # Meta: 131053 "Media upload error", the media could not be processed. An id
+            # of another number fails too: Meta serves a media id only to the number it
+            # was uploaded on ("Media": phone_number_id), and AWS's WhatsApp API documents
+            # that only the uploading number may send it (PostWhatsAppMessageMedia).
             return meta.status_error(
                 131053,
                 "Media upload error",
-                f"Unable to retrieve media {send.media_id}: the id is unknown, expired or deleted",
+                f"Unable to retrieve media {send.media_id}: the id is unknown, expired, "
+                "deleted, or not of this phone number",
             )
         if send.reacts_to is not None and not self._reactable(sender, send.reacts_to, keys):
             # Meta: "Reaction messages": not delivered, with 131009, when the message is
@@ -748,9 +755,9 @@ async def download_media(request: web.Request) -> web.StreamResponse:
         return _error(
             SendRejected(404, 100, "Invalid parameter", "The URL is unknown or has expired")
         )
-    headers = {"Content-Type": media.mime_type}
+    headers = {"Content-Type": media_store.header_safe(media.mime_type)}
     if media.filename:
-        headers["Content-Disposition"] = f'attachment; filename="{media.filename}"'
+        headers["Content-Disposition"] = media_store.content_disposition(media.filename)
     return web.Response(body=media.content, headers=headers)
 
 
@@ -846,11 +853,15 @@ async def inbound(request: web.Request) -> web.Response:
             raise management.ControlError(400, "'from' or 'user_id' is required")
         sender = _inbound_sender(sb, body)
         wa_id = sb.wa_id(number) if number is not None else None
+        if wa_id == "":
+            raise management.ControlError(400, "'from' must be a phone number (it has no digits)")
         changed_to = _text(body, "changed_number_to")
         if changed_to is not None:
             if wa_id is None:
                 raise management.ControlError(400, "'from' is required")
             new = sb.wa_id(changed_to)
+            if not new:
+                raise management.ControlError(400, "'changed_number_to' has no digits")
             wamid = sb.number_changed(sender, wa_id, new, _text(body, "name"))
             return web.json_response({"wamid": wamid, "wa_id": new})
         kind, value, media = _inbound_content(request, sb, sender, body)
@@ -887,8 +898,13 @@ def _inbound_content(
 ) -> tuple[str, Any, Media | None]:
     """The kind, its webhook object and any stored media of an inbound control call."""
     message = body.get("message")
-    if message is None:  # the original form: a text
-        return "text", {"body": str(body.get("text", ""))}, None
+    if message is None:  # the original form: a text (Meta delivers no empty text)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise management.ControlError(
+                400, "'text' (a non-empty string) or 'message' is required"
+            )
+        return "text", {"body": text}, None
     if not isinstance(message, dict) or message.get("type") not in incoming.KINDS:
         raise management.ControlError(400, f"message.type must be one of {sorted(incoming.KINDS)}")
     kind = str(message["type"])
@@ -943,6 +959,10 @@ async def inbound_button(request: web.Request) -> web.Response:
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise management.ControlError(400, "'index' must be a button index (0, 1, …)")
         to_wamid = body.get("to_wamid")
+        if not isinstance(to_wamid, str) or not to_wamid:
+            raise management.ControlError(
+                400, "'to_wamid' (the wamid of a template message the sandbox sent) is required"
+            )
         sent = next((m for m in sb.state.messages if m["wamid"] == to_wamid), None)
         if sent is None or sent["type"] != "template":
             raise management.ControlError(404, f"no template message {to_wamid!r} was sent")

@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import BodyPartReader, web
 
@@ -158,6 +158,22 @@ class MediaStore:
         if not hmac.compare_digest(digest, self._hash(media_id, int(ext))):
             return None
         return self.get(media_id)
+
+
+def header_safe(value: str) -> str:
+    """``value`` as a header value: control characters (CR, LF, NUL…), which no HTTP
+    header may hold (RFC 9110 §5.5; aiohttp refuses to send them), become spaces, and
+    what is not Latin-1 becomes ``?``. For text a user or a client gave (a type)."""
+    cleaned = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in value)
+    return cleaned.encode("latin-1", errors="replace").decode("latin-1").strip()
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with a user's file name, safe whatever it holds: an ASCII fallback
+    ``filename`` (quotes, backslashes and control characters replaced) and the exact name
+    percent-encoded in ``filename*`` (RFC 6266 §4.3, RFC 8187)."""
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def new_media_id() -> str:
