@@ -158,6 +158,11 @@ VALID: list[tuple[str, str, Any]] = [
     ("location", "location", LOCATION),
     ("location at the bounds", "location", {"latitude": -90, "longitude": 180}),
     (
+        "coordinates as 32-character strings",
+        "location",
+        {"latitude": "-1." + "1" * 29, "longitude": "100." + "0" * 28},
+    ),
+    (
         "location as Meta's examples write it",
         "location",
         {"latitude": "37.4421", "longitude": "-122.1615", "name": "HQ", "address": "1 Hacker Way"},
@@ -630,6 +635,56 @@ INVALID: list[tuple[str, str, Any, str, bool]] = [
     ("two emoji", "reaction", with_(REACTION, "emoji", "👍👍"), "reaction.emoji", True),
     ("emoji with a letter", "reaction", with_(REACTION, "emoji", "👍a"), "reaction.emoji", True),
     ("emoji null", "reaction", with_(REACTION, "emoji", None), "reaction.emoji", True),
+    *[
+        (f"{where} of spaces only", kind, with_(value, path, blank), f"{kind}.{path}", True)
+        for where, kind, value, path in [
+            ("body text", "interactive", BUTTONS, "body.text"),
+            ("list body text", "interactive", MENU, "body.text"),
+            ("cta body text", "interactive", CTA, "body.text"),
+            ("footer", "interactive", with_(BUTTONS, "footer", {"text": "x"}), "footer.text"),
+            (
+                "text header",
+                "interactive",
+                with_(BUTTONS, "header", {"type": "text", "text": "x"}),
+                "header.text",
+            ),
+            (
+                "list header",
+                "interactive",
+                with_(MENU, "header", {"type": "text", "text": "x"}),
+                "header.text",
+            ),
+            ("button title", "interactive", BUTTONS, "action.buttons.0.reply.title"),
+            ("button id", "interactive", BUTTONS, "action.buttons.0.reply.id"),
+            ("list button", "interactive", MENU, "action.button"),
+            ("section title", "interactive", MENU, "action.sections.0.title"),
+            ("row title", "interactive", MENU, "action.sections.0.rows.0.title"),
+            ("row id", "interactive", MENU, "action.sections.0.rows.0.id"),
+            ("display text", "interactive", CTA, "action.parameters.display_text"),
+        ]
+        for blank in (" ", "\t\n ", "\u00a0\u3000")
+    ],
+    *[
+        (
+            "contact name of spaces only",
+            "contacts",
+            [with_(CONTACT, "name.formatted_name", blank)],
+            "contacts.0.name.formatted_name",
+            True,
+        )
+        for blank in (" ", "\u2003")
+    ],
+    *[
+        (
+            f"{axis} {len(text)} characters",
+            "location",
+            with_(LOCATION, axis, text),
+            f"location.{axis}",
+            False,
+        )
+        for axis in ("latitude", "longitude")
+        for text in ("1." + "0" * 31, "-0." + "1" * 4000, "0" * 33)
+    ],
 ]
 
 
@@ -816,3 +871,18 @@ def test_the_dispatcher_holds_these_kinds_to_the_24h_window(kind: str, value: An
     assert verdict(10, None) == LeaveToMeta(10.0)  # too fresh to be sure: Meta decides
     assert verdict(3600, 60) is None  # inside the window: sent
     assert not decisions.business_initiated(command(kind, value, 0), seen(None), NOW)
+
+
+@pytest.mark.parametrize("axis", ["latitude", "longitude"])
+def test_a_template_location_header_holds_coordinates_to_the_same_length(axis: str) -> None:
+    """A template's location header takes coordinates by the location message's rule: a
+    decimal string of thousands of digits is refused, not carried to Meta as given."""
+    from ingest.templates import validation
+
+    fits = {"latitude": "-1." + "1" * 29, "longitude": "100." + "0" * 28}
+    validation._location(fits, "header")
+    for text in ("1." + "0" * 31, "-0." + "1" * 4000, " 12", "1e1", "1_0"):
+        with pytest.raises(validation.Mismatch) as info:
+            validation._location(fits | {axis: text}, "header")
+        assert info.value.path == f"header.{axis}"
+    assert message_kinds.MAX_COORDINATE == validation.MAX_COORDINATE

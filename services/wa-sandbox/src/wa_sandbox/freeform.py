@@ -54,7 +54,8 @@ def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 def _string(parent: dict[str, Any], key: str, where: str, limit: int | None) -> str:
     value = parent.get(key)
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
+        # a text of spaces only shows nothing: taken as missing, as an empty one (assumed)
         raise missing(f"The parameter {where}.{key} is required")
     if not isinstance(value, str):
         raise not_valid(f"{where}.{key} must be a string")

@@ -20,6 +20,7 @@ import re
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -72,24 +73,37 @@ class Body(BaseModel):
 
 def _text(limit: int, description: str, *, optional: bool = False) -> Any:
     """A non-empty string of at most ``limit`` characters (Meta counts an empty one as
-    missing); ``optional``: it may be left out."""
+    missing); ``optional``: it may be left out. Used with :data:`Text`, which refuses a
+    text of spaces only as empty too."""
     default = None if optional else ...
     return Field(default, min_length=1, max_length=limit, description=description)
+
+
+def _not_blank(value: str) -> str:
+    """A text of white space only shows nothing: Meta refuses it as a missing parameter
+    (131008), after the send was queued; refused here as empty."""
+    if not value.strip():
+        raise PydanticCustomError("string_blank", "may not be empty or white space only")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+"""A text the user sees: not empty, not spaces only."""
 
 
 # --- interactive ----------------------------------------------------------------------------
 
 
 class InteractiveBody(Body):
-    text: str = _text(BODY_TEXT, f"≤ {BODY_TEXT} characters.")
+    text: Text = _text(BODY_TEXT, f"≤ {BODY_TEXT} characters.")
 
 
 class ListBody(Body):
-    text: str = _text(LIST_BODY_TEXT, f"≤ {LIST_BODY_TEXT} characters (a list's body).")
+    text: Text = _text(LIST_BODY_TEXT, f"≤ {LIST_BODY_TEXT} characters (a list's body).")
 
 
 class Footer(Body):
-    text: str = _text(FOOTER_TEXT, f"≤ {FOOTER_TEXT} characters.")
+    text: Text = _text(FOOTER_TEXT, f"≤ {FOOTER_TEXT} characters.")
 
 
 class HeaderMedia(Body):
@@ -110,7 +124,7 @@ class Header(Body):
     """A text header, or an image, video or document one (reply buttons and CTA URL)."""
 
     type: Literal["text", "image", "video", "document"]
-    text: str | None = _text(
+    text: Text | None = _text(
         HEADER_TEXT, f"With type text: ≤ {HEADER_TEXT} characters.", optional=True
     )
     image: HeaderMedia | None = None
@@ -140,7 +154,7 @@ class ListHeader(Body):
     """A list message takes a text header only."""
 
     type: Literal["text"]
-    text: str = _text(HEADER_TEXT, f"≤ {HEADER_TEXT} characters.")
+    text: Text = _text(HEADER_TEXT, f"≤ {HEADER_TEXT} characters.")
 
 
 def _first_repeat(values: list[str]) -> int | None:
@@ -154,8 +168,8 @@ def _first_repeat(values: list[str]) -> int | None:
 
 
 class Reply(Body):
-    id: str = _text(REPLY_ID, f"Returned when the user taps it; ≤ {REPLY_ID} characters.")
-    title: str = _text(REPLY_TITLE, f"≤ {REPLY_TITLE} characters.")
+    id: Text = _text(REPLY_ID, f"Returned when the user taps it; ≤ {REPLY_ID} characters.")
+    title: Text = _text(REPLY_TITLE, f"≤ {REPLY_TITLE} characters.")
 
 
 class ReplyButton(Body):
@@ -181,15 +195,15 @@ class ReplyButtonsAction(Body):
 
 
 class ListRow(Body):
-    id: str = _text(ROW_ID, f"Returned when the user picks it; ≤ {ROW_ID} characters.")
-    title: str = _text(ROW_TITLE, f"≤ {ROW_TITLE} characters.")
-    description: str | None = _text(
+    id: Text = _text(ROW_ID, f"Returned when the user picks it; ≤ {ROW_ID} characters.")
+    title: Text = _text(ROW_TITLE, f"≤ {ROW_TITLE} characters.")
+    description: Text | None = _text(
         ROW_DESCRIPTION, f"≤ {ROW_DESCRIPTION} characters.", optional=True
     )
 
 
 class ListSection(Body):
-    title: str | None = _text(
+    title: Text | None = _text(
         SECTION_TITLE,
         f"≤ {SECTION_TITLE} characters; required when there are several sections.",
         optional=True,
@@ -198,7 +212,9 @@ class ListSection(Body):
 
 
 class ListAction(Body):
-    button: str = _text(LIST_BUTTON, f"The button that opens the list; ≤ {LIST_BUTTON} characters.")
+    button: Text = _text(
+        LIST_BUTTON, f"The button that opens the list; ≤ {LIST_BUTTON} characters."
+    )
     sections: list[ListSection] = Field(min_length=1, max_length=MAX_SECTIONS)
 
     @model_validator(mode="after")
@@ -229,7 +245,7 @@ class ListAction(Body):
 
 
 class CtaUrlParameters(Body):
-    display_text: str = _text(CTA_DISPLAY_TEXT, f"The button's text; ≤ {CTA_DISPLAY_TEXT}.")
+    display_text: Text = _text(CTA_DISPLAY_TEXT, f"The button's text; ≤ {CTA_DISPLAY_TEXT}.")
     url: str = Field(pattern=HTTP_URL, description="An http or https URL the button opens.")
 
 
@@ -301,16 +317,24 @@ Interactive = Annotated[
 _WAMID = re.compile(WAMID)
 _DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 """Matched whole (``fullmatch``): ``$`` would let a trailing newline through to Meta."""
+MAX_COORDINATE: Final = 32
+"""Characters in a coordinate given as a string: 17 significant digits are all a double
+holds (far below a millimetre), so a longer string only carries bulk to Meta as is."""
+
+
+def coordinate_text_ok(value: str) -> bool:
+    """A decimal string short enough to be a coordinate (shared with the template check)."""
+    return len(value) <= MAX_COORDINATE and _DECIMAL.fullmatch(value) is not None
 
 
 def _coordinate(bound: int) -> PlainValidator:
-    """A JSON number, or a decimal string (Meta's examples send strings), within
-    ±``bound``; kept as given."""
+    """A JSON number, or a decimal string (Meta's examples send strings) of at most
+    :data:`MAX_COORDINATE` characters, within ±``bound``; kept as given."""
 
     def check(value: Any) -> float | int | str:
         number: float | None = None
         if (isinstance(value, int | float) and not isinstance(value, bool)) or (
-            isinstance(value, str) and _DECIMAL.fullmatch(value)
+            isinstance(value, str) and coordinate_text_ok(value)
         ):
             try:
                 number = float(value)
@@ -319,8 +343,9 @@ def _coordinate(bound: int) -> PlainValidator:
         if number is None or not math.isfinite(number) or abs(number) > bound:
             raise PydanticCustomError(
                 "coordinate",
-                "must be a number from {low} to {bound}",
-                {"low": -bound, "bound": bound},
+                "must be a number from {low} to {bound} (as a string: a decimal of at most "
+                "{chars} characters)",
+                {"low": -bound, "bound": bound, "chars": MAX_COORDINATE},
             )
         return value  # type: ignore[no-any-return]
 
@@ -340,7 +365,7 @@ class Location(Body):
 
 
 class ContactName(Body):
-    formatted_name: str = Field(min_length=1, description="Required: the name as shown.")
+    formatted_name: Text = Field(min_length=1, description="Required: the name as shown.")
     first_name: str | None = None
     last_name: str | None = None
     middle_name: str | None = None

@@ -222,15 +222,31 @@ def _media(value: Any, where: str) -> None:
         raise Mismatch(where, "must have an id or a link")
 
 
+COORDINATE_TEXT = re.compile(r"[+-]?[0-9]{1,30}(\.[0-9]{1,30})?")
+MAX_COORDINATE = 32
+"""A coordinate as a string: a plain decimal of at most 32 characters (17 significant
+digits are all a double holds), the same rule as a location message's, so nothing longer
+is carried to Meta as given."""
+
+
 def _location(value: Any, where: str) -> None:
-    """Meta's location header: ``latitude`` and ``longitude`` (numbers or numeric
-    strings, as Meta's examples send them), with ``name`` and ``address``, left to Meta."""
+    """Meta's location header: ``latitude`` and ``longitude`` (numbers, or decimal strings
+    of at most :data:`MAX_COORDINATE` characters, as Meta's examples send them), with
+    ``name`` and ``address``, left to Meta."""
     if not isinstance(value, dict):
         raise Mismatch(where, "must be an object with latitude and longitude")
     for axis, bound in (("latitude", 90), ("longitude", 180)):
-        number = finite_number(value.get(axis))
+        given = value.get(axis)
+        text_ok = not isinstance(given, str) or (
+            len(given) <= MAX_COORDINATE and COORDINATE_TEXT.fullmatch(given) is not None
+        )
+        number = finite_number(given) if text_ok else None
         if number is None or abs(number) > bound:
-            raise Mismatch(f"{where}.{axis}", f"must be a number within ±{bound}")
+            raise Mismatch(
+                f"{where}.{axis}",
+                f"must be a number within ±{bound} (as a string: a decimal of at most "
+                f"{MAX_COORDINATE} characters)",
+            )
 
 
 def finite_number(value: Any) -> float | None:
