@@ -324,3 +324,140 @@ def test_form_fields_with_odd_names_are_ignored_or_refused_never_a_5xx(
     too_many = post_form([(name, b"1") for name in ODD_NAMES * 2])
     assert too_many.status_code == 400, too_many.text
     assert too_many.json()["error"]["code"] == "invalid_form"
+
+
+def delete_at_meta(services: Services, media_id: str) -> None:
+    settings = CoreSettings()
+    deleted = httpx.delete(
+        services.url("sandbox") + f"/{settings.whatsapp_api_version}/{media_id}",
+        headers={"Authorization": f"Bearer {settings.whatsapp_access_token.get_secret_value()}"},
+    )
+    assert deleted.status_code == 200, deleted.text
+
+
+async def test_a_reused_id_is_one_meta_still_holds(services: Services, api_key: str) -> None:
+    """Meta deleted the id (or lost it): the same bytes again are uploaded anew, never
+    answered with the dead id, and the new id is the one reused from then on."""
+    content = pdf("deleted-then-again")
+    first = upload(services, api_key, content, "application/pdf")
+    assert first.status_code == 200, first.text
+    held = upload(services, api_key, content, "application/pdf")
+    assert held.json() == first.json() | {"deduplicated": True}  # Meta confirmed it
+    before = held_media(services)
+    delete_at_meta(services, first.json()["id"])
+
+    again = upload(services, api_key, content, "application/pdf")
+    assert again.status_code == 200, again.text
+    assert again.json()["deduplicated"] is False
+    assert again.json()["id"] != first.json()["id"]
+    assert held_media(services) == before  # one deleted, one uploaded
+    third = upload(services, api_key, content, "application/pdf")
+    assert third.json() == again.json() | {"deduplicated": True}
+    assert held_media(services) == before
+
+
+def test_an_empty_file_is_refused_without_calling_meta(services: Services, api_key: str) -> None:
+    before = held_media(services)
+    for mime_type in ("application/pdf", "image/jpeg", "text/plain"):
+        empty = upload(services, api_key, b"", mime_type)
+        assert empty.status_code == 422, empty.text
+        assert empty.json()["error"]["code"] == "validation_error"
+        assert empty.json()["error"]["field"] == "file"
+    assert held_media(services) == before
+
+
+async def test_another_tenants_upload_cannot_be_sent(
+    services: Services, api_key: str, engine: AsyncEngine
+) -> None:
+    """An id one tenant uploaded is refused at the door for every other tenant (single
+    and batch, media messages and interactive headers); an id the service never saw is
+    left to Meta."""
+    uploaded = upload(services, api_key, pdf("walled"), "application/pdf")
+    assert uploaded.status_code == 200, uploaded.text
+    media_id = uploaded.json()["id"]
+    stranger = await other_tenant(engine)
+    to = recipient()
+    header = {
+        "type": "button",
+        "header": {"type": "document", "document": {"id": media_id}},
+        "body": {"text": "Your invoice"},
+        "action": {"buttons": [{"type": "reply", "reply": {"id": "ok", "title": "OK"}}]},
+    }
+    for kind, body, field in [
+        ("document", {"document": {"id": media_id, "filename": "a.pdf"}}, "document.id"),
+        ("image", {"image": {"id": media_id}}, "image.id"),
+        ("interactive", {"interactive": header}, "interactive.header.document.id"),
+    ]:
+        sent = post(services, stranger, {"to": to} | body)
+        assert sent.status_code == 422, (kind, sent.text)
+        assert sent.json()["error"]["code"] == "media_not_yours"
+        assert sent.json()["error"]["field"] == field
+
+    never_seen = post(services, stranger, {"to": to, "document": {"id": "1" * 16}})
+    assert never_seen.status_code == 202, never_seen.text
+
+    batch = httpx.post(
+        services.url("ingest") + "/v1/notifications/batch",
+        json={
+            "notifications": [
+                {"to": to, "document": {"id": "2" * 16}},
+                {"to": to, "sticker": {"id": media_id}},
+            ]
+        },
+        headers={"X-API-Key": stranger},
+        timeout=30,
+    )
+    assert batch.status_code == 202, batch.text
+    ok, refused = batch.json()["results"]
+    assert ok["status"] == "accepted"
+    assert refused["status"] == "rejected"
+    assert (refused["error"]["code"], refused["error"]["field"]) == (
+        "media_not_yours",
+        "sticker.id",
+    )
+
+    own = open_and_post(services, api_key, to, media_id)
+    assert own.status_code == 202, own.text
+
+
+def open_and_post(services: Services, key: str, to: str, media_id: str) -> httpx.Response:
+    return post(services, key, {"to": to, "document": {"id": media_id, "filename": "a.pdf"}})
+
+
+async def test_a_file_over_our_download_limit_is_our_refusal_not_metas(
+    services: Services, api_key: str
+) -> None:
+    """A customer's sticker over 500 KB: Meta holds it, but ingest does not pass it on,
+    and says so in its own code, without a Meta code."""
+    customer = recipient()
+    sticker = b"RIFF" + os.urandom(500 * limits.KB + 1)
+    sent_in = httpx.post(
+        services.url("sandbox") + "/_sandbox/inbound",
+        json={
+            "from": customer,
+            "message": {"type": "sticker", "sticker": {}},
+            "media": {
+                "content_base64": base64.b64encode(sticker).decode(),
+                "mime_type": "image/webp",
+            },
+        },
+    )
+    assert sent_in.status_code == 200, sent_in.text
+    media_id = sent_in.json()["media_id"]
+
+    def listed() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = httpx.get(
+            services.url("ingest") + "/v1/inbound",
+            params={"from": customer},
+            headers={"X-API-Key": api_key},
+        ).json()["items"]
+        return items
+
+    assert until(listed)
+    got = fetch(services, api_key, media_id)
+    assert got.status_code == 502, got.text
+    error = got.json()["error"]
+    assert error["code"] == "media_too_large_upstream"
+    assert error.get("meta_code") is None
+    assert "500 KB" in error["message"]
+    assert "Meta refused" not in error["message"]

@@ -58,7 +58,9 @@ async def test_sends_beyond_the_tier_are_counted_not_refused(sandbox: Client) ->
 
 async def test_an_open_window_and_free_form_messages_do_not_count(sandbox: Client) -> None:
     await tier_50(sandbox)
-    inbound = await sandbox.http.post("/_sandbox/inbound", json={"from": "+49 1511 2000001", "text": "hi"})
+    inbound = await sandbox.http.post(
+        "/_sandbox/inbound", json={"from": "+49 1511 2000001", "text": "hi"}
+    )
     assert inbound.status_code == 200, inbound.text
     await send_templates(sandbox, ["4915112000001"])  # inside the customer-service window
     assert (await sandbox.send(text(to(7)))).status_code == 200  # free-form: not initiated

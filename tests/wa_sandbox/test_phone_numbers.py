@@ -184,7 +184,9 @@ async def test_a_numbers_webhooks_carry_its_account(sandbox: Client, receiver: R
     await sandbox.configure({"senders": [{**first, "waba_id": OTHER_WABA}]})
     path = f"/_sandbox/senders/{PHONE_ID}/quality"
     assert (await sandbox.http.post(path, json={"event": "FLAGGED"})).status_code == 202
-    inbound = await sandbox.http.post("/_sandbox/inbound", json={"from": "4915112345600", "text": "hi"})
+    inbound = await sandbox.http.post(
+        "/_sandbox/inbound", json={"from": "4915112345600", "text": "hi"}
+    )
     assert inbound.status_code == 200, inbound.text
     await receiver.wait_for(lambda: len(receiver.bodies()) == 2)
     assert {body["entry"][0]["id"] for body in receiver.bodies()} == {OTHER_WABA}

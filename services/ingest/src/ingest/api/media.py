@@ -74,7 +74,8 @@ async def upload_media(request: Request, tenant: CurrentTenant, state: State) ->
     to Meta for your number ``phone_number_id`` (default: your first). 422
     ``unsupported_media`` / 413 ``media_too_large`` for what Meta would refuse, checked
     while the body streams in; the same file again for the same number returns the same id
-    (``deduplicated``); 502 ``meta_error`` when Meta refuses, 503 when it cannot be reached."""
+    (``deduplicated``) once Meta confirms it still holds it; 502 ``meta_error`` when Meta
+    refuses, 503 when it cannot be reached."""
     try:
         uploaded_form = await form.read(request.headers.get("content-type"), request.stream())
     except form.FormRefused as exc:
@@ -109,7 +110,9 @@ async def download_media(
     media_id: StorableText, tenant: CurrentTenant, state: State
 ) -> StreamingResponse:
     """The file of a media id one of your customers sent you, or that you uploaded, with
-    its Content-Type and Content-Length; 404 ``not_found`` for any other id."""
+    its Content-Type and Content-Length; 404 ``not_found`` for any other id; 502
+    ``media_too_large_upstream`` for a file over its type's limit (our limit, not Meta's
+    refusal, so no ``meta_code``)."""
     sender = await download.owning_sender(state.engine, state.redis, tenant.id, media_id)
     if sender is None:
         raise ApiError(404, "not_found", "No media with this id.")
@@ -117,6 +120,8 @@ async def download_media(
         found = await download.open_download(state.meta, state.settings, sender, media_id)
     except (upload.MetaRefused, upload.MetaUnreachable) as exc:
         raise _meta_failure(exc) from None
+    except download.OverOurLimit as exc:
+        raise ApiError(502, "media_too_large_upstream", exc.message) from None
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": "attachment",

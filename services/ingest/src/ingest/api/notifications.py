@@ -32,6 +32,7 @@ from ingest.api.schemas import (
     NotificationView,
     StorableText,
 )
+from ingest.media import door
 from ingest.metrics import ACCEPTED
 from ingest.notifications import accept, idempotency
 from ingest.notifications.cancel import GATE_TO_STATUS, cancel
@@ -170,6 +171,8 @@ async def create_notification(
         refused = await _callback_refusals(state, [body.callback_url])
         if refused:
             raise _callback_not_allowed(refused[body.callback_url])
+    sent = body.model_dump(mode="json", exclude_none=True)
+    door.check_own(sent, await door.foreign_uploads(state.redis, [sent], tenant.id))
     prepared = await accept.prepare_checked(
         tenant,
         body,
@@ -245,11 +248,13 @@ async def create_batch(
     refused = await _callback_refusals(
         state, (item.get("callback_url") for item in body.notifications)
     )
+    foreign = await door.foreign_uploads(state.redis, body.notifications, tenant.id)
     for index, item in enumerate(body.notifications):
         try:
             request = NotificationRequest.model_validate(item)
             if request.callback_url in refused:
                 raise _callback_not_allowed(refused[request.callback_url])
+            door.check_own(item, foreign)
             one = await accept.prepare_checked(
                 tenant,
                 request,

@@ -63,6 +63,19 @@ class TooLarge(Exception):
     """Meta's file is larger than its type's limit."""
 
 
+class OverOurLimit(Exception):
+    """The file Meta holds is over the size this service passes on for its type (the
+    upload limit Meta documents for the type: "Supported media types"): our refusal, not
+    Meta's, so it is never reported as Meta's error."""
+
+    def __init__(self, limit: int, mime_type: str) -> None:
+        self.message = (
+            f"The file is larger than {limits.human(limit)}, the most this service downloads "
+            f"for {mime_type}; Meta holds it, but it is not passed on."
+        )
+        super().__init__(self.message)
+
+
 @dataclass(frozen=True)
 class Download:
     """An open download: the bytes are read from ``response`` by :meth:`chunks`."""
@@ -182,8 +195,8 @@ async def open_download(
     client: httpx.AsyncClient, settings: IngestSettings, sender: str, media_id: str
 ) -> Download:
     """Ask Meta where the media is and start reading it. Raises :class:`MetaRefused`
-    (also for a URL off Meta's host, or a file over its type's limit) and
-    :class:`MetaUnreachable`."""
+    (also for a URL off Meta's host), :class:`OverOurLimit` (a file over its type's limit,
+    by Meta's ``file_size`` or the download's Content-Length) and :class:`MetaUnreachable`."""
     url, mime_type, size = await _retrieve(client, settings, sender, media_id)
     if not allowed_url(settings, url):
         log.warning("media_url_refused", media_id=media_id)
@@ -192,7 +205,7 @@ async def open_download(
     mime_type = mime_type or "application/octet-stream"
     limit = limits.download_limit(mime_type)
     if size is not None and size > limit:
-        raise MetaRefused(None, f"the file is larger than {limits.human(limit)} for {mime_type}")
+        raise OverOurLimit(limit, mime_type)
     request = client.build_request(
         "GET", url, headers=meta_graph.auth(settings) | {"Accept-Encoding": "identity"}
     )
@@ -205,5 +218,5 @@ async def open_download(
         await response.aclose()
         if response.status_code != 200:
             raise MetaRefused(None, f"HTTP {response.status_code} downloading the media")
-        raise MetaRefused(None, f"the file is larger than {limits.human(limit)} for {mime_type}")
+        raise OverOurLimit(limit, mime_type)
     return Download(response, mime_type, length if length is not None else size, limit)

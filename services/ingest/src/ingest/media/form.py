@@ -211,6 +211,8 @@ async def read(content_type: str | None, body: AsyncIterable[bytes]) -> UploadFo
             422, "validation_error", "Send the file in a form part named file.", field="file"
         )
     mime_type, kind, filename = file
+    if not content:  # Meta refuses an empty file; it is refused here without calling Meta
+        raise FormRefused(422, "validation_error", "The file is empty (0 bytes).", field="file")
     phone_number_id = fields.get("phone_number_id") or None
     if phone_number_id is not None and not (
         phone_number_id.isascii() and phone_number_id.isdigit() and 5 <= len(phone_number_id) <= 20

@@ -7,14 +7,20 @@ The id can be sent in any media message from that number for 30 days
 (:data:`~ingest.media.limits.ID_LIFETIME`).
 
 The same bytes of the same type uploaded again for the same number get the id they got the
-first time, without calling Meta, for a day less than the id lives (Redis key of sender,
-SHA-256 and type). Each tenant's uploads are recorded too, so that it, and only it, may
-fetch them back through ``GET /v1/media/{id}``.
+first time, for a day less than the id lives (Redis key of sender, SHA-256 and type), once
+Meta confirms it still holds that id (``GET /{version}/{media-id}``, Meta: "Media",
+"Retrieve media URL"): an id Meta deleted, or lost (the sandbox restarted), answers Graph
+error 100 and would fail every send with 131053, so the entry is dropped and the file
+uploaded again; when Meta cannot be reached to confirm, the file is uploaded again too (an
+unconfirmed id is never handed back). Each tenant's uploads are recorded too, so that it,
+and only it, may fetch them back through ``GET /v1/media/{id}``, and so that no other
+tenant may send them (:func:`uploaders`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -67,6 +73,15 @@ def owner_key(tenant_id: UUID, media_id: str) -> str:
     return f"{KEY_PREFIX}:owner:{tenant_id}:{media_id}"
 
 
+def uploader_key(media_id: str) -> str:
+    """Which tenant uploaded ``media_id`` (its id as text), read by the send door."""
+    return f"{KEY_PREFIX}:uploaded:{media_id}"
+
+
+GRAPH_NOT_FOUND: Final = 100
+"""Meta's Graph error for an id it does not hold (deleted, expired or unknown)."""
+
+
 async def upload(
     client: httpx.AsyncClient,
     redis: Redis,
@@ -81,7 +96,7 @@ async def upload(
     size = len(form.content)
     key = dedupe_key(sender, form.sha256, form.mime_type)
     reused = await _reused(redis, key)
-    if reused is not None:
+    if reused is not None and await _still_held(client, settings, redis, key, sender, reused[0]):
         media_id, expires_at = reused
         await remember_owner(redis, tenant_id, media_id, sender, form.mime_type, expires_at)
         return Uploaded(media_id, form.sha256, form.mime_type, size, expires_at, True)
@@ -124,6 +139,38 @@ async def _reused(redis: Redis, key: str) -> tuple[str, datetime] | None:
     return media_id, expires_at
 
 
+async def _still_held(
+    client: httpx.AsyncClient,
+    settings: IngestSettings,
+    redis: Redis,
+    key: str,
+    sender: str,
+    media_id: str,
+) -> bool:
+    """Whether Meta still holds the remembered ``media_id`` for ``sender``. Error 100 (it
+    does not) drops the remembered entry; any other failure, or no answer, only means the
+    id is not reused this time (the new upload's id replaces it)."""
+    try:
+        response = await client.get(
+            meta_graph.url(settings, media_id),
+            params={"phone_number_id": sender},
+            headers=meta_graph.auth(settings),
+        )
+    except httpx.HTTPError as exc:
+        log.warning("media_dedupe_unconfirmed", error=type(exc).__name__)
+        return False
+    if response.status_code == 200 and _object(response).get("id") == media_id:
+        return True
+    code, _ = meta_graph.error_of(response)
+    log.info("media_dedupe_stale", media_id=media_id, meta_code=code)
+    if code == GRAPH_NOT_FOUND:
+        try:
+            await redis.delete(key)
+        except Exception as exc:
+            log.warning("media_dedupe_unavailable", error=type(exc).__name__)
+    return False
+
+
 async def remember_owner(
     redis: Redis,
     tenant_id: UUID,
@@ -132,14 +179,36 @@ async def remember_owner(
     mime_type: str,
     expires_at: datetime,
 ) -> None:
-    """Record that ``tenant_id`` uploaded ``media_id`` (for ``sender``), for as long as
-    Meta keeps it; a failure is logged: the id still works in messages."""
-    seconds = int((expires_at - datetime.now(UTC)).total_seconds())
+    """Record that ``tenant_id`` uploaded ``media_id`` (for ``sender``), and who uploaded
+    it, for as long as Meta keeps it; a failure is logged: the id still works in messages."""
+    seconds = max(int((expires_at - datetime.now(UTC)).total_seconds()), 1)
     record = json.dumps({"sender": sender, "mime_type": mime_type})
     try:
-        await redis.set(owner_key(tenant_id, media_id), record, ex=max(seconds, 1))
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.set(owner_key(tenant_id, media_id), record, ex=seconds)
+            pipe.set(uploader_key(media_id), str(tenant_id), ex=seconds)
+            await pipe.execute()
     except Exception as exc:
         log.warning("media_owner_unrecorded", error=type(exc).__name__)
+
+
+async def uploaders(redis: Redis, media_ids: Iterable[str]) -> dict[str, str]:
+    """The tenant (its id as text) that uploaded each of ``media_ids`` through this
+    service, for those it recorded: one round trip. Redis down: nothing is known, and
+    Meta decides (it refuses an id not of the sending number's account)."""
+    ids = sorted(set(media_ids))
+    if not ids:
+        return {}
+    try:
+        found = await redis.mget([uploader_key(i) for i in ids])
+    except Exception as exc:
+        log.warning("media_uploader_unavailable", error=type(exc).__name__)
+        return {}
+    return {
+        i: v.decode() if isinstance(v, bytes) else v
+        for i, v in zip(ids, found, strict=True)
+        if isinstance(v, str | bytes)
+    }
 
 
 async def uploaded_by(redis: Redis, tenant_id: UUID, media_id: str) -> str | None:
