@@ -192,7 +192,10 @@ def test_marking_read_when_meta_is_away_is_503_and_odd_inputs_are_422(
     assert wrote.status_code == 200, wrote.text
 
     def listed() -> list[dict[str, Any]]:
-        return call(services, api_key, "GET", "/v1/inbound", params={"from": to}).json()["items"]
+        found: list[dict[str, Any]] = call(
+            services, api_key, "GET", "/v1/inbound", params={"from": to}
+        ).json()["items"]
+        return found
 
     assert until(listed)
     inbound_id = listed()[0]["id"]

@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from ingest.api.deps import CurrentTenant, State
-from ingest.api.errors import ApiError, error_responses
+from ingest.api.errors import ApiError, error_responses, meta_failure
 from ingest.api.schemas import StorableText
 from ingest.media import download, form, upload
+from ingest.meta_graph import MetaRefused, MetaUnavailable
 from ingest.notifications.accept import choose_sender, fallback_sender
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
@@ -52,17 +53,6 @@ UPLOAD_FORM = {
 }
 
 
-def _meta_failure(exc: upload.MetaRefused | upload.MetaUnreachable) -> ApiError:
-    if isinstance(exc, upload.MetaRefused):
-        return ApiError(502, "meta_error", f"Meta refused: {exc.message}", meta_code=exc.code)
-    return ApiError(
-        503,
-        "meta_unavailable",
-        "Meta's Cloud API could not be reached; try again.",
-        headers={"Retry-After": "5"},
-    )
-
-
 @router.post(
     "",
     responses=error_responses(400, 413, 415, 422, 502),
@@ -85,8 +75,8 @@ async def upload_media(request: Request, tenant: CurrentTenant, state: State) ->
         done = await upload.upload(
             state.meta, state.redis, state.settings, tenant.id, sender, uploaded_form
         )
-    except (upload.MetaRefused, upload.MetaUnreachable) as exc:
-        raise _meta_failure(exc) from None
+    except (MetaRefused, MetaUnavailable) as exc:
+        raise meta_failure(exc) from None
     return UploadedMedia(
         id=done.id,
         sha256=done.sha256,
@@ -118,8 +108,8 @@ async def download_media(
         raise ApiError(404, "not_found", "No media with this id.")
     try:
         found = await download.open_download(state.meta, state.settings, sender, media_id)
-    except (upload.MetaRefused, upload.MetaUnreachable) as exc:
-        raise _meta_failure(exc) from None
+    except (MetaRefused, MetaUnavailable) as exc:
+        raise meta_failure(exc) from None
     except download.OverOurLimit as exc:
         raise ApiError(502, "media_too_large_upstream", exc.message) from None
     headers = {

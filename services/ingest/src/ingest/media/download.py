@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest import meta_graph
 from ingest.inbound.content import MEDIA_KINDS
 from ingest.media import limits
-from ingest.media.upload import MetaRefused, MetaUnreachable, uploaded_by
+from ingest.media.upload import uploaded_by
+from ingest.meta_graph import MetaRefused, MetaUnavailable
 from ingest.settings import IngestSettings
 from notif_core.logging import get_logger
 from notif_core.settings import meta_host
@@ -162,16 +163,13 @@ def allowed_url(settings: IngestSettings, url: str) -> bool:
 async def _retrieve(
     client: httpx.AsyncClient, settings: IngestSettings, sender: str, media_id: str
 ) -> tuple[str, str, int | None]:
-    try:
-        response = await client.get(
+    response = await meta_graph.call(
+        client.get(
             meta_graph.url(settings, media_id),
             params={"phone_number_id": sender},
             headers=meta_graph.auth(settings),
         )
-    except httpx.HTTPError as exc:
-        raise MetaUnreachable(f"{type(exc).__name__} calling Meta") from exc
-    if response.status_code != 200:
-        raise MetaRefused(*meta_graph.error_of(response))
+    )
     try:
         body = response.json()
     except ValueError:
@@ -196,7 +194,7 @@ async def open_download(
 ) -> Download:
     """Ask Meta where the media is and start reading it. Raises :class:`MetaRefused`
     (also for a URL off Meta's host), :class:`OverOurLimit` (a file over its type's limit,
-    by Meta's ``file_size`` or the download's Content-Length) and :class:`MetaUnreachable`."""
+    by Meta's ``file_size`` or the download's Content-Length) and :class:`MetaUnavailable`."""
     url, mime_type, size = await _retrieve(client, settings, sender, media_id)
     if not allowed_url(settings, url):
         log.warning("media_url_refused", media_id=media_id)
@@ -212,7 +210,7 @@ async def open_download(
     try:
         response = await client.send(request, stream=True, follow_redirects=False)
     except httpx.HTTPError as exc:
-        raise MetaUnreachable(f"{type(exc).__name__} downloading from Meta") from exc
+        raise MetaUnavailable(f"{type(exc).__name__} downloading from Meta") from exc
     length = _declared_length(response)
     if response.status_code != 200 or (length is not None and length > limit):
         await response.aclose()

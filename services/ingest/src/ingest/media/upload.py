@@ -31,6 +31,7 @@ import httpx
 from ingest import meta_graph
 from ingest.media import limits
 from ingest.media.form import UploadForm
+from ingest.meta_graph import MetaRefused
 from ingest.settings import IngestSettings
 from notif_core.logging import get_logger
 from notif_core.privacy import mask_phone
@@ -40,19 +41,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 KEY_PREFIX: Final = "ingest:media"
-
-
-class MetaRefused(Exception):
-    """Meta answered with an error (its code, or None) or without a media id."""
-
-    def __init__(self, code: int | None, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class MetaUnreachable(Exception):
-    """No answer from Meta (connection, timeout); the message names no secret."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +80,7 @@ async def upload(
 ) -> Uploaded:
     """The Meta media id of ``form``'s file for ``sender``: reused when the same content
     was uploaded for it before, else uploaded now. Raises :class:`MetaRefused` and
-    :class:`MetaUnreachable`; Redis being down only costs the reuse."""
+    :class:`MetaUnavailable`; Redis being down only costs the reuse."""
     size = len(form.content)
     key = dedupe_key(sender, form.sha256, form.mime_type)
     reused = await _reused(redis, key)
@@ -231,8 +219,8 @@ async def _to_meta(
 ) -> str:
     """Upload to Meta: ``messaging_product``, ``type`` and the ``file`` part, encoded by
     httpx (which quotes the client's file name safely)."""
-    try:
-        response = await client.post(
+    response = await meta_graph.call(
+        client.post(
             meta_graph.url(settings, sender, "media"),
             data={"messaging_product": "whatsapp", "type": form.mime_type},
             files={
@@ -240,10 +228,7 @@ async def _to_meta(
             },
             headers=meta_graph.auth(settings),
         )
-    except httpx.HTTPError as exc:
-        raise MetaUnreachable(f"{type(exc).__name__} calling Meta") from exc
-    if response.status_code != 200:
-        raise MetaRefused(*meta_graph.error_of(response))
+    )
     media_id = _object(response).get("id")
     if not isinstance(media_id, str) or not media_id.isascii() or not media_id.isdigit():
         raise MetaRefused(None, "Meta's answer has no media id")
