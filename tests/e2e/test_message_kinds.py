@@ -6,19 +6,20 @@ sandbox, which checks them as Meta does) exactly as the tenant wrote it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from notif_local.ports import free_port
 from tests.conftest import Stack, recipient
+from tests.dispatcher.test_window_certainty import (  # the fixture, and its bound
+    BOUND,
+    dispatcher_with_small_bound,  # noqa: F401
+)
 from tests.e2e.api import open_window, post, sandbox_sends, wait_status
 from tests.e2e.services import Services
 
 pytestmark = pytest.mark.e2e
-BOUND = 2.0
 """The dispatcher's WINDOW_CERTAIN_AFTER_SECONDS in the closed-window test."""
 
 REPLY_BUTTONS = {
@@ -83,28 +84,10 @@ def inbound_wamid(services: Services, key: str, to: str, within: float = 10) -> 
     raise TimeoutError(f"no inbound message from {to} listed")
 
 
-@pytest.fixture
-def dispatcher_with_small_bound(services: Services) -> Iterator[Services]:
-    """The shared dispatcher stopped, one that is certain of a closed window after 2 s in
-    its place (started by the test), the shared one back afterwards."""
-    services.signal("dispatcher")
-    port = free_port()
-    own = Services(
-        env=services.env
-        | {"DISPATCHER_PORT": str(port), "WINDOW_CERTAIN_AFTER_SECONDS": str(BOUND)},
-        ports={"dispatcher": port},
-        log_dir=services.log_dir / f"kinds-{port}",
-    )
-    own.log_dir.mkdir(exist_ok=True)
-    try:
-        yield own
-    finally:
-        own.stop_all()
-        services.start("dispatcher")
-
-
 def test_reply_buttons_to_a_closed_window_fail_with_131047_and_no_call_to_meta(
-    services: Services, api_key: str, dispatcher_with_small_bound: Services
+    services: Services,
+    api_key: str,
+    dispatcher_with_small_bound: Services,  # noqa: F811 - the fixture imported above
 ) -> None:
     # Accepted while no dispatcher runs: when one reads it, it is older than the bound, so
     # no customer's webhook can still be on its way: the window is certainly closed.
