@@ -55,6 +55,7 @@ TIERS: Mapping[str, int] = {
 }
 """Meta's messaging-limit tiers (``max_daily_conversations_per_business``,
 ``messaging_limit_tier``); TIER_UNLIMITED and TIER_NOT_SET are no limit."""
+UNLIMITED_TIER = "TIER_UNLIMITED"
 QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "UNKNOWN")
 RESTRICTIONS = (
     "RESTRICTED_ADD_PHONE_NUMBER_ACTION",
@@ -120,11 +121,13 @@ class AccountHealth:
 
     def messaging_limit(self, sender: str) -> tuple[str, int | None] | None:
         """``sender``'s business portfolio and the unique users it may reach in the window
-        (None: unlimited, or no tier yet); None when Meta has said nothing of the number.
-        Users are counted whatever the tier, so a tier that appears or drops counts those
-        already reached, as Meta does."""
+        (None: no tier yet); None when nothing is to be counted: Meta has said nothing of
+        the number, or reports it unlimited. Users are counted under any other tier, and
+        before the first, so a tier that appears or drops counts those already reached, as
+        Meta does; an unlimited portfolio is not (its set would hold every user of a day,
+        a Redis call per send for nothing), and is counted from the moment Meta lowers it."""
         found = self._numbers.get(sender)
-        if found is None:
+        if found is None or found.messaging_limit == UNLIMITED_TIER:
             return None
         return self._portfolio_of(found.waba_id), TIERS.get(found.messaging_limit or "")
 
