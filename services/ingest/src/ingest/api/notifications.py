@@ -171,8 +171,9 @@ async def create_notification(
         refused = await _callback_refusals(state, [body.callback_url])
         if refused:
             raise _callback_not_allowed(refused[body.callback_url])
-    sent = body.model_dump(mode="json", exclude_none=True)
-    door.check_own(sent, await door.foreign_uploads(state.redis, [sent], tenant.id))
+    if door.CARRIERS.intersection(body.kinds()):  # only media and interactive carry ids
+        sent = body.model_dump(mode="json", exclude_none=True)
+        door.check_own(sent, await door.foreign_uploads(state.redis, [sent], tenant.id))
     prepared = await accept.prepare_checked(
         tenant,
         body,

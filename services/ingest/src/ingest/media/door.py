@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 from ingest.api.errors import ApiError
+from ingest.api.schemas import MEDIA_KINDS
 from ingest.media.upload import uploaders
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-MEDIA_KINDS: Final = ("image", "video", "audio", "document", "sticker")
+CARRIERS: Final = frozenset({*MEDIA_KINDS, "interactive"})
+"""The message kinds that may carry a media id."""
 HEADER_MEDIA: Final = ("image", "video", "document")
 """Media an interactive message's header may carry by id (Meta: "Interactive messages")."""
 
